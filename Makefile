@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BUF_VERSION := 1.75.0
 PROMPTPRESS_DATA_DIR ?= $(CURDIR)/.data
 export PROMPTPRESS_DATA_DIR
 
@@ -19,6 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml requirements-assets.txt
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps -r requirements-assets.txt
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/buf @bufbuild/buf@$(BUF_VERSION)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,6 +36,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
+	cd proto && ../$(VENV)/buf/node_modules/.bin/buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy compressor retrieval cachekeys

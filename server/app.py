@@ -1,0 +1,119 @@
+"""Server assembly: `create_server(config) -> (server, port)` and `serve(config)`.
+
+create_server builds everything (loaded resources, servicer, health, reflection)
+and binds, but does not start; tests bind port 0 and start it themselves.
+serve() runs until SIGTERM/SIGINT, then drains: health goes NOT_SERVING, in-flight
+RPCs get `grace_period_s` to finish, the worker pool and stores close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
+from promptpress.compressor.tokens import get_encoding
+from promptpress.server import convert
+from promptpress.server.auth import KeyRing
+from promptpress.server.config import ServerConfig
+from promptpress.server.logs import log_event
+from promptpress.server.pipeline import Pipeline
+from promptpress.server.servicer import PromptPressServicer
+from promptpress.v1 import promptpress_pb2 as pb
+from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
+
+log = logging.getLogger("promptpress.server")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PromptPressService"].full_name
+
+__all__ = ["App", "ServerConfig", "build_app", "create_server", "serve"]
+
+
+@dataclass
+class App:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    servicer: PromptPressServicer
+    executor: ThreadPoolExecutor
+    config: ServerConfig
+
+    async def start(self) -> None:
+        await self.server.start()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.config.grace_period_s if grace is None else grace)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def limits_from_config(config: ServerConfig) -> convert.Limits:
+    return convert.Limits(
+        max_messages=config.max_messages,
+        max_message_bytes=config.max_message_bytes,
+        max_documents=config.max_documents,
+        max_document_bytes=config.max_document_bytes,
+        max_texts=config.max_texts,
+        max_text_bytes=config.max_text_bytes,
+        max_document_ids=config.max_document_ids,
+    )
+
+
+async def build_app(config: ServerConfig, *, pipeline: Pipeline | None = None) -> App:
+    ensure_offline_encodings(config.data_path / "tiktoken")
+    keyring = KeyRing.from_file(config.api_keys) if config.api_keys else KeyRing.open()
+    executor = ThreadPoolExecutor(max_workers=config.worker_threads, thread_name_prefix="promptpress-worker")
+    if pipeline is None:
+        pipeline = Pipeline()
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", config.max_receive_message_bytes),
+            ("grpc.max_send_message_length", config.max_receive_message_bytes),
+        ]
+    )
+    servicer = PromptPressServicer(
+        keyring=keyring, limits=limits_from_config(config), pipeline=pipeline, executor=executor
+    )
+    pb_grpc.add_PromptPressServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    # Load the tokenizer files now so the first request does not pay for it.
+    for name in ("o200k_base", "cl100k_base"):
+        get_encoding(name)
+    port = server.add_insecure_port(config.address)
+    if port == 0:
+        raise OSError(f"could not bind {config.address}")
+    return App(server, port, health_servicer, servicer, executor, config)
+
+
+async def create_server(config: ServerConfig, *, pipeline: Pipeline | None = None) -> tuple[grpc.aio.Server, int]:
+    """Build and bind the server (not started). Prefer build_app when you need to stop it gracefully."""
+    app = await build_app(config, pipeline=pipeline)
+    return app.server, app.port
+
+
+async def serve(config: ServerConfig) -> None:
+    app = await build_app(config)
+    await app.start()
+    host = config.address.rsplit(":", 1)[0]
+    log_event(log, "serving", address=f"{host}:{app.port}", port=app.port, tenants_required=bool(config.api_keys))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log_event(log, "draining", grace_period_s=config.grace_period_s)
+    await app.stop()
+    log_event(log, "stopped")

@@ -1,0 +1,119 @@
+"""Service configuration: flags, then PROMPTPRESS_* environment variables, then a
+TOML file, then defaults. The first source that sets a value wins.
+
+Every scalar setting is a field of ServerConfig; its environment variable is
+PROMPTPRESS_ plus the field name in upper case (PROMPTPRESS_ADDRESS,
+PROMPTPRESS_MAX_DOCUMENTS, ...) and its TOML key is the field name, top level.
+Tables that are not scalars (`[tiers]`, `[semantic_cache]`, ...) are kept raw
+in `extra` for the stage that owns them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptpress.errors import InvalidInput
+
+ENV_PREFIX = "PROMPTPRESS_"
+
+
+def default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "promptpress")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    address: str = "127.0.0.1:50051"
+    data_dir: str = field(default_factory=default_data_dir)
+    # File of `KEY TENANT` lines; empty: no authentication, every call is tenant "default".
+    api_keys: str = ""
+    log_level: str = "INFO"
+    # Seconds in-flight RPCs get to finish after SIGTERM.
+    grace_period_s: float = 10.0
+    # Threads for model inference and LMDB work (kept off the event loop).
+    worker_threads: int = 4
+    # Limits, checked before any work starts.
+    max_receive_message_bytes: int = 32 * 1024 * 1024
+    max_messages: int = 2000
+    max_message_bytes: int = 1024 * 1024
+    max_documents: int = 512
+    max_document_bytes: int = 4 * 1024 * 1024
+    max_texts: int = 1000
+    max_text_bytes: int = 8 * 1024 * 1024
+    max_document_ids: int = 2000
+    # Models. Empty: the embedded defaults (see README).
+    embedding_model: str = ""
+    compressor_model: str = ""
+    llmlingua2_model: str = ""
+    # Load the models at start-up (false: the RPCs that need them answer FAILED_PRECONDITION).
+    load_models: bool = True
+    # Prometheus metrics HTTP port on 127.0.0.1 (0: off).
+    metrics_port: int = 0
+    # Optional override of the provider price table (TOML/JSON path).
+    prices_file: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+
+_SCALARS = {f.name: f for f in dataclasses.fields(ServerConfig) if f.name != "extra"}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    kind = type(getattr(ServerConfig(), name))
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput.single(name, f"bad value {value!r} from {source}: {exc}") from exc
+
+
+def load_config(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ServerConfig:
+    """Merge flags > environment > TOML file > defaults into a ServerConfig."""
+    environ = os.environ if environ is None else environ
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    config_file = config_file or flags.pop("config", None) or environ.get(ENV_PREFIX + "CONFIG")
+    file_values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if config_file:
+        data = tomllib.loads(Path(config_file).read_text())
+        for key, value in data.items():
+            if key in _SCALARS:
+                file_values[key] = value
+            elif isinstance(value, dict):
+                extra[key] = value
+            else:
+                raise InvalidInput.single(key, f"unknown setting in {config_file}")
+    values: dict[str, Any] = {}
+    for name in _SCALARS:
+        if name in flags:
+            values[name] = _coerce(name, flags[name], "flag")
+        elif (env_key := ENV_PREFIX + name.upper()) in environ:
+            values[name] = _coerce(name, environ[env_key], env_key)
+        elif name in file_values:
+            values[name] = _coerce(name, file_values[name], str(config_file))
+    if "data_dir" not in values and (env := environ.get("PROMPTPRESS_DATA_DIR")):
+        values["data_dir"] = env
+    return ServerConfig(**values, extra=extra)

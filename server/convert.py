@@ -1,0 +1,236 @@
+"""Protobuf <-> core types, with validation of every request field.
+
+This is the only module that knows both worlds. Each `*_from_proto` function
+collects every violation it finds (proto3 JSON-style field paths) and raises one
+InvalidInput, so the caller sees all problems at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from promptpress import types as core
+from promptpress.errors import FieldViolation, InvalidInput
+from promptpress.v1 import promptpress_pb2 as pb
+
+ROLE_FROM_PB = {
+    pb.ROLE_SYSTEM: core.Role.SYSTEM,
+    pb.ROLE_USER: core.Role.USER,
+    pb.ROLE_ASSISTANT: core.Role.ASSISTANT,
+    pb.ROLE_TOOL: core.Role.TOOL,
+}
+ROLE_TO_PB = {v: k for k, v in ROLE_FROM_PB.items()}
+METHOD_FROM_PB = {
+    pb.COMPRESSION_METHOD_LLMLINGUA: core.CompressionMethod.LLMLINGUA,
+    pb.COMPRESSION_METHOD_LONGLLMLINGUA: core.CompressionMethod.LONGLLMLINGUA,
+    pb.COMPRESSION_METHOD_LLMLINGUA2: core.CompressionMethod.LLMLINGUA2,
+}
+METHOD_TO_PB = {v: k for k, v in METHOD_FROM_PB.items()}
+PLACEMENT_FROM_PB = {
+    pb.PLACEMENT_UNSPECIFIED: core.Placement.EDGES,
+    pb.PLACEMENT_EDGES: core.Placement.EDGES,
+    pb.PLACEMENT_SCORE: core.Placement.SCORE,
+    pb.PLACEMENT_SOURCE: core.Placement.SOURCE,
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_messages: int
+    max_message_bytes: int
+    max_documents: int
+    max_document_bytes: int
+    max_texts: int
+    max_text_bytes: int
+    max_document_ids: int
+
+
+class Violations:
+    """Collects field violations; raise() if any."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidInput(self.items)
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _spans(spans: object, size: int, field: str, v: Violations) -> tuple[core.Span, ...]:
+    out = []
+    for i, s in enumerate(spans):  # type: ignore[attr-defined]
+        if not 0 <= s.start <= s.end <= size:
+            v.add(f"{field}[{i}]", f"span [{s.start}, {s.end}) is outside the text (0..{size} bytes)")
+        else:
+            out.append(core.Span(s.start, s.end))
+    return tuple(out)
+
+
+def message_from_proto(m: pb.Message, field: str, limits: Limits, v: Violations) -> core.Message | None:
+    role = ROLE_FROM_PB.get(m.role)
+    if role is None:
+        v.add(f"{field}.role", "must be ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT or ROLE_TOOL")
+    size = _utf8_len(m.content)
+    if size > limits.max_message_bytes:
+        v.add(f"{field}.content", f"is {size} bytes; the limit is {limits.max_message_bytes}")
+    if role is core.Role.TOOL and not m.tool_call_id:
+        v.add(f"{field}.tool_call_id", "is required for ROLE_TOOL messages")
+    calls = tuple(core.ToolCall(c.id, c.name, c.arguments_json) for c in m.tool_calls)
+    for i, c in enumerate(m.tool_calls):
+        if not c.id:
+            v.add(f"{field}.tool_calls[{i}].id", "must not be empty")
+    protected = _spans(m.protected_spans, size, f"{field}.protected_spans", v)
+    volatile = _spans(m.volatile_spans, size, f"{field}.volatile_spans", v)
+    if role is None:
+        return None
+    return core.Message(
+        role=role,
+        content=m.content,
+        name=m.name,
+        pinned=m.pinned,
+        tool_call_id=m.tool_call_id,
+        tool_calls=calls,
+        protected_spans=protected,
+        volatile_spans=volatile,
+        no_compress=m.no_compress,
+    )
+
+
+def messages_from_proto(
+    messages: object, field: str, limits: Limits, v: Violations, *, required: bool
+) -> tuple[core.Message, ...]:
+    items = list(messages)  # type: ignore[call-overload]
+    if required and not items:
+        v.add(field, "must contain at least one message")
+    if len(items) > limits.max_messages:
+        v.add(field, f"has {len(items)} messages; the limit is {limits.max_messages}")
+        return ()
+    out = [message_from_proto(m, f"{field}[{i}]", limits, v) for i, m in enumerate(items)]
+    return tuple(m for m in out if m is not None)
+
+
+def message_to_proto(m: core.Message) -> pb.Message:
+    return pb.Message(
+        role=ROLE_TO_PB[m.role],
+        content=m.content,
+        name=m.name,
+        pinned=m.pinned,
+        tool_call_id=m.tool_call_id,
+        tool_calls=[pb.ToolCall(id=c.id, name=c.name, arguments_json=c.arguments_json) for c in m.tool_calls],
+        protected_spans=[pb.ByteSpan(start=s.start, end=s.end) for s in m.protected_spans],
+        volatile_spans=[pb.ByteSpan(start=s.start, end=s.end) for s in m.volatile_spans],
+        no_compress=m.no_compress,
+    )
+
+
+def documents_from_proto(docs: object, field: str, limits: Limits, v: Violations) -> tuple[core.Document, ...]:
+    items = list(docs)  # type: ignore[call-overload]
+    if len(items) > limits.max_documents:
+        v.add(field, f"has {len(items)} documents; the limit is {limits.max_documents}")
+        return ()
+    seen: dict[str, int] = {}
+    out = []
+    for i, d in enumerate(items):
+        if not d.id:
+            v.add(f"{field}[{i}].id", "must not be empty")
+        elif d.id in seen:
+            v.add(f"{field}[{i}].id", f"duplicates {field}[{seen[d.id]}].id ({d.id!r})")
+        else:
+            seen[d.id] = i
+        size = _utf8_len(d.text)
+        if not d.text.strip():
+            v.add(f"{field}[{i}].text", "must not be empty")
+        elif size > limits.max_document_bytes:
+            v.add(f"{field}[{i}].text", f"is {size} bytes; the limit is {limits.max_document_bytes}")
+        out.append(core.Document(id=d.id, text=d.text, metadata=dict(d.metadata), static=d.static))
+    return tuple(out)
+
+
+def target_from_proto(t: pb.Target) -> core.Target:
+    default = core.Target()
+    return core.Target(provider=t.provider.strip().lower() or default.provider, model=t.model.strip() or default.model, strict=t.strict)
+
+
+def budget_from_proto(b: pb.Budget, v: Violations) -> core.Budget:
+    for name in ("max_prompt_tokens", "max_history_tokens", "max_context_tokens"):
+        if getattr(b, name) < 0:
+            v.add(f"budget.{name}", "must not be negative (0 means no limit)")
+    rate = b.compression_rate
+    if rate != 0 and not (0 < rate <= 1) or math.isnan(rate):
+        v.add("budget.compression_rate", "must be in (0, 1] (0 means no compression)")
+    return core.Budget(
+        max_prompt_tokens=max(0, b.max_prompt_tokens),
+        max_history_tokens=max(0, b.max_history_tokens),
+        max_context_tokens=max(0, b.max_context_tokens),
+        compression_rate=rate if 0 < rate <= 1 else 0.0,
+    )
+
+
+def sampling_from_proto(s: pb.Sampling, v: Violations) -> core.Sampling:
+    if s.HasField("temperature") and not 0 <= s.temperature <= 2:
+        v.add("sampling.temperature", "must be in [0, 2]")
+    if s.HasField("top_p") and not 0 < s.top_p <= 1:
+        v.add("sampling.top_p", "must be in (0, 1]")
+    if s.max_output_tokens < 0:
+        v.add("sampling.max_output_tokens", "must not be negative")
+    return core.Sampling(
+        temperature=round(s.temperature, 6) if s.HasField("temperature") else None,
+        top_p=round(s.top_p, 6) if s.HasField("top_p") else None,
+        max_output_tokens=max(0, s.max_output_tokens),
+        seed=s.seed if s.HasField("seed") else None,
+        stop=tuple(s.stop),
+    )
+
+
+def method_from_proto(value: int, field: str, v: Violations) -> core.CompressionMethod | None:
+    if value == pb.COMPRESSION_METHOD_UNSPECIFIED:
+        return None
+    method = METHOD_FROM_PB.get(value)
+    if method is None:
+        v.add(field, f"unknown compression method {value}")
+    return method
+
+
+def preprocess_from_proto(req: pb.PreprocessRequest, tenant: str, limits: Limits) -> core.PreprocessInput:
+    v = Violations()
+    messages = messages_from_proto(req.messages, "messages", limits, v, required=True)
+    if messages and not any(m.role is core.Role.USER for m in messages):
+        v.add("messages", "must contain at least one ROLE_USER message")
+    documents = documents_from_proto(req.documents, "documents", limits, v)
+    if len(req.document_ids) > limits.max_document_ids:
+        v.add("document_ids", f"has {len(req.document_ids)} ids; the limit is {limits.max_document_ids}")
+    for i, doc_id in enumerate(req.document_ids):
+        if not doc_id:
+            v.add(f"document_ids[{i}]", "must not be empty")
+    budget = budget_from_proto(req.budget, v)
+    sampling = sampling_from_proto(req.sampling, v)
+    placement = PLACEMENT_FROM_PB.get(req.placement)
+    if placement is None:
+        v.add("placement", f"unknown placement {req.placement}")
+    method = method_from_proto(req.compression_method, "compression_method", v)
+    tools = tuple(core.Tool(t.name, t.description, t.parameters_json) for t in req.tools)
+    for i, t in enumerate(req.tools):
+        if not t.name:
+            v.add(f"tools[{i}].name", "must not be empty")
+    v.raise_if_any()
+    return core.PreprocessInput(
+        tenant=tenant,
+        messages=messages,
+        target=target_from_proto(req.target),
+        budget=budget,
+        documents=documents,
+        document_ids=tuple(req.document_ids),
+        query=req.query,
+        tools=tools,
+        sampling=sampling,
+        placement=placement or core.Placement.EDGES,
+        compression_method=method,
+    )

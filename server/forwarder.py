@@ -1,0 +1,437 @@
+"""Forwarding a request to a tier plan: affinity order, retries, failover, cooldown,
+the caller's deadline, cancellation, and streaming.
+
+Order of tries: the tiers of the plan in order (cheapest first, "up a tier"); within
+a tier, the healthy upstreams in rendezvous order for the affinity key (so a shared
+prompt prefix keeps hitting the same provider cache); upstreams cooling down after a
+failure come last, as a last resort rather than not at all. Each upstream gets up to
+``policy.max_attempts`` tries on retryable failures, with jittered exponential
+backoff or the upstream's Retry-After, whichever is longer.
+
+Time: ``deadline_s`` (seconds left on the caller's gRPC deadline) caps every wait
+and every upstream call. Cancelling the calling task cancels the upstream request;
+httpx then closes that connection instead of returning it to the pool.
+
+Streaming relays text as it arrives. Before the first delta a failure still fails
+over; after it the stream raises UpstreamUnavailable, and a stream that ends without
+its terminator ([DONE] / message_stop) is an error: the final StreamDone is only
+ever produced for a complete answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+from promptpress.server import upstream_protocols as proto
+from promptpress.server.affinity import Node, rendezvous_order
+from promptpress.server.tiers import RetryPolicy, Tier, UpstreamConfig
+from promptpress.server.upstream_failures import (
+    Attempt,
+    UpstreamCallFailed,
+    UpstreamUnavailable,
+    deadline_error,
+    exhausted_error,
+    http_failure,
+)
+from promptpress.server.upstream_render import UpstreamRequest
+from promptpress.server.usage import Usage
+
+_DEADLINE_SLACK_S = 0.001
+_DEFAULT_POLICY = RetryPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResult:
+    text: str
+    finish_reason: str
+    usage: Usage
+    usage_reported: bool
+    upstream: str  # tier/name
+    tier: str
+    model: str  # as the upstream reported it (else the configured one)
+    attempts: tuple[Attempt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+    upstream: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDone:
+    result: UpstreamResult
+
+
+StreamEvent = TextDelta | StreamDone
+
+
+@dataclass
+class CooldownTracker:
+    """Upstreams that failed recently, until when (monotonic seconds)."""
+
+    clock: Callable[[], float] = time.monotonic
+    _until: dict[str, float] = field(default_factory=dict)
+
+    def cool(self, name: str, seconds: float) -> None:
+        self._until[name] = max(self._until.get(name, 0.0), self.clock() + seconds)
+
+    def is_cooling(self, name: str) -> bool:
+        until = self._until.get(name)
+        if until is None:
+            return False
+        if until <= self.clock():
+            del self._until[name]
+            return False
+        return True
+
+    def reset(self, name: str) -> None:
+        self._until.pop(name, None)
+
+    def until(self, name: str) -> float:
+        return self._until.get(name, 0.0)
+
+
+class Forwarder:
+    """Sends requests to upstreams. One per process; holds the pooled HTTP client."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy = _DEFAULT_POLICY,
+        *,
+        client: httpx.AsyncClient | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.policy = policy
+        self._client = client or httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=policy.max_connections,
+                max_keepalive_connections=policy.max_connections,
+            ),
+            timeout=httpx.Timeout(policy.attempt_timeout_s, connect=policy.connect_timeout_s),
+        )
+        self._environ = os.environ if environ is None else environ
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.cooldowns = CooldownTracker(clock)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # --- order -----------------------------------------------------------------
+
+    def attempt_order(self, plan: Sequence[Tier], affinity_key: str = "") -> list[UpstreamConfig]:
+        """Healthy upstreams tier by tier in affinity order, then the cooling ones."""
+        key = affinity_key or uuid.uuid4().hex  # no key: weighted random spread
+        healthy: list[UpstreamConfig] = []
+        cooling: list[UpstreamConfig] = []
+        for tier in plan:
+            by_name = {u.name: u for u in tier.upstreams}
+            nodes = [Node(u.name, u.weight) for u in tier.upstreams]
+            for node in rendezvous_order(key, nodes):
+                upstream = by_name[node.name]
+                bucket = cooling if self.cooldowns.is_cooling(upstream.qualified_name) else healthy
+                bucket.append(upstream)
+        cooling.sort(key=lambda u: self.cooldowns.until(u.qualified_name))
+        return healthy + cooling
+
+    # --- non-streamed --------------------------------------------------------------
+
+    async def complete(
+        self,
+        plan: Sequence[Tier],
+        request: UpstreamRequest,
+        *,
+        affinity_key: str = "",
+        deadline_s: float | None = None,
+    ) -> UpstreamResult:
+        deadline = self._deadline(deadline_s)
+        attempts: list[Attempt] = []
+        for upstream in self.attempt_order(plan, affinity_key):
+            for n in range(self.policy.max_attempts):
+                if self._expired(deadline):
+                    raise deadline_error(attempts)
+                started = self._clock()
+                try:
+                    completion = await self._call(upstream, request, deadline)
+                except UpstreamCallFailed as failure:
+                    attempts.append(self._failed(upstream, failure, started))
+                    if not await self._should_retry(upstream, failure, n, deadline, attempts):
+                        break
+                    continue
+                attempts.append(
+                    Attempt(upstream.qualified_name, "ok", 200, "ok", self._since(started))
+                )
+                self.cooldowns.reset(upstream.qualified_name)
+                return _result(upstream, completion, attempts)
+        raise exhausted_error(attempts)
+
+    async def _call(
+        self, upstream: UpstreamConfig, request: UpstreamRequest, deadline: float
+    ) -> proto.Completion:
+        url, body, headers = self._prepare(upstream, request, stream=False)
+        budget = self._budget(deadline, self.policy.attempt_timeout_s)
+        try:
+            async with asyncio.timeout(budget):
+                response = await self._client.post(url, json=body, headers=headers, timeout=budget)
+        except (TimeoutError, httpx.TimeoutException):
+            raise _timeout(budget) from None
+        except httpx.TransportError as exc:
+            raise _connection(exc) from None
+        if response.status_code != 200:
+            raise http_failure(
+                response.status_code,
+                proto.error_summary(response.status_code, response.content),
+                response.headers,
+            )
+        try:
+            return proto.parse_completion(upstream.kind, response.content)
+        except proto.ProtocolError as exc:
+            raise _garbage(exc) from None
+
+    # --- streamed --------------------------------------------------------------------
+
+    async def stream(
+        self,
+        plan: Sequence[Tier],
+        request: UpstreamRequest,
+        *,
+        affinity_key: str = "",
+        deadline_s: float | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """TextDelta events as they arrive, then exactly one StreamDone, or an error."""
+        deadline = self._deadline(deadline_s)
+        attempts: list[Attempt] = []
+        for upstream in self.attempt_order(plan, affinity_key):
+            for n in range(self.policy.max_attempts):
+                if self._expired(deadline):
+                    raise deadline_error(attempts)
+                started = self._clock()
+                relayed = False
+                try:
+                    async for event in self._stream_once(upstream, request, deadline, attempts):
+                        relayed = relayed or isinstance(event, TextDelta)
+                        yield event
+                    return
+                except UpstreamCallFailed as failure:
+                    attempts.append(self._failed(upstream, failure, started))
+                    if relayed:
+                        # Part of an answer is already with the client: no failover.
+                        if self._expired(deadline):
+                            raise deadline_error(attempts) from None
+                        raise UpstreamUnavailable(
+                            f"{upstream.qualified_name} failed mid-stream, answer incomplete: "
+                            f"{failure.summary}",
+                            attempts,
+                        ) from None
+                    if not await self._should_retry(upstream, failure, n, deadline, attempts):
+                        break
+        raise exhausted_error(attempts)
+
+    async def _stream_once(
+        self,
+        upstream: UpstreamConfig,
+        request: UpstreamRequest,
+        deadline: float,
+        attempts: list[Attempt],
+    ) -> AsyncIterator[StreamEvent]:
+        url, body, headers = self._prepare(upstream, request, stream=True)
+        started = self._clock()
+        budget = self._budget(deadline, self.policy.stream_idle_timeout_s)
+        req = self._client.build_request("POST", url, json=body, headers=headers, timeout=budget)
+        try:
+            async with asyncio.timeout(budget):
+                response = await self._client.send(req, stream=True)
+        except (TimeoutError, httpx.TimeoutException):
+            raise _timeout(budget) from None
+        except httpx.TransportError as exc:
+            raise _connection(exc) from None
+        try:
+            if response.status_code != 200:
+                payload = await self._read_with_budget(response, deadline)
+                raise http_failure(
+                    response.status_code,
+                    proto.error_summary(response.status_code, payload),
+                    response.headers,
+                )
+            parser = proto.stream_parser_for(upstream.kind)
+            parts: list[str] = []
+            async for text in self._deltas(response, parser, deadline):
+                parts.append(text)
+                yield TextDelta(text, upstream.qualified_name)
+            try:
+                completion = parser.result("".join(parts))
+            except proto.ProtocolError as exc:
+                raise _garbage(exc) from None
+            attempts.append(Attempt(upstream.qualified_name, "ok", 200, "ok", self._since(started)))
+            self.cooldowns.reset(upstream.qualified_name)
+            yield StreamDone(_result(upstream, completion, attempts))
+        finally:
+            # Unread (cancelled, failed, abandoned) streams close their connection here.
+            await response.aclose()
+
+    async def _deltas(
+        self, response: httpx.Response, parser: proto.StreamParser, deadline: float
+    ) -> AsyncIterator[str]:
+        decoder = proto.SSEDecoder()
+        lines = response.aiter_lines()
+        while not parser.done:
+            budget = self._budget(deadline, self.policy.stream_idle_timeout_s)
+            try:
+                async with asyncio.timeout(budget):
+                    line = await anext(lines, None)
+            except (TimeoutError, httpx.TimeoutException):
+                raise _timeout(budget, streaming=True) from None
+            except httpx.TransportError as exc:
+                raise UpstreamCallFailed(
+                    f"connection lost mid-stream ({type(exc).__name__})",
+                    kind="midstream",
+                    retryable=True,
+                    cool=True,
+                ) from None
+            event = decoder.flush() if line is None else decoder.feed_line(line)
+            if event is not None:
+                try:
+                    for text in parser.feed(event):
+                        yield text
+                except proto.ProtocolError as exc:
+                    raise _garbage(exc) from None
+            if line is None:
+                break
+        if not parser.done:
+            terminator = "message_stop" if upstream_is_anthropic(parser) else "[DONE]"
+            raise UpstreamCallFailed(
+                f"stream ended without {terminator}",
+                kind="midstream",
+                retryable=True,
+                cool=True,
+            )
+
+    async def _read_with_budget(self, response: httpx.Response, deadline: float) -> bytes:
+        budget = self._budget(deadline, self.policy.attempt_timeout_s)
+        try:
+            async with asyncio.timeout(budget):
+                return await response.aread()
+        except (TimeoutError, httpx.HTTPError):
+            return b""
+
+    # --- shared --------------------------------------------------------------------
+
+    def _prepare(
+        self, upstream: UpstreamConfig, request: UpstreamRequest, *, stream: bool
+    ) -> tuple[str, dict, dict[str, str]]:
+        if not request.supports(upstream.kind):
+            raise UpstreamCallFailed(
+                f"request has no {upstream.kind.value} body",
+                kind="config",
+                retryable=False,
+                cool=False,
+            )
+        api_key = ""
+        if upstream.api_key_env:
+            api_key = self._environ.get(upstream.api_key_env, "")
+            if not api_key:
+                raise UpstreamCallFailed(
+                    f"environment variable {upstream.api_key_env} (API key) is not set",
+                    kind="config",
+                    retryable=False,
+                    cool=False,
+                )
+        body = proto.request_body(upstream, request, stream=stream)
+        headers = proto.request_headers(upstream, api_key, stream=stream)
+        return proto.endpoint(upstream), body, headers
+
+    async def _should_retry(
+        self,
+        upstream: UpstreamConfig,
+        failure: UpstreamCallFailed,
+        n: int,
+        deadline: float,
+        attempts: list[Attempt],
+    ) -> bool:
+        """Waits before another try on the same upstream and says so; False: move on."""
+        if self._expired(deadline):
+            raise deadline_error(attempts)
+        policy = self.policy
+        wait = self._backoff(n)
+        if failure.retry_after_s is not None:
+            wait = max(wait, failure.retry_after_s)
+        out_of_tries = not failure.retryable or n + 1 >= policy.max_attempts
+        too_long = (failure.retry_after_s or 0.0) > policy.max_retry_after_s
+        if out_of_tries or too_long or wait >= self._remaining(deadline):
+            if failure.cool:
+                cool_for = max(policy.cooldown_s, failure.retry_after_s or 0.0)
+                self.cooldowns.cool(upstream.qualified_name, cool_for)
+            return False
+        await asyncio.sleep(wait)
+        return True
+
+    def _backoff(self, n: int) -> float:
+        ceiling = min(self.policy.backoff_max_s, self.policy.backoff_base_s * 2**n)
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)  # "equal jitter"
+
+    def _deadline(self, deadline_s: float | None) -> float:
+        return float("inf") if deadline_s is None else self._clock() + max(0.0, deadline_s)
+
+    def _remaining(self, deadline: float) -> float:
+        return deadline - self._clock()
+
+    def _expired(self, deadline: float) -> bool:
+        # A timer may fire a hair before its deadline: a millisecond left is none left.
+        return self._remaining(deadline) <= _DEADLINE_SLACK_S
+
+    def _budget(self, deadline: float, cap: float) -> float:
+        return max(0.0, min(cap, self._remaining(deadline)))
+
+    def _since(self, started: float) -> float:
+        return self._clock() - started
+
+    def _failed(self, upstream: UpstreamConfig, f: UpstreamCallFailed, started: float) -> Attempt:
+        return Attempt(upstream.qualified_name, f.summary, f.status, f.kind, self._since(started))
+
+
+def upstream_is_anthropic(parser: proto.StreamParser) -> bool:
+    return isinstance(parser, proto.AnthropicStreamParser)
+
+
+def _result(
+    upstream: UpstreamConfig, c: proto.Completion, attempts: list[Attempt]
+) -> UpstreamResult:
+    return UpstreamResult(
+        text=c.text,
+        finish_reason=c.finish_reason,
+        usage=c.usage,
+        usage_reported=c.usage_reported,
+        upstream=upstream.qualified_name,
+        tier=upstream.tier,
+        model=c.model or upstream.model,
+        attempts=tuple(attempts),
+    )
+
+
+def _timeout(budget: float, *, streaming: bool = False) -> UpstreamCallFailed:
+    what = "no data" if streaming else "no answer"
+    return UpstreamCallFailed(
+        f"{what} within {budget:.1f} s", kind="timeout", retryable=True, cool=True
+    )
+
+
+def _connection(exc: httpx.TransportError) -> UpstreamCallFailed:
+    detail = str(exc) or type(exc).__name__
+    return UpstreamCallFailed(
+        f"connection failed: {proto.snippet(detail)}", kind="connection", retryable=True, cool=True
+    )
+
+
+def _garbage(exc: proto.ProtocolError) -> UpstreamCallFailed:
+    # An upstream that answers garbage will likely do so again: fail over, don't retry.
+    return UpstreamCallFailed(str(exc), kind="protocol", retryable=False, cool=True)

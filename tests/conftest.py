@@ -1,0 +1,50 @@
+"""Session-wide fixtures: a data directory, and a real server on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+# Tests never reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="promptpress-test-") as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture(scope="session")
+def server_config(data_dir: Path):  # type: ignore[no-untyped-def]
+    from promptpress.server.config import ServerConfig
+
+    return ServerConfig(address="127.0.0.1:0", data_dir=str(data_dir / "server"), grace_period_s=1.0)
+
+
+@pytest.fixture(scope="session")
+async def app(server_config):  # type: ignore[no-untyped-def]
+    from promptpress.server.app import build_app
+
+    app = await build_app(server_config)
+    await app.start()
+    yield app
+    await app.stop(grace=0.5)
+
+
+@pytest.fixture(scope="session")
+async def address(app) -> str:  # type: ignore[no-untyped-def]
+    return f"127.0.0.1:{app.port}"
+
+
+@pytest.fixture
+async def client(address: str) -> AsyncIterator:  # type: ignore[type-arg]
+    from promptpress import AsyncClient
+
+    async with AsyncClient(address, timeout=60) as c:
+        yield c
