@@ -96,14 +96,15 @@ def start_server(
     startup_timeout_s: float = 180.0,
     cwd: Path | None = None,
 ) -> ServerProcess:
-    """Launches `argv` and waits for its "serving" line; raises ServerStartError otherwise."""
+    """Launches `argv` (with exactly `env` as its environment, when given) and waits
+    for its "serving" line; raises ServerStartError otherwise."""
     process = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
+        env=dict(os.environ) if env is None else env,
         cwd=cwd,
     )
     tail: collections.deque[str] = collections.deque(maxlen=50)
@@ -128,7 +129,9 @@ def start_server(
         process.kill()
         process.wait()
         lines = "\n".join(tail)
-        raise ServerStartError(f"{name} did not report a port (exit {process.returncode}):\n{lines}")
+        raise ServerStartError(
+            f"{name} did not report a port (exit {process.returncode}):\n{lines}"
+        )
     return ServerProcess(name=name, process=process, port=found[0], _tail=tail)
 
 

@@ -54,7 +54,9 @@ class Workload:
         return sum(v.tokens for v in self.variants) / len(self.variants)
 
     def mean_bytes(self, rpc: str) -> float:
-        return sum(len(v.count_tokens if rpc == "CountTokens" else v.preprocess) for v in self.variants) / len(self.variants)
+        return sum(
+            len(v.count_tokens if rpc == "CountTokens" else v.preprocess) for v in self.variants
+        ) / len(self.variants)
 
 
 class _TurnPool:
@@ -116,8 +118,12 @@ def _variant(
     history = sum(counter.count(m.content) for m in messages)
     doc_tokens = sum(counter.count(d.text) for d in documents)
     budget = pb.Budget(max_prompt_tokens=(history + doc_tokens) // 2)
-    preprocess = pb.PreprocessRequest(messages=messages, documents=documents, target=TARGET, budget=budget)
-    count = pb.CountTokensRequest(messages=messages, texts=[d.text for d in documents], model=COUNT_MODEL)
+    preprocess = pb.PreprocessRequest(
+        messages=messages, documents=documents, target=TARGET, budget=budget
+    )
+    count = pb.CountTokensRequest(
+        messages=messages, texts=[d.text for d in documents], model=COUNT_MODEL
+    )
     return Variant(count.SerializeToString(), preprocess.SerializeToString(), history + doc_tokens)
 
 
@@ -138,7 +144,9 @@ def build_workloads(
         pieces = _document_pieces(articles, spec.document_tokens, counter) if spec.documents else []
         rng.shuffle(pieces)
         if spec.documents * variants > len(pieces):
-            raise ValueError(f"{name}: needs {spec.documents * variants} documents, has {len(pieces)}")
+            raise ValueError(
+                f"{name}: needs {spec.documents * variants} documents, has {len(pieces)}"
+            )
         variants_ = tuple(_variant(spec, pool, pieces, counter) for _ in range(variants))
         workloads[name] = Workload(spec, variants_)
     return workloads
