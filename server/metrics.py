@@ -1,0 +1,128 @@
+"""Per-tenant Prometheus counters, on a registry of their own.
+
+A dedicated CollectorRegistry (not prometheus_client's global one) so a process, or a
+test session, can hold several servers without metric name clashes. Label values are
+bounded by configuration (tenants come from the API-key file, tiers and upstreams
+from the TOML), never by request content.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from promptpress.server.upstream_failures import Attempt
+from promptpress.server.usage import Usage
+
+_PREFIX = "promptpress"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            f"{_PREFIX}_requests",
+            "Completed model requests.",
+            ["tenant", "tier", "cache_status"],
+            registry=r,
+        )
+        self.prompt_tokens = Counter(
+            f"{_PREFIX}_prompt_tokens",
+            "Prompt tokens sent upstream, cached included.",
+            ["tenant", "tier"],
+            registry=r,
+        )
+        self.completion_tokens = Counter(
+            f"{_PREFIX}_completion_tokens",
+            "Completion tokens received.",
+            ["tenant", "tier"],
+            registry=r,
+        )
+        self.cached_tokens = Counter(
+            f"{_PREFIX}_cached_tokens",
+            "Prompt tokens read from provider caches.",
+            ["tenant", "tier"],
+            registry=r,
+        )
+        self.cache_write_tokens = Counter(
+            f"{_PREFIX}_cache_write_tokens",
+            "Prompt tokens written to provider caches.",
+            ["tenant", "tier"],
+            registry=r,
+        )
+        self.cost_usd = Counter(
+            f"{_PREFIX}_cost_usd",
+            "Estimated upstream spend in US dollars.",
+            ["tenant", "tier"],
+            registry=r,
+        )
+        self.cache_lookups = Counter(
+            f"{_PREFIX}_semantic_cache_lookups",
+            "Semantic cache lookups by result (none, exact, semantic).",
+            ["tenant", "status"],
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            f"{_PREFIX}_upstream_errors",
+            "Failed upstream attempts by kind (http, timeout, connection, protocol, config, midstream).",
+            ["tenant", "upstream", "kind"],
+            registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            f"{_PREFIX}_upstream_seconds",
+            "Duration of successful upstream calls.",
+            ["upstream"],
+            registry=r,
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+        )
+
+    def record_completion(self, tenant: str, tier: str, usage: Usage, cost_usd: float) -> None:
+        """One answered request that went upstream."""
+        self.requests.labels(tenant, tier, "none").inc()
+        self.prompt_tokens.labels(tenant, tier).inc(usage.prompt_tokens)
+        self.completion_tokens.labels(tenant, tier).inc(usage.completion_tokens)
+        self.cached_tokens.labels(tenant, tier).inc(usage.cached_tokens)
+        self.cache_write_tokens.labels(tenant, tier).inc(usage.cache_write_tokens)
+        self.cost_usd.labels(tenant, tier).inc(cost_usd)
+
+    def record_cache_lookup(self, tenant: str, status: str) -> None:
+        """status: "none", "exact" or "semantic" (the CacheStatus name, lower case)."""
+        self.cache_lookups.labels(tenant, status.lower()).inc()
+
+    def record_cache_answer(self, tenant: str, status: str) -> None:
+        """A request answered from the semantic cache (no upstream, no spend)."""
+        self.requests.labels(tenant, "", status.lower()).inc()
+
+    def record_attempts(self, tenant: str, attempts: Iterable[Attempt]) -> None:
+        for a in attempts:
+            if a.ok:
+                self.upstream_seconds.labels(a.upstream).observe(a.elapsed_s)
+            else:
+                self.upstream_errors.labels(tenant, a.upstream, a.kind).inc()
+
+    def value(self, name: str, **labels: str) -> float:
+        """A sample's current value (0 when never set): for tests and debugging."""
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+@dataclass(frozen=True)
+class MetricsServer:
+    port: int
+    _server: object
+    _thread: threading.Thread
+
+    def close(self) -> None:
+        self._server.shutdown()  # type: ignore[attr-defined]
+        self._server.server_close()  # type: ignore[attr-defined]
+        self._thread.join(timeout=5)
+
+
+def start_metrics_http_server(
+    port: int, registry: CollectorRegistry, *, addr: str = "127.0.0.1"
+) -> MetricsServer:
+    """Serves /metrics for `registry` in a daemon thread; port 0 picks a free port."""
+    server, thread = start_http_server(port, addr=addr, registry=registry)
+    return MetricsServer(server.server_port, server, thread)
