@@ -1,1 +1,72 @@
-"""promptpress.retrieval."""
+"""promptpress.retrieval: chunking, BM25 + embeddings, fusion, budgeted selection, the corpus.
+
+Typical server use (all calls block; run them in a worker thread):
+
+    embedder = Embedder()                       # once, before serving
+    corpus = Corpus(data_dir / "corpus", embedder, limits=Limits(...))
+    corpus.index_documents(tenant, docs)        # IndexDocuments
+    corpus.delete_documents(tenant, ids)        # DeleteDocuments
+    result = retrieve(corpus, tenant, query=..., counter=..., max_tokens=...,
+                      documents=inline, document_ids=ids, placement=...)  # Preprocess
+"""
+
+from promptpress.retrieval.chunking import (
+    DEFAULT_CHUNK_TOKENS,
+    DEFAULT_OVERLAP_TOKENS,
+    Chunk,
+    ChunkingConfig,
+    chunk_document,
+)
+from promptpress.retrieval.corpus import (
+    Corpus,
+    DeleteResult,
+    IndexResult,
+    IndexStatus,
+    PreparedDocument,
+)
+from promptpress.retrieval.embedder import DEFAULT_MODEL_ID, Embedder, TextEmbedder
+from promptpress.retrieval.ranking import FusionWeights
+from promptpress.retrieval.retrieve import Retrieval, query_for, render_context, retrieve
+from promptpress.retrieval.selection import (
+    CandidatePool,
+    Ranking,
+    ScoredChunk,
+    Selection,
+    SelectionOptions,
+    SelectionStats,
+    rank_chunks,
+    select_chunks,
+    select_ranked,
+)
+from promptpress.retrieval.validation import Limits
+
+__all__ = [
+    "DEFAULT_CHUNK_TOKENS",
+    "DEFAULT_MODEL_ID",
+    "DEFAULT_OVERLAP_TOKENS",
+    "CandidatePool",
+    "Chunk",
+    "ChunkingConfig",
+    "Corpus",
+    "DeleteResult",
+    "Embedder",
+    "FusionWeights",
+    "IndexResult",
+    "IndexStatus",
+    "Limits",
+    "PreparedDocument",
+    "Ranking",
+    "Retrieval",
+    "ScoredChunk",
+    "Selection",
+    "SelectionOptions",
+    "SelectionStats",
+    "TextEmbedder",
+    "chunk_document",
+    "query_for",
+    "rank_chunks",
+    "render_context",
+    "retrieve",
+    "select_chunks",
+    "select_ranked",
+]

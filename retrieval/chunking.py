@@ -48,6 +48,9 @@ class ChunkingConfig:
             raise ValueError(f"overlap must be in [0, size/2), got {self.overlap}")
 
 
+DEFAULT_CHUNKING = ChunkingConfig()
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """A contiguous slice [start, end) of a document's text."""
@@ -106,7 +109,9 @@ def _units(text: str, counter: TokenCounter, size: int) -> list[_Unit]:
     leads = [pieces[i - 1][1] if i else start for i, (start, _, _) in enumerate(pieces)]
     # count() per piece, not count_many(): tiktoken's encode_batch starts a thread
     # pool per call, which costs more than encoding a sentence.
-    counts = [counter.count(text[lead:end]) for lead, (_, end, _) in zip(leads, pieces, strict=True)]
+    counts = [
+        counter.count(text[lead:end]) for lead, (_, end, _) in zip(leads, pieces, strict=True)
+    ]
     # Alone (first in a chunk) a sentence can cost a token more: " Word" is often one
     # token where "Word" is two. Units must fit a chunk either way.
     alone = [counter.count(text[start:end]) for start, end, _ in pieces]
@@ -235,7 +240,11 @@ def _overlap_start(units: list[_Unit], first: int, i: int, config: ChunkingConfi
 
 
 def _make_chunks(
-    doc: Document, units: list[_Unit], ranges: list[tuple[int, int]], counter: TokenCounter, size: int
+    doc: Document,
+    units: list[_Unit],
+    ranges: list[tuple[int, int]],
+    counter: TokenCounter,
+    size: int,
 ) -> list[Chunk]:
     identity = counter_identity(counter)
     chunks: list[Chunk] = []
@@ -248,7 +257,9 @@ def _make_chunks(
             repeat = seen.get(digest, 0)
             seen[digest] = repeat + 1
             chunk_id = f"{doc.id}#{digest[:16]}" + (f".{repeat}" if repeat else "")
-            chunks.append(Chunk(doc.id, chunk_id, len(chunks), start, end, text, tokens, identity, digest))
+            chunks.append(
+                Chunk(doc.id, chunk_id, len(chunks), start, end, text, tokens, identity, digest)
+            )
     return chunks
 
 

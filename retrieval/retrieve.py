@@ -1,0 +1,108 @@
+"""The retrieval stage as the Preprocess pipeline calls it.
+
+`retrieve` takes a request's inline documents and stored document ids, sets the
+static documents aside whole (they belong in the cacheable prefix), and selects
+chunks of the others for the query within the context budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from promptpress.compressor.tokens import TokenCounter
+from promptpress.retrieval.corpus import Corpus
+from promptpress.retrieval.selection import (
+    DEFAULT_OPTIONS,
+    ScoredChunk,
+    Selection,
+    SelectionOptions,
+    select_chunks,
+)
+from promptpress.retrieval.validation import document_id_violations, document_violations, raise_if
+from promptpress.types import Document, Message, Placement, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """What the pipeline places: static documents whole, selected chunks."""
+
+    # Inline static documents in request order, then stored static ones in
+    # document_ids order; they go whole into the cacheable prefix.
+    static_documents: tuple[Document, ...] = ()
+    selection: Selection = field(default_factory=Selection)
+
+
+def query_for(query: str, messages: Sequence[Message]) -> str:
+    """The retrieval query: the request's `query`, else the last user message."""
+    if query.strip():
+        return query
+    for message in reversed(messages):
+        if message.role is Role.USER and message.content.strip():
+            return message.content
+    return ""
+
+
+def retrieve(
+    corpus: Corpus,
+    tenant: str,
+    *,
+    query: str,
+    counter: TokenCounter,
+    max_tokens: int,
+    documents: Sequence[Document] = (),
+    document_ids: Sequence[str] = (),
+    placement: Placement = Placement.EDGES,
+    options: SelectionOptions = DEFAULT_OPTIONS,
+) -> Retrieval:
+    """Validate, load, rank and select; blocking (run it in a worker thread).
+
+    Candidate (request) order is the inline documents, then the stored ones in
+    `document_ids` order. `max_tokens` 0 means no limit. Raises InvalidInput
+    with every bad field (`documents[i].text`, `document_ids[i]`, ...).
+    """
+    raise_if(
+        document_violations(documents, corpus.limits)
+        + document_id_violations(document_ids, corpus.limits, inline=documents)
+    )
+    stored = corpus.get_documents(tenant, document_ids)
+    static = [d for d in documents if d.static] + [p.document for p in stored if p.document.static]
+    dynamic = [corpus.prepare(d) for d in documents if not d.static]
+    dynamic += [p for p in stored if not p.document.static]
+    if not dynamic:
+        return Retrieval(tuple(static), Selection())
+    pool = corpus.candidate_pool(tenant, dynamic)
+    selection = select_chunks(
+        query,
+        pool,
+        embedder=corpus.embedder,
+        counter=counter,
+        max_tokens=max_tokens,
+        placement=placement,
+        options=options,
+    )
+    return Retrieval(tuple(static), selection)
+
+
+def render_context(chunks: Sequence[ScoredChunk]) -> str:
+    """The selected chunks as one text block, in the given (placement) order.
+
+    Each run of chunks from one document gets a `[document: id]` header; when two
+    consecutive chunks of a document overlap, the repeated text is written once.
+    The headers cost a few tokens per document beyond the selection's count.
+    """
+    parts: list[str] = []
+    previous = None
+    for scored in chunks:
+        chunk = scored.chunk
+        if previous is not None and previous.document_id == chunk.document_id:
+            if previous.index + 1 == chunk.index and chunk.start < previous.end:
+                parts.append(chunk.text[previous.end - chunk.start :])
+            else:
+                parts.append("\n\n" + chunk.text)
+        else:
+            if parts:
+                parts.append("\n\n")
+            parts.append(f"[document: {chunk.document_id}]\n{chunk.text}")
+        previous = chunk
+    return "".join(parts)
