@@ -13,6 +13,7 @@ import functools
 import importlib.util
 import json
 import random
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -256,7 +257,15 @@ class GPQAQuestion:
 class AIMEProblem:
     id: str  # e.g. "2025-I-3"
     question: str
-    answer: str
+    answer: str  # as published; one is written "336^\\circ"
+
+    @property
+    def integer_answer(self) -> int:
+        """AIME answers are integers 0-999; this drops decorations such as a degree sign."""
+        match = re.match(r"\s*(\d+)", self.answer)
+        if match is None:
+            raise ValueError(f"{self.id}: answer {self.answer!r} has no integer")
+        return int(match.group(1))
 
 
 def _aib_info(name: str, rel: str, licence: str) -> DatasetInfo:

@@ -274,8 +274,8 @@ def _tables(figures: dict[str, Any]) -> str:
             "messages",
             "documents",
             "tokens",
-            "CountTokens req/resp KiB",
-            "Preprocess req/resp KiB",
+            "CountTokens request / response",
+            "Preprocess request / response",
         ],
         [
             [name, w["messages"], w["documents"], round(w["tokens_mean"])]

@@ -1,0 +1,89 @@
+"""The `service` suite: its workloads, and a tiny run against a real server on port 0."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from promptpress.bench import datasets
+from promptpress.bench.frame import SuiteContext, run_suite
+from promptpress.bench.service_workloads import COUNT_MODEL, build_workloads
+from promptpress.bench.suites import service
+from promptpress.compressor.tokens import counter_for
+from promptpress.v1 import promptpress_pb2 as pb
+
+
+@pytest.fixture(scope="module")
+def workloads():  # type: ignore[no-untyped-def]
+    conversations, _ = datasets.sharegpt_conversations(600)
+    articles, _ = datasets.squad_v2_dev()
+    return build_workloads(
+        ["small", "medium", "large"],
+        variants=2,
+        conversations=conversations,
+        articles=articles,
+        counter=counter_for(COUNT_MODEL),
+        rng=random.Random(1),
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "tokens", "messages", "documents"),
+    [("small", 500, 6, 0), ("medium", 8000, 40, 0), ("large", 32000, 40, 6)],
+)
+def test_workload_sizes_are_what_the_suite_reports(
+    workloads, size, tokens, messages, documents
+) -> None:
+    w = workloads[size]
+    assert w.mean_tokens == pytest.approx(tokens, rel=0.05)
+    for variant in w.variants:
+        request = pb.PreprocessRequest.FromString(variant.preprocess)
+        assert len(request.messages) == messages and len(request.documents) == documents
+        assert (
+            request.messages[0].role == pb.ROLE_SYSTEM and request.messages[-1].role == pb.ROLE_USER
+        )
+        assert 0 < request.budget.max_prompt_tokens < variant.tokens
+        count = pb.CountTokensRequest.FromString(variant.count_tokens)
+        assert list(count.messages) == list(request.messages)
+    assert w.variants[0].preprocess != w.variants[1].preprocess
+
+
+def test_workloads_are_reproducible_from_the_seed(workloads) -> None:
+    conversations, _ = datasets.sharegpt_conversations(600)
+    again = build_workloads(
+        ["small"],
+        variants=2,
+        conversations=conversations,
+        articles=(),
+        counter=counter_for(COUNT_MODEL),
+        rng=random.Random(1),
+    )
+    assert again["small"].variants == workloads["small"].variants
+
+
+def test_tiny_profile_against_a_real_server(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTPRESS_DATA_DIR", str(data_dir / "bench-service"))
+    ctx = SuiteContext(profile="tiny", seed=0, out_dir=tmp_path, show_progress=False)
+    doc = json.loads(run_suite("service", service.run, ctx).read_text())
+    figures = doc["figures"]
+    cfg = service.settings(ctx)
+    assert len(figures["cells"]) == len(cfg.sizes) * len(service.RPCS) * len(cfg.concurrency)
+    for cell in figures["cells"]:
+        for target in ("promptpress", "echo"):
+            assert cell[target]["completed"] == cfg.max_requests, (cell, target)
+            assert (
+                cell[target]["errors"] == 0 and cell[target]["p99_ms"] >= cell[target]["p50_ms"] > 0
+            )
+        assert cell["share_of_ceiling"] > 0
+    memory = figures["memory"]
+    assert memory["promptpress"]["peak_rss_mb"] >= memory["promptpress"]["idle_rss_mb"] > 10
+    assert memory["peak_rss_vs_echo"] > 0
+    assert figures["workloads"]["small"]["response_bytes_mean"]["Preprocess"] > 0
+    assert [d["name"] for d in doc["datasets"]] == ["ShareGPT V3 unfiltered cleaned split"]
+    for plot in doc["plots"]:
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| RPC | size | clients |" in (tmp_path / "service.md").read_text()
