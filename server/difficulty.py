@@ -323,6 +323,8 @@ class DifficultyClassifier:
     ) -> None:
         if model is not None and model.embedding_dim and embedder is None:
             raise ValueError("the trained difficulty model needs an embedder")
+        if model is not None and model.embedding_dim and embedder is not None:
+            _check_embedder(model, embedder)
         if list(thresholds) != sorted(thresholds) or not thresholds:
             raise ValueError("thresholds must be a non-empty ascending sequence")
         self.tier_names = tuple(tier_names)
@@ -363,4 +365,19 @@ class DifficultyClassifier:
         relation = f">= {passed[-1]:.2f}" if passed else f"< {self.thresholds[0]:.2f}"
         return RoutingDecision(
             tier, score, False, f"{scorer} score {score:.2f} {relation} ({cues})"
+        )
+
+
+def _check_embedder(model: TrainedDifficultyModel, embedder: Embedder) -> None:
+    """A model is only meaningful with the embedding model it was trained on."""
+    model_id = getattr(embedder, "model_id", "")
+    if model.embedding_model and model_id and model_id != model.embedding_model:
+        raise ValueError(
+            f"difficulty model was trained on {model.embedding_model!r} embeddings, "
+            f"the embedder is {model_id!r}"
+        )
+    dim = getattr(embedder, "dim", None)
+    if dim is not None and dim != model.embedding_dim:
+        raise ValueError(
+            f"difficulty model expects {model.embedding_dim}-dim embeddings, got {dim}"
         )

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,9 @@ class SSEReply:
     delay_s: float = 0.0  # between events
     first_delay_s: float = 0.0
     complete: bool = True
+    # Hold everything after the first `gate_after` events until the test sets `gate`.
+    gate: threading.Event | None = None
+    gate_after: int = 0
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    received_at: float  # time.monotonic() when the request was read
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -290,6 +295,10 @@ class FakeUpstream:
         with self._lock:
             return self._aborted
 
+    def gate(self) -> threading.Event:
+        """An event for SSEReply(gate=...): the stream pauses until the test sets it."""
+        return threading.Event()
+
     def wait_for_abort(self, timeout: float = 5.0) -> bool:
         """True once the client has walked away from a response in progress."""
         return self._abort_event.wait(timeout)
@@ -355,6 +364,13 @@ class FakeUpstream:
         writer.write(_head(200, "text/event-stream", {"transfer-encoding": "chunked"}, None))
         await writer.drain()
         for i, event in enumerate(reply.events):
+            if (
+                reply.gate is not None
+                and i == reply.gate_after
+                and await _gate_or_gone(reader, reply.gate)
+            ):
+                self._record_abort()
+                return False
             delay = reply.first_delay_s if i == 0 else reply.delay_s
             if delay and await _client_gone(reader, delay):
                 self._record_abort()
@@ -382,6 +398,14 @@ async def _client_gone(reader: asyncio.StreamReader, seconds: float) -> bool:
     return data == b""
 
 
+async def _gate_or_gone(reader: asyncio.StreamReader, gate: threading.Event) -> bool:
+    """Waits for the gate; True if the client closed the connection first."""
+    while not gate.is_set():
+        if await _client_gone(reader, 0.01):
+            return True
+    return False
+
+
 async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -396,7 +420,7 @@ async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
             headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0"))
     body = await reader.readexactly(length) if length else b""
-    return RecordedRequest(method, path, headers, body)
+    return RecordedRequest(method, path, headers, body, time.monotonic())
 
 
 def _head(status: int, content_type: str, headers: dict[str, str], length: int | None) -> bytes:

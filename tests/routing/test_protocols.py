@@ -1,0 +1,161 @@
+"""Wire-format parsing and rendering, without a network."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from promptpress.errors import FailedPrecondition
+from promptpress.server import upstream_protocols as proto
+from promptpress.server.tiers import UpstreamConfig, UpstreamKind
+from promptpress.server.upstream_failures import (
+    Attempt,
+    http_failure,
+    retry_after_seconds,
+    summarise,
+)
+from promptpress.server.upstream_render import UpstreamRequest, render_anthropic
+from promptpress.types import Message, Role, Sampling, ToolCall
+
+from tests.routing.fake_upstream import anthropic_stream, openai_stream
+
+
+def feed_all(parser, events):  # type: ignore[no-untyped-def]
+    decoder = proto.SSEDecoder()
+    out = []
+    for raw in events:
+        for line in raw.split("\n"):
+            event = decoder.feed_line(line)
+            if event is not None:
+                out += parser.feed(event)
+    return out
+
+
+def test_openai_stream_parser_yields_text_and_usage():
+    usage = {"prompt_tokens": 9, "completion_tokens": 2}
+    parser = proto.OpenAIStreamParser()
+    assert feed_all(parser, openai_stream(["a", "b"], usage=usage)) == ["a", "b"]
+    assert parser.done
+    result = parser.result("ab")
+    assert (result.finish_reason, result.usage.prompt_tokens, result.usage_reported) == (
+        "stop",
+        9,
+        True,
+    )
+
+
+def test_openai_stream_without_usage_says_so():
+    parser = proto.OpenAIStreamParser()
+    feed_all(parser, openai_stream(["a"]))
+    assert parser.result("a").usage_reported is False
+
+
+def test_anthropic_stream_error_event_raises():
+    parser = proto.AnthropicStreamParser()
+    error = 'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error"}}\n\n'
+    with pytest.raises(proto.ProtocolError, match="overloaded_error"):
+        feed_all(parser, [*anthropic_stream(["x"])[:3], error])
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["not json", '{"choices": [{"delta": {"content": 5}}]}', '{"choices": "x"}', "[1]"],
+)
+def test_malformed_openai_chunks_raise_protocol_error(data):
+    with pytest.raises(proto.ProtocolError):
+        proto.OpenAIStreamParser().feed(proto.SSEEvent("message", data))
+
+
+def test_sse_decoder_joins_multiline_data_and_skips_comments():
+    decoder = proto.SSEDecoder()
+    lines = [": keep-alive", "event: x", "data: a", "data: b", ""]
+    events = [e for e in (decoder.feed_line(line) for line in lines) if e]
+    assert events == [proto.SSEEvent("x", "a\nb")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "text", "finish"),
+    [
+        (UpstreamKind.OPENAI,
+         {"choices": [{"message": {"content": None, "tool_calls": []}, "finish_reason": "tool_calls"}]},
+         "", "tool_calls"),
+        (UpstreamKind.ANTHROPIC,
+         {"type": "message", "content": [{"type": "text", "text": "a"}, {"type": "tool_use"},
+                                         {"type": "text", "text": "b"}], "stop_reason": "max_tokens"},
+         "ab", "length"),
+    ],
+)  # fmt: skip
+def test_parse_completion_shapes(kind, payload, text, finish):
+    result = proto.parse_completion(kind, json.dumps(payload).encode())
+    assert (result.text, result.finish_reason, result.usage_reported) == (text, finish, False)
+
+
+def test_anthropic_body_merges_roles_and_moves_system_and_tools():
+    messages = [
+        Message(Role.SYSTEM, "sys"),
+        Message(Role.USER, "q1"),
+        Message(Role.ASSISTANT, "", tool_calls=(ToolCall("t1", "lookup", '{"q": 1}'),)),
+        Message(Role.TOOL, "result", tool_call_id="t1"),
+        Message(Role.USER, "q2"),
+    ]
+    body = render_anthropic(messages, Sampling(max_output_tokens=50, stop=("END",), seed=3))
+    assert body["system"] == "sys"
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+    assert body["messages"][1]["content"][0]["input"] == {"q": 1}
+    assert body["messages"][2]["content"][0]["type"] == "tool_result"
+    assert body["max_tokens"] == 50 and body["stop_sequences"] == ["END"] and "seed" not in body
+
+
+def test_request_without_a_body_for_a_kind_cannot_be_sent_there():
+    request = UpstreamRequest(openai={"messages": []})
+    with pytest.raises(FailedPrecondition):
+        request.body_for(UpstreamKind.ANTHROPIC)
+
+
+def test_request_body_overrides_model_and_stream():
+    up = UpstreamConfig("a", UpstreamKind.OPENAI, "http://x/v1", "m1")
+    request = UpstreamRequest(openai={"messages": [], "model": "caller-model", "stream": True})
+    body = proto.request_body(up, request, stream=False)
+    assert body["model"] == "m1" and body["stream"] is False and "stream_options" not in body
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after": "0.5"}, 0.5),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, 10.0),
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_forms(headers, seconds):
+    now = 1445412480.0  # 07:28:00 GMT that day
+    assert retry_after_seconds(headers, now=now) == seconds
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable", "cool"),
+    [
+        (429, True, True),
+        (500, True, True),
+        (529, True, True),
+        (401, False, True),
+        (400, False, False),
+    ],
+)
+def test_status_classification(status, retryable, cool):
+    failure = http_failure(status, "x", {})
+    assert (failure.retryable, failure.cool) == (retryable, cool)
+
+
+def test_error_summary_prefers_the_providers_message():
+    body = json.dumps({"error": {"message": "Rate limit reached for gpt-4o"}}).encode()
+    assert proto.error_summary(429, body) == "HTTP 429: Rate limit reached for gpt-4o"
+    assert proto.error_summary(502, b"<html>" + b"x" * 500).endswith("…")
+
+
+def test_summary_groups_repeated_failures():
+    attempts = [Attempt("s/a", "HTTP 500: x", 500, "http")] * 2 + [Attempt("s/b", "ok")]
+    assert summarise(attempts) == "s/a: HTTP 500: x (x2)"
