@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import random
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -152,6 +153,25 @@ def package_versions(names: Iterable[str] = REPORTED_PACKAGES) -> dict[str, str 
     return versions
 
 
+def source_revision() -> str | None:
+    """The git commit of the promptpress checkout being measured (None when installed
+    from a wheel or git is unavailable): the version number alone does not say which
+    code ran."""
+    import promptpress
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(Path(promptpress.__file__).parent), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def environment() -> dict[str, Any]:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
@@ -161,6 +181,7 @@ def environment() -> dict[str, Any]:
         "cpu_cores": os.cpu_count(),
         "cpu_cores_usable": usable,
         "packages": package_versions(),
+        "source_revision": source_revision(),
     }
 
 
@@ -238,6 +259,7 @@ def render_markdown(doc: dict[str, Any], table_md: str) -> str:
         f"{env['cpu_model']} ({env['cpu_cores_usable'] or env['cpu_cores']} usable cores), "
         f"Python {env['python']}, promptpress {env['packages'].get('promptpress')}, "
         f"grpcio {env['packages'].get('grpcio')}"
+        + (f", commit {env['source_revision'][:10]}" if env.get("source_revision") else "")
     )
     return "\n".join(lines) + "\n"
 
