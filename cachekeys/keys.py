@@ -1,0 +1,178 @@
+"""Cache keys, every one namespaced by tenant.
+
+- ``exact_key``: the canonical request (tools, messages, provider, model and the
+  sampling parameters that change the answer).
+- ``prefix_hashes[i]``: the canonical prefix up to and including message i
+  (tools first). Provider-independent, so a router can keep requests that share
+  a prefix on one upstream.
+- ``prompt_cache_key``: the conversation's anchor (tools, system, static
+  documents and its first user message, volatile spans removed): the same on
+  every turn of a conversation, different across conversations.
+- ``context_fingerprint``: everything in the prompt except the final query.
+- ``semantic_key``: the context fingerprint plus the id of the normalised
+  query's embedding. The same question in another conversation, or over other
+  documents, gets another key.
+
+Every digest starts with a key kind and the length-prefixed tenant, so keys of
+different tenants (or kinds) cannot collide short of a SHA-256 collision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from promptpress.cachekeys.layout import PromptLayout, Segment, canonical_json
+from promptpress.types import Message, Sampling
+
+_NO_SAMPLING = Sampling()
+
+KEY_VERSION = "1"
+_SPACE = re.compile(r"\s+")
+_MARKER = re.compile(r"\[\[v\d+\]\]")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKeys:
+    exact_key: str
+    prompt_cache_key: str
+    context_fingerprint: str
+    semantic_key: str
+    embedding_id: str
+    prefix_hashes: tuple[str, ...]  # one per layout message
+
+
+def _hasher(kind: str, tenant: str) -> hashlib._Hash:
+    h = hashlib.sha256()
+    _feed(h, f"promptpress/{KEY_VERSION}/{kind}")
+    _feed(h, tenant)
+    return h
+
+
+def _feed(h: hashlib._Hash, text: str) -> None:
+    data = text.encode("utf-8")
+    h.update(len(data).to_bytes(8, "big"))
+    h.update(data)
+
+
+def normalize_query(text: str) -> str:
+    """NFKC, case-folded, whitespace collapsed: what the query's embedding id hashes."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+
+def sampling_spec(s: Sampling) -> dict[str, object]:
+    """The answer-changing sampling parameters; floats at float32 precision
+    (the API carries them as proto floats: 0.7 arrives as 0.699999988...)."""
+
+    def f(x: float | None) -> str | None:
+        return None if x is None else f"{x:.6g}"
+
+    return {
+        "max_output_tokens": s.max_output_tokens,
+        "seed": s.seed,
+        "stop": list(s.stop),
+        "temperature": f(s.temperature),
+        "top_p": f(s.top_p),
+    }
+
+
+def prefix_hashes(tenant: str, layout: PromptLayout) -> tuple[str, ...]:
+    h = _hasher("prefix", tenant)
+    _feed(h, layout.tools_json())
+    out = []
+    for i in range(len(layout.messages)):
+        _feed(h, layout.message_json(i))
+        out.append(h.copy().hexdigest()[:32])
+    return tuple(out)
+
+
+def exact_key(
+    tenant: str, layout: PromptLayout, *, provider: str, model: str, sampling: Sampling
+) -> str:
+    h = _hasher("exact", tenant)
+    for part in (
+        provider.lower(),
+        model,
+        canonical_json(sampling_spec(sampling)),
+        layout.tools_json(),
+    ):
+        _feed(h, part)
+    for i in range(len(layout.messages)):
+        _feed(h, layout.message_json(i))
+    return h.hexdigest()
+
+
+def _stable_text(m: Message) -> str:
+    """Content without volatile spans or the placeholders the layout cut them to."""
+    raw = m.content.encode("utf-8")
+    keep, pos = [], 0
+    for s in sorted(m.volatile_spans, key=lambda s: s.start):
+        keep.append(raw[pos : max(pos, s.start)])
+        pos = max(pos, s.end)
+    keep.append(raw[pos:])
+    return _MARKER.sub("", b"".join(keep).decode("utf-8", errors="replace"))
+
+
+def prompt_cache_key(tenant: str, layout: PromptLayout) -> str:
+    h = _hasher("conversation", tenant)
+    _feed(h, layout.tools_json())
+    for i in range(layout.static_end + 1):
+        _feed(h, layout.message_json(i))
+    anchors = layout.indices(Segment.HISTORY, Segment.QUERY)
+    first_user = next((i for i in anchors if layout.messages[i].role.value == "user"), None)
+    if first_user is not None:
+        # Volatile spans stay in the query but are cut to placeholders in history:
+        # drop both so turn 1 and turn 2 of a conversation share the key.
+        anchor = layout.messages[first_user]
+        _feed(h, canonical_json([anchor.role.value, _stable_text(anchor), anchor.name]))
+    return "pp1-" + h.hexdigest()[:32]
+
+
+def context_fingerprint(tenant: str, layout: PromptLayout, *, include_volatile: bool = True) -> str:
+    """Everything but the final query (volatile values too, unless excluded:
+    an answer may depend on the date a system prompt carries)."""
+    h = _hasher("context", tenant)
+    _feed(h, layout.tools_json())
+    for i, seg in enumerate(layout.segments):
+        if seg is Segment.QUERY or (seg is Segment.VOLATILE and not include_volatile):
+            continue
+        _feed(h, seg.value)
+        _feed(h, layout.message_json(i))
+    return h.hexdigest()
+
+
+def embedding_id(tenant: str, query_text: str, embedder_model_id: str) -> str:
+    h = _hasher("embedding", tenant)
+    _feed(h, embedder_model_id)
+    _feed(h, normalize_query(query_text))
+    return h.hexdigest()[:32]
+
+
+def compute_keys(
+    tenant: str,
+    layout: PromptLayout,
+    *,
+    provider: str,
+    model: str,
+    sampling: Sampling = _NO_SAMPLING,
+    query_text: str | None = None,
+    embedder_model_id: str = "",
+    include_volatile: bool = True,
+) -> CacheKeys:
+    """All keys for one laid-out request. `query_text` defaults to the last user
+    message; `embedder_model_id` names the model whose embedding the id stands for."""
+    if query_text is None:
+        q = layout.query_index
+        query_text = layout.messages[q].content if q >= 0 else ""
+    ctx = context_fingerprint(tenant, layout, include_volatile=include_volatile)
+    emb = embedding_id(tenant, query_text, embedder_model_id)
+    return CacheKeys(
+        exact_key=exact_key(tenant, layout, provider=provider, model=model, sampling=sampling),
+        prompt_cache_key=prompt_cache_key(tenant, layout),
+        context_fingerprint=ctx,
+        semantic_key=f"{ctx[:32]}.{emb}",
+        embedding_id=emb,
+        prefix_hashes=prefix_hashes(tenant, layout),
+    )
