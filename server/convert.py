@@ -164,7 +164,7 @@ def budget_from_proto(b: pb.Budget, v: Violations) -> core.Budget:
         if getattr(b, name) < 0:
             v.add(f"budget.{name}", "must not be negative (0 means no limit)")
     rate = b.compression_rate
-    if rate != 0 and not (0 < rate <= 1) or math.isnan(rate):
+    if (rate != 0 and not (0 < rate <= 1)) or math.isnan(rate):
         v.add("budget.compression_rate", "must be in (0, 1] (0 means no compression)")
     return core.Budget(
         max_prompt_tokens=max(0, b.max_prompt_tokens),

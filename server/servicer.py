@@ -15,7 +15,6 @@ from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 import grpc
-
 from promptpress.compressor.tokens import counter_for
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing
