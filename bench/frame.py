@@ -154,14 +154,22 @@ def package_versions(names: Iterable[str] = REPORTED_PACKAGES) -> dict[str, str 
 
 
 def source_revision() -> str | None:
-    """The git commit of the promptpress checkout being measured (None when installed
-    from a wheel or git is unavailable): the version number alone does not say which
-    code ran."""
+    """The git commit of the promptpress checkout being measured, suffixed "-dirty" when
+    the working tree has uncommitted changes (None when installed from a wheel or git is
+    unavailable): the version number alone does not say which code ran."""
     import promptpress
 
     try:
         out = subprocess.run(
-            ["git", "-C", str(Path(promptpress.__file__).parent), "rev-parse", "HEAD"],
+            [
+                "git",
+                "-C",
+                str(Path(promptpress.__file__).parent),
+                "describe",
+                "--always",
+                "--dirty",
+                "--abbrev=40",
+            ],
             capture_output=True,
             text=True,
             timeout=5,
@@ -259,7 +267,11 @@ def render_markdown(doc: dict[str, Any], table_md: str) -> str:
         f"{env['cpu_model']} ({env['cpu_cores_usable'] or env['cpu_cores']} usable cores), "
         f"Python {env['python']}, promptpress {env['packages'].get('promptpress')}, "
         f"grpcio {env['packages'].get('grpcio')}"
-        + (f", commit {env['source_revision'][:10]}" if env.get("source_revision") else "")
+        + (
+            f", commit {env['source_revision'][:10]}{'-dirty' if env['source_revision'].endswith('-dirty') else ''}"
+            if env.get("source_revision")
+            else ""
+        )
     )
     return "\n".join(lines) + "\n"
 
