@@ -261,7 +261,9 @@ def render_markdown(doc: dict[str, Any], table_md: str) -> str:
     if doc["plots"]:
         lines.append("")
     for d in doc["datasets"]:
-        lines.append(f"- Dataset: {d['name']} {d['version']} ({d['licence']}), from {d['source']}")
+        lines.append(
+            f"- Dataset: {d['name']}, version {d['version']}, licence {d['licence']}; {d['source']}"
+        )
     lines.append(
         f"- Run: {doc['date']}, seed {doc['seed']}, {doc['duration_s']:.0f} s on "
         f"{env['cpu_model']} ({env['cpu_cores_usable'] or env['cpu_cores']} usable cores), "

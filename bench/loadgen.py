@@ -50,6 +50,21 @@ class CellResult:
     def rps(self) -> float:
         return self.completed / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
+    @classmethod
+    def combine(cls, parts: list[CellResult]) -> CellResult:
+        """One result from several rounds of the same cell (times and counts add up)."""
+        if not parts or len({p.concurrency for p in parts}) != 1:
+            raise ValueError("combine needs rounds of one cell")
+        errors = [p.first_error for p in parts if p.first_error]
+        return cls(
+            concurrency=parts[0].concurrency,
+            elapsed_s=sum(p.elapsed_s for p in parts),
+            latencies_s=[x for p in parts for x in p.latencies_s],
+            errors=sum(p.errors for p in parts),
+            unfinished=sum(p.unfinished for p in parts),
+            first_error=errors[0] if errors else None,
+        )
+
     def summary(self) -> dict[str, Any]:
         pct = percentiles(self.latencies_s, (50, 95, 99))
         mean = sum(self.latencies_s) / len(self.latencies_s) if self.latencies_s else None

@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from promptpress.bench import datasets, plots, servers
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
-from promptpress.bench.loadgen import LoadSpec, run_load
+from promptpress.bench.loadgen import CellResult, LoadSpec, run_load
 from promptpress.bench.service_workloads import COUNT_MODEL, Workload, build_workloads
 from promptpress.compressor.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
@@ -38,7 +38,8 @@ MB = 1024 * 1024
 class Settings:
     sizes: tuple[str, ...]
     concurrency: tuple[int, ...]
-    duration_s: float
+    duration_s: float  # per cell and target, split over `rounds`
+    rounds: int  # echo and promptpress alternate this many times within a cell
     grace_s: float
     max_requests: int | None
     variants: int
@@ -47,9 +48,9 @@ class Settings:
 
 def settings(ctx: SuiteContext) -> Settings:
     return ctx.by_profile(
-        tiny=Settings(("small",), (1, 4), 2.0, 5.0, 12, 2, 200),
-        quick=Settings(("small", "medium", "large"), (1, 8, 64), 2.0, 3.0, None, 4, 1500),
-        full=Settings(("small", "medium", "large"), (1, 8, 64), 10.0, 30.0, None, 8, 3000),
+        tiny=Settings(("small",), (1, 4), 2.0, 1, 5.0, 12, 2, 200),
+        quick=Settings(("small", "medium", "large"), (1, 8, 64), 2.0, 2, 3.0, None, 4, 1500),
+        full=Settings(("small", "medium", "large"), (1, 8, 64), 10.0, 5, 30.0, None, 8, 3000),
     )
 
 
@@ -111,6 +112,24 @@ async def _warm_up(channel: grpc.aio.Channel, rpc: str, workload: Workload) -> N
         await call(_request_bytes(workload, rpc, i), timeout=300)
 
 
+async def _alternating_rounds(
+    cfg: Settings,
+    concurrency: int,
+    rpc: str,
+    workload: Workload,
+    channels: dict[str, grpc.aio.Channel],
+) -> dict[str, CellResult]:
+    """One cell for both targets, in `cfg.rounds` alternating slices (echo, promptpress,
+    echo, ...), so a burst of noise from a neighbour lands on both sides of the ratio."""
+    per_round = (cfg.max_requests + cfg.rounds - 1) // cfg.rounds if cfg.max_requests else None
+    spec = LoadSpec(concurrency, cfg.duration_s / cfg.rounds, per_round, cfg.grace_s)
+    parts: dict[str, list[CellResult]] = {t: [] for t in TARGETS}
+    for _ in range(cfg.rounds):
+        for t in TARGETS:
+            parts[t].append(await _cell(channels[t], rpc, workload, spec))
+    return {t: CellResult.combine(rounds) for t, rounds in parts.items()}
+
+
 async def measure(
     ctx: SuiteContext,
     cfg: Settings,
@@ -134,10 +153,10 @@ async def measure(
             if size == largest and "peak_rss_mb_before" not in memory["promptpress"]:
                 for t in TARGETS:
                     memory[t]["peak_rss_mb_before"] = procs[t].peak_rss_bytes() / MB
-            spec = LoadSpec(conc, cfg.duration_s, cfg.max_requests, cfg.grace_s)
             row: dict[str, Any] = {"rpc": rpc, "size": size, "concurrency": conc}
-            for t in TARGETS:
-                result = await _cell(channels[t], rpc, workloads[size], spec)
+            for t, result in (
+                await _alternating_rounds(cfg, conc, rpc, workloads[size], channels)
+            ).items():
                 row[t] = result.summary()
                 latencies[(t, rpc, size, conc)] = result.latencies_s
             row["share_of_ceiling"] = ratio(row["promptpress"]["rps"], row["echo"]["rps"])
@@ -189,6 +208,7 @@ def run(ctx: SuiteContext) -> SuiteResult:
             "sizes": list(cfg.sizes),
             "concurrency": list(cfg.concurrency),
             "duration_s": cfg.duration_s,
+            "rounds": cfg.rounds,
             "grace_s": cfg.grace_s,
             "max_requests": cfg.max_requests,
             "variants_per_size": cfg.variants,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from promptpress.bench import servers
 from promptpress.bench.echo_server import create_echo_server
-from promptpress.bench.loadgen import LoadSpec, percentiles, run_load
+from promptpress.bench.loadgen import CellResult, LoadSpec, percentiles, run_load
 
 
 async def test_request_count_bounds_the_cell_and_clients_rotate() -> None:
@@ -111,3 +111,13 @@ def test_a_child_that_dies_before_serving_raises_with_its_log() -> None:
     argv = [sys.executable, "-c", "import sys; print('no such luck', file=sys.stderr); sys.exit(3)"]
     with pytest.raises(servers.ServerStartError, match="no such luck"):
         servers.start_server("dud", argv, startup_timeout_s=30)
+
+
+def test_rounds_combine_into_one_cell() -> None:
+    a = CellResult(concurrency=2, elapsed_s=1.0, latencies_s=[0.1, 0.2], errors=1, first_error="E1")
+    b = CellResult(concurrency=2, elapsed_s=3.0, latencies_s=[0.3], unfinished=2, first_error="E2")
+    both = CellResult.combine([a, b])
+    assert (both.completed, both.errors, both.unfinished) == (3, 1, 2)
+    assert both.rps == pytest.approx(3 / 4.0) and both.first_error == "E1"
+    with pytest.raises(ValueError):
+        CellResult.combine([a, CellResult(concurrency=3, elapsed_s=1.0)])
