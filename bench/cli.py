@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_named(name: str, args: argparse.Namespace) -> str:
     """Runs one suite; returns "ok", "skipped" or "failed" (never raises)."""
     if not suites.is_present(name):
-        print(f"[bench] {name}: skipped (its module is not installed)", file=sys.stderr)
+        print(f"[bench] {name}: skipped (its module is not present)", file=sys.stderr)
         return "skipped"
     t0 = time.perf_counter()
     print(f"[bench] {name}: running ({args.profile} profile, seed {args.seed})", file=sys.stderr)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if args.list:
         for name in suites.names():
-            state = "" if suites.is_present(name) else "  (not installed)"
+            state = "" if suites.is_present(name) else "  (module not present)"
             print(f"{name}{state}")
         return 0
     if args.suite:

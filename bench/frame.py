@@ -233,8 +233,21 @@ def _plot_names(result: SuiteResult, out_dir: Path) -> list[str]:
     return names
 
 
+def load_average() -> list[float] | None:
+    """1/5/15-minute load averages: how busy a shared machine was around a run."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def result_document(
-    ctx: SuiteContext, result: SuiteResult, *, duration_s: float, started_at: str
+    ctx: SuiteContext,
+    result: SuiteResult,
+    *,
+    duration_s: float,
+    started_at: str,
+    load_at_start: list[float] | None = None,
 ) -> dict[str, Any]:
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -245,6 +258,7 @@ def result_document(
         "duration_s": round(duration_s, 3),
         "datasets": [dataclasses.asdict(d) for d in result.datasets],
         "environment": environment(),
+        "load_average": {"start": load_at_start, "end": load_average()},
         "figures": _finite(result.figures),
         "plots": _plot_names(result, ctx.out_dir),
         "notes": result.notes,
@@ -278,11 +292,24 @@ def render_markdown(doc: dict[str, Any], table_md: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _load_note(load: dict[str, Any] | None) -> str:
+    if not load or not load.get("start") or not load.get("end"):
+        return ""
+    return f"; 1-min load average {load['start'][0]:g} at start, {load['end'][0]:g} at end"
+
+
 def write_result(
-    ctx: SuiteContext, result: SuiteResult, *, duration_s: float, started_at: str
+    ctx: SuiteContext,
+    result: SuiteResult,
+    *,
+    duration_s: float,
+    started_at: str,
+    load_at_start: list[float] | None = None,
 ) -> tuple[Path, Path]:
     """Writes <suite>.json and <suite>.md into ctx.out_dir; returns both paths."""
-    doc = result_document(ctx, result, duration_s=duration_s, started_at=started_at)
+    doc = result_document(
+        ctx, result, duration_s=duration_s, started_at=started_at, load_at_start=load_at_start
+    )
     # Serialise before touching the files so a bad figure never leaves half a result.
     text = json.dumps(doc, indent=2, sort_keys=False, default=_jsonable, allow_nan=False)
     json_path = ctx.out_dir / f"{result.suite}.json"
@@ -301,6 +328,7 @@ def _atomic_write(path: Path, text: str) -> None:
 def run_suite(name: str, run: Callable[[SuiteContext], SuiteResult], ctx: SuiteContext) -> Path:
     """Runs one suite, checks what it returned, writes its files; returns the JSON path."""
     started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    load_at_start = load_average()
     t0 = time.perf_counter()
     result = run(ctx)
     duration = time.perf_counter() - t0
@@ -308,5 +336,7 @@ def run_suite(name: str, run: Callable[[SuiteContext], SuiteResult], ctx: SuiteC
         raise TypeError(f"suite {name!r} returned {type(result).__name__}, not SuiteResult")
     if result.suite != name:
         raise ValueError(f"suite {name!r} returned a result labelled {result.suite!r}")
-    json_path, _ = write_result(ctx, result, duration_s=duration, started_at=started_at)
+    json_path, _ = write_result(
+        ctx, result, duration_s=duration, started_at=started_at, load_at_start=load_at_start
+    )
     return json_path

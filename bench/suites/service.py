@@ -49,7 +49,7 @@ class Settings:
 def settings(ctx: SuiteContext) -> Settings:
     return ctx.by_profile(
         tiny=Settings(("small",), (1, 4), 2.0, 1, 5.0, 12, 2, 200),
-        quick=Settings(("small", "medium", "large"), (1, 8, 64), 2.0, 2, 3.0, None, 4, 1500),
+        quick=Settings(("small", "medium", "large"), (1, 8, 64), 2.0, 4, 3.0, None, 4, 1500),
         full=Settings(("small", "medium", "large"), (1, 8, 64), 10.0, 5, 30.0, None, 8, 3000),
     )
 

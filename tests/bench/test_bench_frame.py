@@ -58,6 +58,7 @@ def test_tiny_run_writes_json_with_provenance_and_markdown(
         env["source_revision"] is None or len(env["source_revision"].removesuffix("-dirty")) == 40
     )
     assert doc["date"][:2] == "20" and doc["plots"] == ["ok_plot.png"]
+    assert all(v is None or len(v) == 3 for v in doc["load_average"].values())
     md = (ctx.out_dir / "ok.md").read_text()
     assert "| n | mean |" in md and "![ok_plot](ok_plot.png)" in md and "CC0-1.0" in md
 
