@@ -283,13 +283,17 @@ def render_markdown(doc: dict[str, Any], table_md: str) -> str:
         f"{env['cpu_model']} ({env['cpu_cores_usable'] or env['cpu_cores']} usable cores), "
         f"Python {env['python']}, promptpress {env['packages'].get('promptpress')}, "
         f"grpcio {env['packages'].get('grpcio')}"
-        + (
-            f", commit {env['source_revision'][:10]}{'-dirty' if env['source_revision'].endswith('-dirty') else ''}"
-            if env.get("source_revision")
-            else ""
-        )
+        + _revision_note(env.get("source_revision"))
+        + _load_note(doc.get("load_average"))
     )
     return "\n".join(lines) + "\n"
+
+
+def _revision_note(revision: str | None) -> str:
+    if not revision:
+        return ""
+    dirty = "-dirty" if revision.endswith("-dirty") else ""
+    return f", commit {revision[:10]}{dirty}"
 
 
 def _load_note(load: dict[str, Any] | None) -> str:

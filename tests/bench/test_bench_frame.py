@@ -61,6 +61,7 @@ def test_tiny_run_writes_json_with_provenance_and_markdown(
     assert all(v is None or len(v) == 3 for v in doc["load_average"].values())
     md = (ctx.out_dir / "ok.md").read_text()
     assert "| n | mean |" in md and "![ok_plot](ok_plot.png)" in md and "CC0-1.0" in md
+    assert "load average" in md
 
 
 def test_same_seed_same_figures_different_seed_different(tmp_path: Path, fixture_registry) -> None:
