@@ -26,7 +26,6 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import httpx
 from promptpress.server import upstream_protocols as proto
@@ -36,67 +35,24 @@ from promptpress.server.upstream_failures import (
     Attempt,
     UpstreamCallFailed,
     UpstreamUnavailable,
+    connection_failure,
     deadline_error,
     exhausted_error,
+    garbage_failure,
     http_failure,
+    timeout_failure,
 )
 from promptpress.server.upstream_render import UpstreamRequest
-from promptpress.server.usage import Usage
+from promptpress.server.upstream_results import (
+    CooldownTracker,
+    StreamDone,
+    StreamEvent,
+    TextDelta,
+    UpstreamResult,
+)
 
 _DEADLINE_SLACK_S = 0.001
 _DEFAULT_POLICY = RetryPolicy()
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamResult:
-    text: str
-    finish_reason: str
-    usage: Usage
-    usage_reported: bool
-    upstream: str  # tier/name
-    tier: str
-    model: str  # as the upstream reported it (else the configured one)
-    attempts: tuple[Attempt, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TextDelta:
-    text: str
-    upstream: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamDone:
-    result: UpstreamResult
-
-
-StreamEvent = TextDelta | StreamDone
-
-
-@dataclass
-class CooldownTracker:
-    """Upstreams that failed recently, until when (monotonic seconds)."""
-
-    clock: Callable[[], float] = time.monotonic
-    _until: dict[str, float] = field(default_factory=dict)
-
-    def cool(self, name: str, seconds: float) -> None:
-        self._until[name] = max(self._until.get(name, 0.0), self.clock() + seconds)
-
-    def is_cooling(self, name: str) -> bool:
-        until = self._until.get(name)
-        if until is None:
-            return False
-        if until <= self.clock():
-            del self._until[name]
-            return False
-        return True
-
-    def reset(self, name: str) -> None:
-        self._until.pop(name, None)
-
-    def until(self, name: str) -> float:
-        return self._until.get(name, 0.0)
 
 
 class Forwarder:
@@ -184,9 +140,9 @@ class Forwarder:
             async with asyncio.timeout(budget):
                 response = await self._client.post(url, json=body, headers=headers, timeout=budget)
         except (TimeoutError, httpx.TimeoutException):
-            raise _timeout(budget) from None
+            raise timeout_failure(budget) from None
         except httpx.TransportError as exc:
-            raise _connection(exc) from None
+            raise connection_failure(exc) from None
         if response.status_code != 200:
             raise http_failure(
                 response.status_code,
@@ -196,7 +152,7 @@ class Forwarder:
         try:
             return proto.parse_completion(upstream.kind, response.content)
         except proto.ProtocolError as exc:
-            raise _garbage(exc) from None
+            raise garbage_failure(exc) from None
 
     # --- streamed --------------------------------------------------------------------
 
@@ -252,9 +208,9 @@ class Forwarder:
             async with asyncio.timeout(budget):
                 response = await self._client.send(req, stream=True)
         except (TimeoutError, httpx.TimeoutException):
-            raise _timeout(budget) from None
+            raise timeout_failure(budget) from None
         except httpx.TransportError as exc:
-            raise _connection(exc) from None
+            raise connection_failure(exc) from None
         try:
             if response.status_code != 200:
                 payload = await self._read_with_budget(response, deadline)
@@ -263,6 +219,17 @@ class Forwarder:
                     proto.error_summary(response.status_code, payload),
                     response.headers,
                 )
+            if response.headers.get("content-type", "").startswith("application/json"):
+                # Some OpenAI-compatible servers ignore stream=true: relay the whole answer.
+                completion = await self._whole_answer(upstream, response, deadline)
+                if completion.text:
+                    yield TextDelta(completion.text, upstream.qualified_name)
+                attempts.append(
+                    Attempt(upstream.qualified_name, "ok", 200, "ok", self._since(started))
+                )
+                self.cooldowns.reset(upstream.qualified_name)
+                yield StreamDone(_result(upstream, completion, attempts))
+                return
             parser = proto.stream_parser_for(upstream.kind)
             parts: list[str] = []
             async for text in self._deltas(response, parser, deadline):
@@ -271,7 +238,7 @@ class Forwarder:
             try:
                 completion = parser.result("".join(parts))
             except proto.ProtocolError as exc:
-                raise _garbage(exc) from None
+                raise garbage_failure(exc) from None
             attempts.append(Attempt(upstream.qualified_name, "ok", 200, "ok", self._since(started)))
             self.cooldowns.reset(upstream.qualified_name)
             yield StreamDone(_result(upstream, completion, attempts))
@@ -290,7 +257,7 @@ class Forwarder:
                 async with asyncio.timeout(budget):
                     line = await anext(lines, None)
             except (TimeoutError, httpx.TimeoutException):
-                raise _timeout(budget, streaming=True) from None
+                raise timeout_failure(budget, streaming=True) from None
             except httpx.TransportError as exc:
                 raise UpstreamCallFailed(
                     f"connection lost mid-stream ({type(exc).__name__})",
@@ -304,7 +271,7 @@ class Forwarder:
                     for text in parser.feed(event):
                         yield text
                 except proto.ProtocolError as exc:
-                    raise _garbage(exc) from None
+                    raise garbage_failure(exc) from None
             if line is None:
                 break
         if not parser.done:
@@ -315,6 +282,22 @@ class Forwarder:
                 retryable=True,
                 cool=True,
             )
+
+    async def _whole_answer(
+        self, upstream: UpstreamConfig, response: httpx.Response, deadline: float
+    ) -> proto.Completion:
+        budget = self._budget(deadline, self.policy.attempt_timeout_s)
+        try:
+            async with asyncio.timeout(budget):
+                payload = await response.aread()
+        except (TimeoutError, httpx.TimeoutException):
+            raise timeout_failure(budget) from None
+        except httpx.TransportError as exc:
+            raise connection_failure(exc) from None
+        try:
+            return proto.parse_completion(upstream.kind, payload)
+        except proto.ProtocolError as exc:
+            raise garbage_failure(exc) from None
 
     async def _read_with_budget(self, response: httpx.Response, deadline: float) -> bytes:
         budget = self._budget(deadline, self.policy.attempt_timeout_s)
@@ -416,22 +399,3 @@ def _result(
         model=c.model or upstream.model,
         attempts=tuple(attempts),
     )
-
-
-def _timeout(budget: float, *, streaming: bool = False) -> UpstreamCallFailed:
-    what = "no data" if streaming else "no answer"
-    return UpstreamCallFailed(
-        f"{what} within {budget:.1f} s", kind="timeout", retryable=True, cool=True
-    )
-
-
-def _connection(exc: httpx.TransportError) -> UpstreamCallFailed:
-    detail = str(exc) or type(exc).__name__
-    return UpstreamCallFailed(
-        f"connection failed: {proto.snippet(detail)}", kind="connection", retryable=True, cool=True
-    )
-
-
-def _garbage(exc: proto.ProtocolError) -> UpstreamCallFailed:
-    # An upstream that answers garbage will likely do so again: fail over, don't retry.
-    return UpstreamCallFailed(str(exc), kind="protocol", retryable=False, cool=True)

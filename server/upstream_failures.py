@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from promptpress.errors import DeadlineExceeded, FailedPrecondition, Unavailable
+from promptpress.server.upstream_protocols import snippet
 
 _MAX_SUMMARY = 600
 
@@ -133,6 +134,8 @@ def summarise(attempts: Sequence[Attempt]) -> str:
 
 
 def exhausted_error(attempts: Sequence[Attempt]) -> Exception:
+    if not attempts:
+        return UpstreamNotConfigured("no upstream configured for this tier plan", attempts)
     failed = [a for a in attempts if not a.ok]
     if failed and all(a.kind == "config" for a in failed):
         return UpstreamNotConfigured(f"no usable upstream: {summarise(attempts)}", attempts)
@@ -145,3 +148,25 @@ def exhausted_error(attempts: Sequence[Attempt]) -> Exception:
 def deadline_error(attempts: Sequence[Attempt]) -> UpstreamDeadlineExceeded:
     tail = f" after: {summarise(attempts)}" if any(not a.ok for a in attempts) else ""
     return UpstreamDeadlineExceeded(f"deadline exceeded waiting for an upstream{tail}", attempts)
+
+
+# --- one attempt's failure, by cause ---------------------------------------------------
+
+
+def timeout_failure(budget: float, *, streaming: bool = False) -> UpstreamCallFailed:
+    what = "no data" if streaming else "no answer"
+    return UpstreamCallFailed(
+        f"{what} within {budget:.1f} s", kind="timeout", retryable=True, cool=True
+    )
+
+
+def connection_failure(exc: Exception) -> UpstreamCallFailed:
+    detail = str(exc) or type(exc).__name__
+    return UpstreamCallFailed(
+        f"connection failed: {snippet(detail)}", kind="connection", retryable=True, cool=True
+    )
+
+
+def garbage_failure(exc: Exception) -> UpstreamCallFailed:
+    # An upstream that answers garbage will likely do so again: fail over, don't retry.
+    return UpstreamCallFailed(str(exc), kind="protocol", retryable=False, cool=True)

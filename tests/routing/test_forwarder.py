@@ -335,3 +335,14 @@ async def wait_for_requests(fake, n: int) -> None:  # type: ignore[no-untyped-de
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"upstream never received {n} request(s)")
+
+
+async def test_stream_request_answered_with_plain_json_is_relayed_whole(fake, forwarder):
+    fake.script(JSONReply(openai_completion("whole answer")))  # server ignored stream=true
+    deltas, done = await collect(forwarder.stream([tier("small", upstream("a", fake))], REQUEST))
+    assert deltas == ["whole answer"] and done.result.usage.prompt_tokens == 10
+
+
+async def test_plan_without_upstreams_is_failed_precondition(forwarder):
+    with pytest.raises(FailedPrecondition, match="no upstream"):
+        await forwarder.complete([tier("small")], REQUEST)
