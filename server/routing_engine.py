@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
+from promptpress.compressor.tokens import counter_for
 from promptpress.server.difficulty import (
     DifficultyClassifier,
     Embedder,
@@ -63,6 +64,10 @@ class Router:
         client: httpx.AsyncClient | None = None,
     ) -> Router:
         """Builds everything from the parsed config; loads the trained model if one is set."""
+        if count_tokens is None:
+            # The heuristic's weights were set with real token counts; o200k stands in
+            # for every provider's tokenizer closely enough for a difficulty feature.
+            count_tokens = counter_for("gpt-4o").count
         model = None
         if config.difficulty_model:
             model = TrainedDifficultyModel.load(config.difficulty_model)
