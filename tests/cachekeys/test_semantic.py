@@ -1,0 +1,244 @@
+"""The semantic cache: tenant and context isolation, guards, TTL, eviction, persistence."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from promptpress.cachekeys import Entry, SemanticCache, semantic_store
+
+DIM = 16
+
+
+def vec(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def near(v: np.ndarray, scale: float = 0.05, seed: int = 99) -> np.ndarray:
+    return v + scale * np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def cache(tmp_path: Path, clock: Clock) -> Iterator[SemanticCache]:
+    with SemanticCache(tmp_path / "sem", dim=DIM, threshold=0.9, clock=clock, durable=False) as c:
+        yield c
+
+
+def put(
+    cache: SemanticCache, tenant: str, q: str, v: np.ndarray, resp: str, ctx: str = "ctx", **kw
+) -> str:  # type: ignore[no-untyped-def]
+    return cache.store(
+        tenant, context_fingerprint=ctx, query_text=q, query_vec=v, response=resp, **kw
+    )
+
+
+@pytest.fixture(scope="module")
+def shared_cache() -> Iterator[SemanticCache]:
+    with tempfile.TemporaryDirectory() as tmp, SemanticCache(tmp, dim=DIM, durable=False) as c:
+        yield c
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.text(max_size=10),
+    st.text(max_size=10),
+    st.text(min_size=1, max_size=30),
+    st.integers(0, 2**31),
+)
+def test_no_cached_response_is_visible_to_another_tenant(shared_cache, t1, t2, query, seed) -> None:
+    assume(t1 != t2)
+    ctx = uuid.uuid4().hex  # fresh context per example: nothing else lives there
+    v = vec(seed)
+    put(
+        shared_cache,
+        t1,
+        query,
+        v,
+        f"answer for {t1!r}",
+        ctx=ctx,
+        exact_key=f"x-{ctx}",
+        semantic_key="s",
+    )
+    assert shared_cache.lookup(t2, ctx, query, v, exact_key=f"x-{ctx}") is None
+    put(shared_cache, t2, query, v, f"answer for {t2!r}", ctx=ctx)
+    hit = shared_cache.lookup(t1, ctx, query, v)
+    assert hit is not None and hit.response == f"answer for {t1!r}"
+    hit2 = shared_cache.lookup(t2, ctx, query, v, exact_key=f"x-{ctx}")
+    assert hit2 is not None and hit2.kind == "semantic" and hit2.response == f"answer for {t2!r}"
+
+
+def test_semantic_hit_reports_the_key_and_similarity(cache) -> None:
+    v = vec(1)
+    eid = put(cache, "a", "How do I reset my password?", v, "Click 'forgot'.", semantic_key="sem-1")
+    hit = cache.lookup("a", "ctx", "how can I reset my password", near(v))
+    assert hit is not None and hit.kind == "semantic" and hit.key == "sem-1" and hit.entry_id == eid
+    assert 0.9 <= hit.similarity <= 1.0 and hit.response == "Click 'forgot'."
+
+
+def test_exact_hit(cache) -> None:
+    put(cache, "a", "q", vec(1), "r", exact_key="ek")
+    hit = cache.lookup("a", "other-context", "anything", None, exact_key="ek")
+    assert hit is not None and (hit.kind, hit.key, hit.similarity) == ("exact", "ek", 1.0)
+    assert cache.lookup("a", "ctx", "q", None, exact_key="other") is None
+
+
+def test_same_question_in_another_context_misses(cache) -> None:
+    v = vec(2)
+    put(cache, "a", "What is the refund window?", v, "30 days", ctx="shop-A")
+    assert cache.lookup("a", "shop-B", "What is the refund window?", v) is None
+    assert cache.lookup("a", "shop-A", "What is the refund window?", v) is not None
+
+
+def test_below_threshold_misses(cache) -> None:
+    put(cache, "a", "q one", vec(3), "r")
+    assert cache.lookup("a", "ctx", "q one", vec(4)) is None
+    assert cache.lookup("a", "ctx", "q one", vec(4), threshold=-1.0) is not None
+
+
+def test_guards_reject_near_misses_even_at_identical_vectors(cache) -> None:
+    v = vec(5)
+    put(cache, "a", "Is smoking allowed on the balcony?", v, "yes")
+    assert cache.lookup("a", "ctx", "Is smoking not allowed on the balcony?", v) is None
+    assert (
+        cache.lookup("a", "ctx", "Is vaping allowed on the balcony?", v) is not None
+    )  # lexical guards only
+
+
+def test_a_guarded_best_match_falls_back_to_the_next_candidate(cache) -> None:
+    v = vec(6)
+    put(cache, "a", "Flights to Paris in 2024", v, "2024 answer")
+    put(cache, "a", "Flights to Paris in 2025", near(v, 0.1), "2025 answer")
+    hit = cache.lookup("a", "ctx", "flights to Paris in 2025", v)
+    assert hit is not None and hit.response == "2025 answer"
+
+
+def test_entries_expire(cache, clock) -> None:
+    put(cache, "a", "q", vec(7), "short", ttl_s=60)
+    put(cache, "a", "q2", vec(8), "forever", ttl_s=0)
+    clock.now += 61
+    assert cache.lookup("a", "ctx", "q", vec(7)) is None
+    clock.now += 10**9
+    assert cache.lookup("a", "ctx", "q2", vec(8)).response == "forever"  # type: ignore[union-attr]
+    put(cache, "a", "q3", vec(9), "x")  # a store purges what has expired
+    assert cache.count("a") == 2
+
+
+@pytest.mark.parametrize(("eviction", "survivor"), [("oldest", "second"), ("lru", "first")])
+def test_eviction_per_tenant(tmp_path, clock, eviction, survivor) -> None:
+    with SemanticCache(
+        tmp_path, dim=DIM, max_entries_per_tenant=2, eviction=eviction, clock=clock
+    ) as c:
+        put(c, "a", "first", vec(10), "first")
+        clock.now += 1
+        put(c, "a", "second", vec(11), "second")
+        clock.now += 1
+        assert c.lookup("a", "ctx", "first", vec(10)) is not None  # a hit: most recently used
+        clock.now += 1
+        put(c, "b", "other tenant", vec(12), "b")  # another tenant's quota is separate
+        put(c, "a", "third", vec(13), "third")
+        assert c.count("a") == 2 and c.count("b") == 1
+        kept = {
+            r
+            for q, v, r in [("first", 10, "first"), ("second", 11, "second")]
+            if c.lookup("a", "ctx", q, vec(v))
+        }
+        assert kept == {survivor}
+
+
+def test_storing_the_same_exact_key_replaces_the_entry(cache) -> None:
+    put(cache, "a", "q", vec(14), "old", exact_key="k")
+    put(cache, "a", "q", vec(14), "new", exact_key="k")
+    assert cache.count("a") == 1
+    assert cache.lookup("a", "ctx", "q", vec(14)).response == "new"  # type: ignore[union-attr]
+
+
+def test_entries_survive_a_reopen(tmp_path, clock) -> None:
+    with SemanticCache(tmp_path, dim=DIM, clock=clock) as c:
+        put(c, "a", "persisted?", vec(15), "yes", semantic_key="s")
+    with SemanticCache(tmp_path, dim=DIM, clock=clock) as c:
+        hit = c.lookup("a", "ctx", "persisted?", near(vec(15)))
+        assert hit is not None and hit.response == "yes" and c.count("a") == 1
+
+
+def test_large_buckets_use_the_prefilter_and_still_find_the_match(tmp_path, clock) -> None:
+    dim = 64
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((3000, dim)).astype(np.float32)
+    with SemanticCache(tmp_path, dim=dim, clock=clock, exact_scan_limit=100, prefilter_k=32) as c:
+        c.store_many("a", [Entry("ctx", f"question {i}", base[i], f"r{i}") for i in range(3000)])
+        for i in (0, 1234, 2999):
+            noisy = base[i] / np.linalg.norm(base[i]) + 0.05 * rng.standard_normal(dim).astype(
+                np.float32
+            )
+            hit = c.lookup("a", "ctx", f"question {i}", noisy)
+            assert hit is not None and hit.response == f"r{i}"
+
+
+def test_a_failed_store_leaves_nothing_behind(cache, monkeypatch) -> None:
+    put(cache, "a", "kept", vec(16), "kept")
+    calls = {"n": 0}
+    real = semantic_store.new_entry_id
+
+    def failing() -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        return real()
+
+    monkeypatch.setattr(semantic_store, "new_entry_id", failing)
+    entries = [Entry("ctx", "one", vec(17), "1"), Entry("ctx", "two", vec(18), "2")]
+    with pytest.raises(RuntimeError):
+        cache.store_many("a", entries)
+    assert cache.count("a") == 1
+    assert cache.lookup("a", "ctx", "one", vec(17)) is None
+    assert cache.lookup("a", "ctx", "kept", vec(16)) is not None
+
+
+@pytest.mark.parametrize("bad", [np.zeros(DIM), np.full(DIM, np.nan), np.ones(DIM + 1)])
+def test_bad_vectors_are_rejected(cache, bad) -> None:
+    with pytest.raises(ValueError):
+        put(cache, "a", "q", bad, "r")
+
+
+def test_clear_tenant_only_clears_that_tenant(cache) -> None:
+    put(cache, "a", "q", vec(19), "a")
+    put(cache, "b", "q", vec(19), "b")
+    assert cache.clear_tenant("a") == 1
+    assert cache.lookup("a", "ctx", "q", vec(19)) is None
+    assert cache.lookup("b", "ctx", "q", vec(19)).response == "b"  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_real_embeddings_hit_paraphrases_and_not_negations(tmp_path, minilm) -> None:
+    stored = "How do I change the billing address on my account?"
+    with SemanticCache(tmp_path, dim=minilm.dim, threshold=0.8) as c:
+        v = minilm.embed([stored])[0]
+        put(c, "a", stored, v, "Settings > Billing")
+        para, neg = (
+            "How can I change my account's billing address?",
+            "Why can't I change the billing address on my account?",
+        )
+        pv, nv = minilm.embed([para, neg])
+        assert c.lookup("a", "ctx", para, pv) is not None
+        assert c.lookup("a", "ctx", neg, nv) is None
+        assert c.lookup("a", "other", para, pv) is None
