@@ -60,7 +60,9 @@ class _Turn:
     head: int  # tokens it had when it was the newest turn: its opening user message
 
 
-def _stable_cut(turns: list[_Turn], tail: int, priming: int, budget: int, low_watermark: float) -> int:
+def _stable_cut(
+    turns: list[_Turn], tail: int, priming: int, budget: int, low_watermark: float
+) -> int:
     """How many leading turns to drop, replaying every earlier request of the conversation.
 
     At request j the conversation ended with turn j's opening user message. The
@@ -120,7 +122,9 @@ def trim_history(
 
     cut = _stable_cut(turns, tail, priming, max_tokens, low_watermark)
     drop_before = turns[cut].start if cut < len(turns) else protected_from
-    kept_messages = tuple(m for i, m in enumerate(messages) if i >= drop_before or _is_kept_always(m))
+    kept_messages = tuple(
+        m for i, m in enumerate(messages) if i >= drop_before or _is_kept_always(m)
+    )
     kept = kept_messages
     tokens = sum(counter.count_message(m) for m in kept) + priming
     return TrimResult(kept, len(messages) - len(kept), tokens, over_budget=tokens > max_tokens)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tiktoken
-
 from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
 from promptpress.types import Message
 
@@ -54,7 +53,9 @@ class EncodingTable:
             ):
                 best = rule
         if best is None:
-            best = next((r for r in self.rules if "anthropic." in r.prefix and r.prefix in name), None)
+            best = next(
+                (r for r in self.rules if "anthropic." in r.prefix and r.prefix in name), None
+            )
         return best or EncodingRule("", self.fallback_encoding, False, self.fallback_multiplier)
 
 
@@ -63,7 +64,9 @@ def load_encoding_table(path: Path = _TABLE_PATH) -> EncodingTable:
     data = tomllib.loads(path.read_text())
     overhead = data["chat_overhead"]
     rules = tuple(
-        EncodingRule(r["prefix"].lower(), r["encoding"], bool(r["exact"]), float(r.get("multiplier", 1.0)))
+        EncodingRule(
+            r["prefix"].lower(), r["encoding"], bool(r["exact"]), float(r.get("multiplier", 1.0))
+        )
         for r in data["rule"]
     )
     return EncodingTable(

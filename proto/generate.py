@@ -15,7 +15,9 @@ from pathlib import Path
 from grpc_tools import protoc
 
 PROTO_ROOT = Path(__file__).resolve().parent
-PROTO_FILES = sorted(p.relative_to(PROTO_ROOT) for p in (PROTO_ROOT / "promptpress").rglob("*.proto"))
+PROTO_FILES = sorted(
+    p.relative_to(PROTO_ROOT) for p in (PROTO_ROOT / "promptpress").rglob("*.proto")
+)
 
 
 def generate(out_dir: Path) -> list[Path]:

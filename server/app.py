@@ -24,6 +24,7 @@ from promptpress.server.auth import KeyRing
 from promptpress.server.config import ServerConfig
 from promptpress.server.logs import log_event
 from promptpress.server.pipeline import Pipeline
+from promptpress.server.resources import Resources, load_resources
 from promptpress.server.servicer import PromptPressServicer
 from promptpress.v1 import promptpress_pb2 as pb
 from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
@@ -42,6 +43,7 @@ class App:
     servicer: PromptPressServicer
     executor: ThreadPoolExecutor
     config: ServerConfig
+    owns_resources: bool = True
 
     async def start(self) -> None:
         await self.server.start()
@@ -52,6 +54,8 @@ class App:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.config.grace_period_s if grace is None else grace)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.owns_resources:
+            self.servicer.pipeline.resources.close()
 
 
 def limits_from_config(config: ServerConfig) -> convert.Limits:
@@ -66,12 +70,23 @@ def limits_from_config(config: ServerConfig) -> convert.Limits:
     )
 
 
-async def build_app(config: ServerConfig, *, pipeline: Pipeline | None = None) -> App:
+async def build_app(
+    config: ServerConfig, *, resources: Resources | None = None, pipeline: Pipeline | None = None
+) -> App:
+    """Load resources (unless given), build the servicer, bind. Does not start serving."""
+    owns_resources = resources is None and pipeline is None
     ensure_offline_encodings(config.data_path / "tiktoken")
     keyring = KeyRing.from_file(config.api_keys) if config.api_keys else KeyRing.open()
-    executor = ThreadPoolExecutor(max_workers=config.worker_threads, thread_name_prefix="promptpress-worker")
+    executor = ThreadPoolExecutor(
+        max_workers=config.worker_threads, thread_name_prefix="promptpress-worker"
+    )
     if pipeline is None:
-        pipeline = Pipeline()
+        if resources is None:
+            # Models load in a worker thread, before the server accepts a call.
+            resources = await asyncio.get_running_loop().run_in_executor(
+                executor, load_resources, config
+            )
+        pipeline = Pipeline(resources)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", config.max_receive_message_bytes),
@@ -85,7 +100,11 @@ async def build_app(config: ServerConfig, *, pipeline: Pipeline | None = None) -
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     # Load the tokenizer files now so the first request does not pay for it.
@@ -94,12 +113,16 @@ async def build_app(config: ServerConfig, *, pipeline: Pipeline | None = None) -
     port = server.add_insecure_port(config.address)
     if port == 0:
         raise OSError(f"could not bind {config.address}")
-    return App(server, port, health_servicer, servicer, executor, config)
+    return App(
+        server, port, health_servicer, servicer, executor, config, owns_resources=owns_resources
+    )
 
 
-async def create_server(config: ServerConfig, *, pipeline: Pipeline | None = None) -> tuple[grpc.aio.Server, int]:
+async def create_server(
+    config: ServerConfig, *, resources: Resources | None = None
+) -> tuple[grpc.aio.Server, int]:
     """Build and bind the server (not started). Prefer build_app when you need to stop it gracefully."""
-    app = await build_app(config, pipeline=pipeline)
+    app = await build_app(config, resources=resources)
     return app.server, app.port
 
 
@@ -107,7 +130,13 @@ async def serve(config: ServerConfig) -> None:
     app = await build_app(config)
     await app.start()
     host = config.address.rsplit(":", 1)[0]
-    log_event(log, "serving", address=f"{host}:{app.port}", port=app.port, tenants_required=bool(config.api_keys))
+    log_event(
+        log,
+        "serving",
+        address=f"{host}:{app.port}",
+        port=app.port,
+        tenants_required=bool(config.api_keys),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

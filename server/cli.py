@@ -33,14 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the gRPC server")
-    serve.add_argument("--address", help="HOST:PORT (default 127.0.0.1:50051; env PROMPTPRESS_ADDRESS)")
+    serve.add_argument(
+        "--address", help="HOST:PORT (default 127.0.0.1:50051; env PROMPTPRESS_ADDRESS)"
+    )
     serve.add_argument("--config", help="TOML config file (env PROMPTPRESS_CONFIG)")
-    serve.add_argument("--api-keys", dest="api_keys", help="file of `KEY TENANT` lines (env PROMPTPRESS_API_KEYS)")
-    serve.add_argument("--data-dir", dest="data_dir", help="data directory (env PROMPTPRESS_DATA_DIR)")
+    serve.add_argument(
+        "--api-keys", dest="api_keys", help="file of `KEY TENANT` lines (env PROMPTPRESS_API_KEYS)"
+    )
+    serve.add_argument(
+        "--data-dir", dest="data_dir", help="data directory (env PROMPTPRESS_DATA_DIR)"
+    )
     serve.add_argument("--log-level", dest="log_level")
     serve.add_argument("--metrics-port", dest="metrics_port", type=int)
 
-    prepare = sub.add_parser("prepare", help="prepare the embedded default models in the data directory")
+    prepare = sub.add_parser(
+        "prepare", help="prepare the embedded default models in the data directory"
+    )
     prepare.add_argument("--config")
     prepare.add_argument("--data-dir", dest="data_dir")
 
@@ -58,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--rate", type=float, default=0.5)
     compress.add_argument("--target-tokens", type=int, default=0)
     compress.add_argument("--question", default="")
-    compress.add_argument("--method", default="", choices=["", "llmlingua", "longllmlingua", "llmlingua2"])
+    compress.add_argument(
+        "--method", default="", choices=["", "llmlingua", "longllmlingua", "llmlingua2"]
+    )
     compress.add_argument("--model", default="")
     _client_args(compress)
     return parser
@@ -138,7 +148,10 @@ def _compress(args: argparse.Namespace) -> int:
         except PromptPressRpcError as err:
             return _print_error(err)
     print(resp.text)
-    print(f"# {resp.original_tokens} -> {resp.compressed_tokens} tokens (ratio {resp.ratio:.2f})", file=sys.stderr)
+    print(
+        f"# {resp.original_tokens} -> {resp.compressed_tokens} tokens (ratio {resp.ratio:.2f})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -172,7 +185,13 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"serve": _serve, "call": _call, "count": _count, "compress": _compress, "prepare": _prepare}
+    handlers = {
+        "serve": _serve,
+        "call": _call,
+        "count": _count,
+        "compress": _compress,
+        "prepare": _prepare,
+    }
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -68,13 +68,17 @@ def _spans(spans: object, size: int, field: str, v: Violations) -> tuple[core.Sp
     out = []
     for i, s in enumerate(spans):  # type: ignore[attr-defined]
         if not 0 <= s.start <= s.end <= size:
-            v.add(f"{field}[{i}]", f"span [{s.start}, {s.end}) is outside the text (0..{size} bytes)")
+            v.add(
+                f"{field}[{i}]", f"span [{s.start}, {s.end}) is outside the text (0..{size} bytes)"
+            )
         else:
             out.append(core.Span(s.start, s.end))
     return tuple(out)
 
 
-def message_from_proto(m: pb.Message, field: str, limits: Limits, v: Violations) -> core.Message | None:
+def message_from_proto(
+    m: pb.Message, field: str, limits: Limits, v: Violations
+) -> core.Message | None:
     role = ROLE_FROM_PB.get(m.role)
     if role is None:
         v.add(f"{field}.role", "must be ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT or ROLE_TOOL")
@@ -124,14 +128,18 @@ def message_to_proto(m: core.Message) -> pb.Message:
         name=m.name,
         pinned=m.pinned,
         tool_call_id=m.tool_call_id,
-        tool_calls=[pb.ToolCall(id=c.id, name=c.name, arguments_json=c.arguments_json) for c in m.tool_calls],
+        tool_calls=[
+            pb.ToolCall(id=c.id, name=c.name, arguments_json=c.arguments_json) for c in m.tool_calls
+        ],
         protected_spans=[pb.ByteSpan(start=s.start, end=s.end) for s in m.protected_spans],
         volatile_spans=[pb.ByteSpan(start=s.start, end=s.end) for s in m.volatile_spans],
         no_compress=m.no_compress,
     )
 
 
-def documents_from_proto(docs: object, field: str, limits: Limits, v: Violations) -> tuple[core.Document, ...]:
+def documents_from_proto(
+    docs: object, field: str, limits: Limits, v: Violations
+) -> tuple[core.Document, ...]:
     items = list(docs)  # type: ignore[call-overload]
     if len(items) > limits.max_documents:
         v.add(field, f"has {len(items)} documents; the limit is {limits.max_documents}")
@@ -149,14 +157,20 @@ def documents_from_proto(docs: object, field: str, limits: Limits, v: Violations
         if not d.text.strip():
             v.add(f"{field}[{i}].text", "must not be empty")
         elif size > limits.max_document_bytes:
-            v.add(f"{field}[{i}].text", f"is {size} bytes; the limit is {limits.max_document_bytes}")
+            v.add(
+                f"{field}[{i}].text", f"is {size} bytes; the limit is {limits.max_document_bytes}"
+            )
         out.append(core.Document(id=d.id, text=d.text, metadata=dict(d.metadata), static=d.static))
     return tuple(out)
 
 
 def target_from_proto(t: pb.Target) -> core.Target:
     default = core.Target()
-    return core.Target(provider=t.provider.strip().lower() or default.provider, model=t.model.strip() or default.model, strict=t.strict)
+    return core.Target(
+        provider=t.provider.strip().lower() or default.provider,
+        model=t.model.strip() or default.model,
+        strict=t.strict,
+    )
 
 
 def budget_from_proto(b: pb.Budget, v: Violations) -> core.Budget:
@@ -199,14 +213,19 @@ def method_from_proto(value: int, field: str, v: Violations) -> core.Compression
     return method
 
 
-def preprocess_from_proto(req: pb.PreprocessRequest, tenant: str, limits: Limits) -> core.PreprocessInput:
+def preprocess_from_proto(
+    req: pb.PreprocessRequest, tenant: str, limits: Limits
+) -> core.PreprocessInput:
     v = Violations()
     messages = messages_from_proto(req.messages, "messages", limits, v, required=True)
     if messages and not any(m.role is core.Role.USER for m in messages):
         v.add("messages", "must contain at least one ROLE_USER message")
     documents = documents_from_proto(req.documents, "documents", limits, v)
     if len(req.document_ids) > limits.max_document_ids:
-        v.add("document_ids", f"has {len(req.document_ids)} ids; the limit is {limits.max_document_ids}")
+        v.add(
+            "document_ids",
+            f"has {len(req.document_ids)} ids; the limit is {limits.max_document_ids}",
+        )
     for i, doc_id in enumerate(req.document_ids):
         if not doc_id:
             v.add(f"document_ids[{i}]", "must not be empty")

@@ -1,4 +1,4 @@
-"""The Preprocess pipeline: trim -> retrieve -> compress -> layout and keys.
+"""The Preprocess pipeline: retrieve -> trim -> compress -> layout, keys, cost.
 
 Each stage is a plain function or a small object holding a loaded model; this
 module only composes them and times them. It runs in a worker thread (the
@@ -7,22 +7,20 @@ servicer calls it off the event loop), so stages may block.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from promptpress.cachekeys.cost import estimate_cost
+from promptpress.cachekeys.layout import ContextChunk, build_layout, split_messages
+from promptpress.cachekeys.plan import CachePlan, plan_request
 from promptpress.compressor.history import trim_history
-from promptpress.compressor.tokens import counter_for
-from promptpress.types import Message, PreprocessInput, Role
-
-
-@dataclass(frozen=True)
-class BreakpointInfo:
-    message_index: int
-    prefix_tokens: int
-    prefix_hash: str
+from promptpress.compressor.tokens import TokenCounter, counter_for
+from promptpress.errors import FailedPrecondition
+from promptpress.retrieval import Retrieval, query_for, retrieve
+from promptpress.server.resources import Resources
+from promptpress.types import Message, PreprocessInput
 
 
 @dataclass(frozen=True)
@@ -48,13 +46,9 @@ class PreprocessStats:
 @dataclass
 class PreprocessOutput:
     messages: tuple[Message, ...]
-    provider_body: str
+    plan: CachePlan
     stats: PreprocessStats
-    breakpoints: list[BreakpointInfo] = field(default_factory=list)
-    prompt_cache_key: str = ""
-    exact_key: str = ""
-    semantic_key: str = ""
-    context_fingerprint: str = ""
+    query: str
     chunks: list[ChunkInfo] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -78,41 +72,121 @@ class StageTimer:
 
 
 def history_budget(inp: PreprocessInput, other_tokens: int) -> int:
-    """The history budget: max_history_tokens, capped by what max_prompt_tokens leaves."""
-    limits = [b for b in (inp.budget.max_history_tokens,) if b > 0]
+    """max_history_tokens, capped by what max_prompt_tokens leaves after everything else."""
+    limits = [inp.budget.max_history_tokens] if inp.budget.max_history_tokens > 0 else []
     if inp.budget.max_prompt_tokens > 0:
         limits.append(max(1, inp.budget.max_prompt_tokens - other_tokens))
     return min(limits) if limits else 0
 
 
+def naive_prompt_tokens(
+    inp: PreprocessInput, counter: TokenCounter, documents_text: list[str]
+) -> int:
+    """What the request would cost sent as is: every message, every document whole, tools."""
+    tools = sum(
+        counter.count(t.name) + counter.count(t.description) + counter.count(t.parameters_json)
+        for t in inp.tools
+    )
+    return counter.count_messages(inp.messages) + sum(counter.count_many(documents_text)) + tools
+
+
 class Pipeline:
-    """Composes the stages. Holds the loaded resources the stages need."""
+    """Composes the stages over the loaded resources."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+
+    def _retrieve(self, inp: PreprocessInput, counter: TokenCounter, query: str) -> Retrieval:
+        if not inp.documents and not inp.document_ids:
+            return Retrieval()
+        corpus = self.resources.corpus
+        if corpus is None:
+            raise FailedPrecondition(
+                "documents need the retrieval models, which this server did not load"
+            )
+        return retrieve(
+            corpus,
+            inp.tenant,
+            query=query,
+            counter=counter,
+            max_tokens=inp.budget.max_context_tokens,
+            documents=inp.documents,
+            document_ids=inp.document_ids,
+            placement=inp.placement,
+        )
 
     def preprocess(self, inp: PreprocessInput) -> PreprocessOutput:
         timer = StageTimer()
         counter = counter_for(inp.target.model)
-        original = counter.count_messages(inp.messages)
+        target = self.resources.profiles.resolve(inp.target)
+        query = query_for(inp.query, inp.messages)
+
+        with timer.stage("retrieve"):
+            found = self._retrieve(inp, counter, query)
+        static_tokens = sum(counter.count_many([d.text for d in found.static_documents]))
+        context_tokens = sum(c.tokens for c in found.selection.chunks)
+
         with timer.stage("trim"):
-            trimmed = trim_history(inp.messages, history_budget(inp, 0), counter)
+            system, history, last_user, tail = split_messages(inp.messages)
+            tool_tokens = sum(
+                counter.count(t.parameters_json) + counter.count(t.name) for t in inp.tools
+            )
+            budget = history_budget(inp, static_tokens + context_tokens + tool_tokens)
+            trimmed = trim_history(inp.messages, budget, counter)
+            system, history, last_user, tail = split_messages(trimmed.messages)
+
         with timer.stage("layout"):
-            body = _openai_body(inp, trimmed.messages)
+            layout = build_layout(
+                system=system,
+                static_docs=found.static_documents,
+                history=history,
+                chunks=[
+                    ContextChunk(c.chunk.document_id, c.chunk.chunk_id, c.chunk.text)
+                    for c in found.selection.chunks
+                ],
+                last_user=last_user,
+                tail=tail,
+                tools=inp.tools,
+            )
+            embedder = self.resources.embedder
+            plan = plan_request(
+                inp.tenant,
+                layout,
+                target,
+                counter,
+                sampling=inp.sampling,
+                query_text=query,
+                embedder_model_id=embedder.model_id if embedder else "",
+            )
+
+        documents_text = [d.text for d in inp.documents]
+        if inp.document_ids and self.resources.corpus is not None:
+            documents_text += [
+                p.document.text
+                for p in self.resources.corpus.get_documents(inp.tenant, inp.document_ids)
+            ]
+        original = naive_prompt_tokens(inp, counter, documents_text)
         stats = PreprocessStats(
             original_tokens=original,
-            final_tokens=trimmed.tokens,
+            final_tokens=plan.prompt_tokens,
             encoding=counter.encoding_name,
             approximate=counter.approximate,
             dropped_messages=trimmed.dropped,
+            cost_before_usd=estimate_cost(target, prompt_tokens=original).prompt_usd,
+            cost_after_usd=plan.cost_after.prompt_usd,
         )
-        out = PreprocessOutput(messages=trimmed.messages, provider_body=body, stats=stats)
+        out = PreprocessOutput(
+            messages=layout.messages,
+            plan=plan,
+            stats=stats,
+            query=query,
+            chunks=[
+                ChunkInfo(c.chunk.document_id, c.chunk.chunk_id, c.score, c.tokens)
+                for c in found.selection.chunks
+            ],
+            warnings=list(plan.warnings),
+        )
         if trimmed.over_budget:
             out.warnings.append("messages that must be kept exceed the history budget")
         stats.stage_ms = timer.finish()
         return out
-
-
-def _openai_body(inp: PreprocessInput, messages: tuple[Message, ...]) -> str:
-    body: dict[str, object] = {
-        "model": inp.target.model,
-        "messages": [{"role": m.role.value, "content": m.content} for m in messages if m.role is not Role.TOOL],
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

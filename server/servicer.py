@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import grpc
 from promptpress.compressor.tokens import counter_for
+from promptpress.errors import FailedPrecondition
+from promptpress.retrieval import IndexStatus
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing
 from promptpress.server.logs import log_event
@@ -26,10 +28,17 @@ from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
 
 log = logging.getLogger("promptpress.server")
 T = TypeVar("T")
+INDEX_STATUS_TO_PB = {
+    IndexStatus.CREATED: pb.INDEX_STATUS_CREATED,
+    IndexStatus.UNCHANGED: pb.INDEX_STATUS_UNCHANGED,
+    IndexStatus.REPLACED: pb.INDEX_STATUS_REPLACED,
+}
 
 
 class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
-    def __init__(self, *, keyring: KeyRing, limits: convert.Limits, pipeline: Pipeline, executor: Executor) -> None:
+    def __init__(
+        self, *, keyring: KeyRing, limits: convert.Limits, pipeline: Pipeline, executor: Executor
+    ) -> None:
         self.keyring = keyring
         self.limits = limits
         self.pipeline = pipeline
@@ -73,7 +82,9 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         for i, text in enumerate(req.texts):
             if len(text.encode("utf-8", "surrogatepass")) > self.limits.max_text_bytes:
                 v.add(f"texts[{i}]", f"exceeds {self.limits.max_text_bytes} bytes")
-        messages = convert.messages_from_proto(req.messages, "messages", self.limits, v, required=False)
+        messages = convert.messages_from_proto(
+            req.messages, "messages", self.limits, v, required=False
+        )
         v.raise_if_any()
         counter = counter_for(req.model)
         counts = counter.count_many(req.texts)
@@ -86,7 +97,9 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
             approximate=counter.approximate,
         )
 
-    async def CountTokens(self, request: pb.CountTokensRequest, context: grpc.aio.ServicerContext) -> pb.CountTokensResponse:
+    async def CountTokens(
+        self, request: pb.CountTokensRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CountTokensResponse:
         return await self._unary("CountTokens", request, context, self._count_tokens)
 
     # --- Preprocess ------------------------------------------------------------------
@@ -95,45 +108,106 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         inp = convert.preprocess_from_proto(req, tenant, self.limits)
         return preprocess_output_to_proto(self.pipeline.preprocess(inp))
 
-    async def Preprocess(self, request: pb.PreprocessRequest, context: grpc.aio.ServicerContext) -> pb.PreprocessResponse:
+    async def Preprocess(
+        self, request: pb.PreprocessRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PreprocessResponse:
         return await self._unary("Preprocess", request, context, self._preprocess)
+
+    # --- The corpus ---------------------------------------------------------------------
+
+    def _corpus(self):  # type: ignore[no-untyped-def]
+        corpus = self.pipeline.resources.corpus
+        if corpus is None:
+            raise FailedPrecondition(
+                "the corpus needs the retrieval models, which this server did not load"
+            )
+        return corpus
+
+    def _index_documents(
+        self, tenant: str, req: pb.IndexDocumentsRequest
+    ) -> pb.IndexDocumentsResponse:
+        v = convert.Violations()
+        docs = convert.documents_from_proto(req.documents, "documents", self.limits, v)
+        if not req.documents:
+            v.add("documents", "must contain at least one document")
+        v.raise_if_any()
+        results = self._corpus().index_documents(tenant, docs)
+        return pb.IndexDocumentsResponse(
+            documents=[
+                pb.IndexedDocument(
+                    document_id=r.document_id,
+                    status=INDEX_STATUS_TO_PB[r.status],
+                    chunks=r.chunks,
+                    tokens=r.tokens,
+                )
+                for r in results
+            ]
+        )
+
+    async def IndexDocuments(
+        self, request: pb.IndexDocumentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IndexDocumentsResponse:
+        return await self._unary("IndexDocuments", request, context, self._index_documents)
+
+    def _delete_documents(
+        self, tenant: str, req: pb.DeleteDocumentsRequest
+    ) -> pb.DeleteDocumentsResponse:
+        v = convert.Violations()
+        if not req.document_ids:
+            v.add("document_ids", "must contain at least one id")
+        for i, doc_id in enumerate(req.document_ids):
+            if not doc_id:
+                v.add(f"document_ids[{i}]", "must not be empty")
+        v.raise_if_any()
+        result = self._corpus().delete_documents(tenant, list(req.document_ids))
+        return pb.DeleteDocumentsResponse(deleted=result.deleted, not_found=result.not_found)
+
+    async def DeleteDocuments(
+        self, request: pb.DeleteDocumentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteDocumentsResponse:
+        return await self._unary("DeleteDocuments", request, context, self._delete_documents)
 
     # --- RPCs whose stages land later --------------------------------------------------
 
     def _unimplemented(self, tenant: str, req: Any) -> Any:
         raise NotImplementedError("this RPC is not implemented yet")
 
-    async def Compress(self, request: pb.CompressRequest, context: grpc.aio.ServicerContext) -> pb.CompressResponse:
+    async def Compress(
+        self, request: pb.CompressRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CompressResponse:
         return await self._unary("Compress", request, context, self._unimplemented)
 
-    async def IndexDocuments(self, request: pb.IndexDocumentsRequest, context: grpc.aio.ServicerContext) -> pb.IndexDocumentsResponse:
-        return await self._unary("IndexDocuments", request, context, self._unimplemented)
-
-    async def DeleteDocuments(self, request: pb.DeleteDocumentsRequest, context: grpc.aio.ServicerContext) -> pb.DeleteDocumentsResponse:
-        return await self._unary("DeleteDocuments", request, context, self._unimplemented)
-
-    async def Complete(self, request: pb.CompleteRequest, context: grpc.aio.ServicerContext) -> pb.CompleteResponse:
+    async def Complete(
+        self, request: pb.CompleteRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CompleteResponse:
         return await self._unary("Complete", request, context, self._unimplemented)
 
-    async def StreamComplete(self, request: pb.StreamCompleteRequest, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
+    async def StreamComplete(
+        self, request: pb.StreamCompleteRequest, context: grpc.aio.ServicerContext
+    ):  # type: ignore[no-untyped-def]
         await self._unary("StreamComplete", request, context, self._unimplemented)
         yield pb.StreamCompleteResponse()  # pragma: no cover - unreachable until implemented
 
 
 def preprocess_output_to_proto(out: PreprocessOutput) -> pb.PreprocessResponse:
     s = out.stats
+    plan = out.plan
     return pb.PreprocessResponse(
         messages=[convert.message_to_proto(m) for m in out.messages],
-        provider_body=out.provider_body,
+        provider_body=plan.provider_body,
         cache=pb.CacheInfo(
             breakpoints=[
-                pb.Breakpoint(message_index=b.message_index, prefix_tokens=b.prefix_tokens, prefix_hash=b.prefix_hash)
-                for b in out.breakpoints
+                pb.Breakpoint(
+                    message_index=b.message_index,
+                    prefix_tokens=b.prefix_tokens,
+                    prefix_hash=b.prefix_hash,
+                )
+                for b in plan.breakpoints
             ],
-            prompt_cache_key=out.prompt_cache_key,
-            exact_key=out.exact_key,
-            semantic_key=out.semantic_key,
-            context_fingerprint=out.context_fingerprint,
+            prompt_cache_key=plan.keys.prompt_cache_key,
+            exact_key=plan.keys.exact_key,
+            semantic_key=plan.keys.semantic_key,
+            context_fingerprint=plan.keys.context_fingerprint,
         ),
         stats=pb.Stats(
             original_tokens=s.original_tokens,
@@ -146,7 +220,9 @@ def preprocess_output_to_proto(out: PreprocessOutput) -> pb.PreprocessResponse:
             cost_after_usd=s.cost_after_usd,
         ),
         chunks=[
-            pb.SelectedChunk(document_id=c.document_id, chunk_id=c.chunk_id, score=c.score, tokens=c.tokens)
+            pb.SelectedChunk(
+                document_id=c.document_id, chunk_id=c.chunk_id, score=c.score, tokens=c.tokens
+            )
             for c in out.chunks
         ],
         warnings=out.warnings,

@@ -29,7 +29,9 @@ _SIMPLE = {
 }
 
 
-def details_trailer(code: grpc.StatusCode, message: str, details: list[any_pb2.Any]) -> tuple[tuple[str, bytes], ...]:
+def details_trailer(
+    code: grpc.StatusCode, message: str, details: list[any_pb2.Any]
+) -> tuple[tuple[str, bytes], ...]:
     status = status_pb2.Status(code=code.value[0], message=message, details=details)
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
@@ -46,7 +48,9 @@ def bad_request_details(err: InvalidInput) -> list[any_pb2.Any]:
     return [packed]
 
 
-def status_for(exc: BaseException, request_id: str) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
+def status_for(
+    exc: BaseException, request_id: str
+) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
     """The status code, message and trailing metadata reporting `exc`."""
     if isinstance(exc, InvalidInput):
         code = grpc.StatusCode.INVALID_ARGUMENT
@@ -55,7 +59,11 @@ def status_for(exc: BaseException, request_id: str) -> tuple[grpc.StatusCode, st
     if isinstance(exc, NotFound):
         code = grpc.StatusCode.INVALID_ARGUMENT
         as_invalid = InvalidInput.single(exc.field, exc.description)
-        return code, f"invalid request: {exc}", details_trailer(code, str(exc), bad_request_details(as_invalid))
+        return (
+            code,
+            f"invalid request: {exc}",
+            details_trailer(code, str(exc), bad_request_details(as_invalid)),
+        )
     for kind, code in _SIMPLE.items():
         if isinstance(exc, kind):
             return code, str(exc), ()
@@ -64,4 +72,3 @@ def status_for(exc: BaseException, request_id: str) -> tuple[grpc.StatusCode, st
     if isinstance(exc, PromptPressError):
         return grpc.StatusCode.INTERNAL, f"{exc} (request id {request_id})", ()
     return grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})", ()
-

@@ -24,14 +24,33 @@ def data_dir() -> Iterator[Path]:
 def server_config(data_dir: Path):  # type: ignore[no-untyped-def]
     from promptpress.server.config import ServerConfig
 
-    return ServerConfig(address="127.0.0.1:0", data_dir=str(data_dir / "server"), grace_period_s=1.0)
+    return ServerConfig(
+        address="127.0.0.1:0", data_dir=str(data_dir / "server"), grace_period_s=1.0
+    )
 
 
 @pytest.fixture(scope="session")
-async def app(server_config):  # type: ignore[no-untyped-def]
+def shared_embedder():  # type: ignore[no-untyped-def]
+    """The embedded all-MiniLM-L6-v2, loaded once for the whole session."""
+    from promptpress.retrieval import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def resources(server_config, shared_embedder):  # type: ignore[no-untyped-def]
+    from promptpress.server.resources import load_resources
+
+    res = load_resources(server_config, embedder=shared_embedder)
+    yield res
+    res.close()
+
+
+@pytest.fixture(scope="session")
+async def app(server_config, resources):  # type: ignore[no-untyped-def]
     from promptpress.server.app import build_app
 
-    app = await build_app(server_config)
+    app = await build_app(server_config, resources=resources)
     await app.start()
     yield app
     await app.stop(grace=0.5)

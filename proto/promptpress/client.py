@@ -46,7 +46,9 @@ class FieldViolation:
 class PromptPressRpcError(Exception):
     """A failed RPC: the status code, the server's message and any field violations."""
 
-    def __init__(self, code: grpc.StatusCode, details: str, violations: Sequence[FieldViolation] = ()) -> None:
+    def __init__(
+        self, code: grpc.StatusCode, details: str, violations: Sequence[FieldViolation] = ()
+    ) -> None:
         self.code = code
         self.details = details
         self.violations = tuple(violations)
@@ -134,7 +136,9 @@ def _metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
 class Client:
     """Blocking client. Use as a context manager or call close()."""
 
-    def __init__(self, address: str = "127.0.0.1:50051", *, api_key: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self, address: str = "127.0.0.1:50051", *, api_key: str | None = None, timeout: float = 60.0
+    ) -> None:
         self._channel = grpc.insecure_channel(address, options=_channel_options())
         self._stub = pb_grpc.PromptPressServiceStub(self._channel)
         self._metadata = _metadata(api_key)
@@ -151,31 +155,49 @@ class Client:
 
     def _call(self, method: str, request: Any, timeout: float | None) -> Any:
         try:
-            return getattr(self._stub, method)(request, timeout=timeout or self.timeout, metadata=self._metadata)
+            return getattr(self._stub, method)(
+                request, timeout=timeout or self.timeout, metadata=self._metadata
+            )
         except grpc.RpcError as err:
             raise PromptPressRpcError.from_rpc_error(err) from None
 
-    def preprocess(self, request: pb.PreprocessRequest, *, timeout: float | None = None) -> pb.PreprocessResponse:
+    def preprocess(
+        self, request: pb.PreprocessRequest, *, timeout: float | None = None
+    ) -> pb.PreprocessResponse:
         return self._call("Preprocess", request, timeout)
 
-    def compress(self, request: pb.CompressRequest, *, timeout: float | None = None) -> pb.CompressResponse:
+    def compress(
+        self, request: pb.CompressRequest, *, timeout: float | None = None
+    ) -> pb.CompressResponse:
         return self._call("Compress", request, timeout)
 
-    def count_tokens(self, request: pb.CountTokensRequest, *, timeout: float | None = None) -> pb.CountTokensResponse:
+    def count_tokens(
+        self, request: pb.CountTokensRequest, *, timeout: float | None = None
+    ) -> pb.CountTokensResponse:
         return self._call("CountTokens", request, timeout)
 
-    def index_documents(self, request: pb.IndexDocumentsRequest, *, timeout: float | None = None) -> pb.IndexDocumentsResponse:
+    def index_documents(
+        self, request: pb.IndexDocumentsRequest, *, timeout: float | None = None
+    ) -> pb.IndexDocumentsResponse:
         return self._call("IndexDocuments", request, timeout)
 
-    def delete_documents(self, request: pb.DeleteDocumentsRequest, *, timeout: float | None = None) -> pb.DeleteDocumentsResponse:
+    def delete_documents(
+        self, request: pb.DeleteDocumentsRequest, *, timeout: float | None = None
+    ) -> pb.DeleteDocumentsResponse:
         return self._call("DeleteDocuments", request, timeout)
 
-    def complete(self, request: pb.CompleteRequest, *, timeout: float | None = None) -> pb.CompleteResponse:
+    def complete(
+        self, request: pb.CompleteRequest, *, timeout: float | None = None
+    ) -> pb.CompleteResponse:
         return self._call("Complete", request, timeout)
 
-    def stream_complete(self, request: pb.StreamCompleteRequest, *, timeout: float | None = None) -> Iterator[pb.StreamCompleteResponse]:
+    def stream_complete(
+        self, request: pb.StreamCompleteRequest, *, timeout: float | None = None
+    ) -> Iterator[pb.StreamCompleteResponse]:
         try:
-            yield from self._stub.StreamComplete(request, timeout=timeout or self.timeout, metadata=self._metadata)
+            yield from self._stub.StreamComplete(
+                request, timeout=timeout or self.timeout, metadata=self._metadata
+            )
         except grpc.RpcError as err:
             raise PromptPressRpcError.from_rpc_error(err) from None
 
@@ -183,7 +205,9 @@ class Client:
 class AsyncClient:
     """asyncio client. Use `async with` or await close()."""
 
-    def __init__(self, address: str = "127.0.0.1:50051", *, api_key: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self, address: str = "127.0.0.1:50051", *, api_key: str | None = None, timeout: float = 60.0
+    ) -> None:
         self._channel = grpc.aio.insecure_channel(address, options=_channel_options())
         self._stub = pb_grpc.PromptPressServiceStub(self._channel)
         self._metadata = _metadata(api_key)
@@ -200,30 +224,48 @@ class AsyncClient:
 
     async def _call(self, method: str, request: Any, timeout: float | None) -> Any:
         try:
-            return await getattr(self._stub, method)(request, timeout=timeout or self.timeout, metadata=self._metadata)
+            return await getattr(self._stub, method)(
+                request, timeout=timeout or self.timeout, metadata=self._metadata
+            )
         except grpc.RpcError as err:
             raise PromptPressRpcError.from_rpc_error(err) from None
 
-    async def preprocess(self, request: pb.PreprocessRequest, *, timeout: float | None = None) -> pb.PreprocessResponse:
+    async def preprocess(
+        self, request: pb.PreprocessRequest, *, timeout: float | None = None
+    ) -> pb.PreprocessResponse:
         return await self._call("Preprocess", request, timeout)
 
-    async def compress(self, request: pb.CompressRequest, *, timeout: float | None = None) -> pb.CompressResponse:
+    async def compress(
+        self, request: pb.CompressRequest, *, timeout: float | None = None
+    ) -> pb.CompressResponse:
         return await self._call("Compress", request, timeout)
 
-    async def count_tokens(self, request: pb.CountTokensRequest, *, timeout: float | None = None) -> pb.CountTokensResponse:
+    async def count_tokens(
+        self, request: pb.CountTokensRequest, *, timeout: float | None = None
+    ) -> pb.CountTokensResponse:
         return await self._call("CountTokens", request, timeout)
 
-    async def index_documents(self, request: pb.IndexDocumentsRequest, *, timeout: float | None = None) -> pb.IndexDocumentsResponse:
+    async def index_documents(
+        self, request: pb.IndexDocumentsRequest, *, timeout: float | None = None
+    ) -> pb.IndexDocumentsResponse:
         return await self._call("IndexDocuments", request, timeout)
 
-    async def delete_documents(self, request: pb.DeleteDocumentsRequest, *, timeout: float | None = None) -> pb.DeleteDocumentsResponse:
+    async def delete_documents(
+        self, request: pb.DeleteDocumentsRequest, *, timeout: float | None = None
+    ) -> pb.DeleteDocumentsResponse:
         return await self._call("DeleteDocuments", request, timeout)
 
-    async def complete(self, request: pb.CompleteRequest, *, timeout: float | None = None) -> pb.CompleteResponse:
+    async def complete(
+        self, request: pb.CompleteRequest, *, timeout: float | None = None
+    ) -> pb.CompleteResponse:
         return await self._call("Complete", request, timeout)
 
-    async def stream_complete(self, request: pb.StreamCompleteRequest, *, timeout: float | None = None) -> AsyncIterator[pb.StreamCompleteResponse]:
-        call = self._stub.StreamComplete(request, timeout=timeout or self.timeout, metadata=self._metadata)
+    async def stream_complete(
+        self, request: pb.StreamCompleteRequest, *, timeout: float | None = None
+    ) -> AsyncIterator[pb.StreamCompleteResponse]:
+        call = self._stub.StreamComplete(
+            request, timeout=timeout or self.timeout, metadata=self._metadata
+        )
         try:
             async for item in call:
                 yield item

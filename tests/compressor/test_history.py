@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from promptpress.compressor.history import trim_history
 from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.errors import InvalidInput
@@ -69,7 +68,15 @@ def test_keeps_system_pinned_and_last_user() -> None:
 def test_tool_call_and_result_stay_together() -> None:
     call = asst("", tool_calls=(ToolCall("call_9", "search", '{"q":"x"}'),))
     result = Message(Role.TOOL, long(150, "res"), tool_call_id="call_9")
-    msgs = [user(long(150)), call, result, asst(long(100)), user(long(100)), asst(long(100)), user("now?")]
+    msgs = [
+        user(long(150)),
+        call,
+        result,
+        asst(long(100)),
+        user(long(100)),
+        asst(long(100)),
+        user("now?"),
+    ]
     for budget in range(150, 1200, 25):
         kept = trim_history(msgs, budget, C).messages
         assert (call in kept) == (result in kept), budget
@@ -119,7 +126,9 @@ def test_trim_invariants(msgs: list[Message], budget: int) -> None:
     assert r.dropped == len(msgs) - len(r.messages)
 
 
-def naive_last_n(messages: Sequence[Message], budget: int, counter: TokenCounter) -> tuple[Message, ...]:
+def naive_last_n(
+    messages: Sequence[Message], budget: int, counter: TokenCounter
+) -> tuple[Message, ...]:
     """Keep system messages plus the most recent messages that fit: the common approach."""
     system = [m for m in messages if m.role is Role.SYSTEM]
     rest = [m for m in messages if m.role is not Role.SYSTEM]
@@ -131,7 +140,9 @@ def naive_last_n(messages: Sequence[Message], budget: int, counter: TokenCounter
     return (*system, *kept)
 
 
-def shared_prefix_tokens(prev: Sequence[Message], cur: Sequence[Message], counter: TokenCounter) -> int:
+def shared_prefix_tokens(
+    prev: Sequence[Message], cur: Sequence[Message], counter: TokenCounter
+) -> int:
     n = 0
     for a, b in zip(prev, cur, strict=False):
         if a != b:
@@ -153,7 +164,9 @@ def test_thirty_turn_conversation_keeps_cache_prefix_stable() -> None:
         naive = naive_last_n(convo, budget, C)
         if turn:
             pp_shares.append(shared_prefix_tokens(prev_pp, pp, C) / C.count_messages(pp))
-            naive_shares.append(shared_prefix_tokens(prev_naive, naive, C) / C.count_messages(naive))
+            naive_shares.append(
+                shared_prefix_tokens(prev_naive, naive, C) / C.count_messages(naive)
+            )
         prev_pp, prev_naive = pp, naive
         convo.append(asst(f"Answer {turn}: " + long(80 + (turn * 53) % 120, f"a{turn}_")))
     pp_mean = sum(pp_shares) / len(pp_shares)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from promptpress.compressor.tokens import counter_for, load_encoding_table
 from promptpress.types import Message, Role, ToolCall
 
@@ -60,9 +59,11 @@ def test_chat_overhead_follows_openai_cookbook() -> None:
     # Cookbook: 3 tokens per message, +1 per name, +3 to prime the reply.
     c = counter_for("gpt-4o")
     msgs = [Message(Role.SYSTEM, "You are terse."), Message(Role.USER, "hi", name="bob")]
-    expected = (3 + c.count("system") + c.count("You are terse.")) + (
-        3 + c.count("user") + c.count("hi") + 1 + c.count("bob")
-    ) + 3
+    expected = (
+        (3 + c.count("system") + c.count("You are terse."))
+        + (3 + c.count("user") + c.count("hi") + 1 + c.count("bob"))
+        + 3
+    )
     assert c.count_messages(msgs) == expected
     assert c.count_messages([]) == 0
 
@@ -70,7 +71,9 @@ def test_chat_overhead_follows_openai_cookbook() -> None:
 def test_tool_calls_are_counted() -> None:
     c = counter_for("gpt-4o")
     plain = Message(Role.ASSISTANT, "")
-    call = Message(Role.ASSISTANT, "", tool_calls=(ToolCall("call_1", "lookup", '{"q": "weather"}'),))
+    call = Message(
+        Role.ASSISTANT, "", tool_calls=(ToolCall("call_1", "lookup", '{"q": "weather"}'),)
+    )
     assert c.count_message(call) > c.count_message(plain)
 
 

@@ -15,7 +15,10 @@ PROTO = ROOT / "proto"
 
 def test_generated_code_matches_proto(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(PROTO / "generate.py"), str(tmp_path)], capture_output=True, text=True, check=False
+        [sys.executable, str(PROTO / "generate.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     generated = sorted(tmp_path.rglob("*_pb2*.py*"))
@@ -23,7 +26,9 @@ def test_generated_code_matches_proto(tmp_path: Path) -> None:
     for path in generated:
         checked_in = PROTO / path.relative_to(tmp_path)
         assert checked_in.exists(), f"{checked_in} is not checked in"
-        assert checked_in.read_text() == path.read_text(), f"{checked_in} is stale: run `make proto`"
+        assert checked_in.read_text() == path.read_text(), (
+            f"{checked_in} is stale: run `make proto`"
+        )
 
 
 def _buf() -> str:
@@ -35,7 +40,9 @@ def _buf() -> str:
 
 
 def test_buf_lint_standard_is_clean() -> None:
-    result = subprocess.run([_buf(), "lint"], cwd=PROTO, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [_buf(), "lint"], cwd=PROTO, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -45,5 +52,7 @@ def test_client_import_does_not_load_models() -> None:
         "bad = [m for m in ('torch', 'transformers', 'llmlingua', 'sentence_transformers', 'numpy', 'lmdb') "
         "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr

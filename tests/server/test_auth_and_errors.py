@@ -8,22 +8,24 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from promptpress import AsyncClient, PromptPressRpcError
+from promptpress.cachekeys.profiles import load_profiles
 from promptpress.server.app import build_app
 from promptpress.server.auth import KeyRing, Unauthenticated
 from promptpress.server.config import ServerConfig
 from promptpress.server.pipeline import Pipeline
+from promptpress.server.resources import Resources
 from promptpress.v1 import promptpress_pb2 as pb
 
 HI = pb.CountTokensRequest(texts=["hi"])
 
 
 @pytest.fixture
-async def keyed_app(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def keyed_app(tmp_path: Path, resources):  # type: ignore[no-untyped-def]
     keys = tmp_path / "keys"
     keys.write_text("# key tenant\nsk-alpha acme\nsk-beta  globex\n")
-    app = await build_app(ServerConfig(address="127.0.0.1:0", data_dir=str(tmp_path), api_keys=str(keys)))
+    config = ServerConfig(address="127.0.0.1:0", data_dir=str(tmp_path), api_keys=str(keys))
+    app = await build_app(config, resources=resources)
     await app.start()
     yield app
     await app.stop(grace=0.1)
@@ -78,12 +80,20 @@ class ExplodingPipeline(Pipeline):
 
 
 async def test_unexpected_error_is_internal_with_request_id(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
-    app = await build_app(ServerConfig(address="127.0.0.1:0", data_dir=str(tmp_path)), pipeline=ExplodingPipeline())
+    pipeline = ExplodingPipeline(Resources(profiles=load_profiles()))
+    app = await build_app(
+        ServerConfig(address="127.0.0.1:0", data_dir=str(tmp_path)), pipeline=pipeline
+    )
     await app.start()
     try:
         async with AsyncClient(f"127.0.0.1:{app.port}") as c:
-            with caplog.at_level(logging.ERROR, logger="promptpress.server"), pytest.raises(PromptPressRpcError) as err:
-                await c.preprocess(pb.PreprocessRequest(messages=[pb.Message(role=pb.ROLE_USER, content="x")]))
+            with (
+                caplog.at_level(logging.ERROR, logger="promptpress.server"),
+                pytest.raises(PromptPressRpcError) as err,
+            ):
+                await c.preprocess(
+                    pb.PreprocessRequest(messages=[pb.Message(role=pb.ROLE_USER, content="x")])
+                )
     finally:
         await app.stop(grace=0.1)
     assert err.value.code is grpc.StatusCode.INTERNAL

@@ -15,7 +15,6 @@ from subprocess import PIPE
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from promptpress.errors import InvalidInput
 from promptpress.server.config import load_config
 
@@ -32,7 +31,13 @@ async def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[st
 
 
 async def test_call_count_tokens(address: str) -> None:
-    out = await run_cli("call", "CountTokens", "--address", address, stdin='{"texts": ["hello world"], "model": "gpt-4"}')
+    out = await run_cli(
+        "call",
+        "CountTokens",
+        "--address",
+        address,
+        stdin='{"texts": ["hello world"], "model": "gpt-4"}',
+    )
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
     assert body["counts"] == [2] and body["encoding"] == "cl100k_base"
@@ -73,11 +78,19 @@ def test_serve_then_sigterm_drains_and_exits(tmp_path: Path) -> None:
                 port = entry["port"]
         assert port, "server never reported serving"
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            status = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10).status
+            status = (
+                health_pb2_grpc.HealthStub(ch)
+                .Check(health_pb2.HealthCheckRequest(), timeout=10)
+                .status
+            )
         assert status == health_pb2.HealthCheckResponse.SERVING
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-        events = [json.loads(line).get("event") for line in proc.stderr.read().splitlines() if line.startswith("{")]
+        events = [
+            json.loads(line).get("event")
+            for line in proc.stderr.read().splitlines()
+            if line.startswith("{")
+        ]
         assert events[-2:] == ["draining", "stopped"]
     finally:
         if proc.poll() is None:
@@ -86,7 +99,9 @@ def test_serve_then_sigterm_drains_and_exits(tmp_path: Path) -> None:
 
 def test_config_precedence(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('address = "0.0.0.0:1"\nmax_documents = 7\nworker_threads = 3\n[tiers.small]\nmodel = "m"\n')
+    cfg.write_text(
+        'address = "0.0.0.0:1"\nmax_documents = 7\nworker_threads = 3\n[tiers.small]\nmodel = "m"\n'
+    )
     env = {"PROMPTPRESS_ADDRESS": "127.0.0.1:2", "PROMPTPRESS_MAX_DOCUMENTS": "9"}
     c = load_config({"address": "127.0.0.1:3"}, config_file=cfg, environ=env)
     assert c.address == "127.0.0.1:3"  # flag beats env and file

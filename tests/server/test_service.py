@@ -6,7 +6,6 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from promptpress import PromptPressRpcError
 from promptpress.compressor.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
@@ -37,7 +36,9 @@ async def test_reflection_lists_service(address: str) -> None:
 async def test_count_tokens_exact(client, model: str) -> None:  # type: ignore[no-untyped-def]
     texts = ["hello world", "Ünïcödé 🚀 and code: def f(x): return x**2", ""]
     resp = await client.count_tokens(
-        pb.CountTokensRequest(texts=texts, model=model, messages=[pb.Message(role=pb.ROLE_USER, content="hi")])
+        pb.CountTokensRequest(
+            texts=texts, model=model, messages=[pb.Message(role=pb.ROLE_USER, content="hi")]
+        )
     )
     enc = counter_for(model).encoding
     assert list(resp.counts) == [len(enc.encode(t)) for t in texts]
@@ -49,7 +50,9 @@ async def test_count_tokens_exact(client, model: str) -> None:  # type: ignore[n
 
 
 async def test_count_tokens_other_provider_is_flagged_approximate(client) -> None:  # type: ignore[no-untyped-def]
-    resp = await client.count_tokens(pb.CountTokensRequest(texts=["hello there"], model="claude-sonnet-4-5"))
+    resp = await client.count_tokens(
+        pb.CountTokensRequest(texts=["hello there"], model="claude-sonnet-4-5")
+    )
     assert resp.approximate and resp.encoding == "cl100k_base"
 
 
@@ -57,7 +60,9 @@ def conversation(turns: int) -> list[pb.Message]:
     msgs = [pb.Message(role=pb.ROLE_SYSTEM, content="You are a careful assistant.")]
     for t in range(turns):
         msgs.append(pb.Message(role=pb.ROLE_USER, content=f"Question {t}: " + "details " * 120))
-        msgs.append(pb.Message(role=pb.ROLE_ASSISTANT, content=f"Answer {t}: " + "reasoning " * 150))
+        msgs.append(
+            pb.Message(role=pb.ROLE_ASSISTANT, content=f"Answer {t}: " + "reasoning " * 150)
+        )
     msgs.append(pb.Message(role=pb.ROLE_USER, content="And finally?"))
     return msgs
 
@@ -82,7 +87,8 @@ async def test_preprocess_trims_long_conversation(client) -> None:  # type: igno
 async def test_preprocess_prefix_stable_across_turns(client) -> None:  # type: ignore[no-untyped-def]
     budget = pb.Budget(max_history_tokens=4000)
     first = await client.preprocess(pb.PreprocessRequest(messages=conversation(20), budget=budget))
-    nxt = conversation(20)[:-1] + [
+    nxt = [
+        *conversation(20)[:-1],
         pb.Message(role=pb.ROLE_USER, content="Question 20: " + "details " * 120),
         pb.Message(role=pb.ROLE_ASSISTANT, content="Answer 20: " + "reasoning " * 150),
         pb.Message(role=pb.ROLE_USER, content="One more?"),
@@ -90,23 +96,37 @@ async def test_preprocess_prefix_stable_across_turns(client) -> None:  # type: i
     second = await client.preprocess(pb.PreprocessRequest(messages=nxt, budget=budget))
     # Same first kept messages: the provider's cached prefix survives the new turn.
     shared = len(first.messages) - 1
-    assert [m.content for m in second.messages[:shared]] == [m.content for m in first.messages[:shared]]
+    assert [m.content for m in second.messages[:shared]] == [
+        m.content for m in first.messages[:shared]
+    ]
 
 
 BAD_REQUESTS = [
     (pb.PreprocessRequest(), "messages"),
-    (pb.PreprocessRequest(messages=[pb.Message(role=pb.ROLE_UNSPECIFIED, content="x")]), "messages[0].role"),
+    (
+        pb.PreprocessRequest(messages=[pb.Message(role=pb.ROLE_UNSPECIFIED, content="x")]),
+        "messages[0].role",
+    ),
     (pb.PreprocessRequest(messages=[pb.Message(role=17, content="x")]), "messages[0].role"),
     (
-        pb.PreprocessRequest(messages=[pb.Message(role=pb.ROLE_USER, content="x")], budget=pb.Budget(max_history_tokens=-5)),
+        pb.PreprocessRequest(
+            messages=[pb.Message(role=pb.ROLE_USER, content="x")],
+            budget=pb.Budget(max_history_tokens=-5),
+        ),
         "budget.max_history_tokens",
     ),
     (
-        pb.PreprocessRequest(messages=[pb.Message(role=pb.ROLE_USER, content="x")], budget=pb.Budget(compression_rate=1.5)),
+        pb.PreprocessRequest(
+            messages=[pb.Message(role=pb.ROLE_USER, content="x")],
+            budget=pb.Budget(compression_rate=1.5),
+        ),
         "budget.compression_rate",
     ),
     (
-        pb.PreprocessRequest(messages=[pb.Message(role=pb.ROLE_USER, content="x")], budget=pb.Budget(compression_rate=-0.1)),
+        pb.PreprocessRequest(
+            messages=[pb.Message(role=pb.ROLE_USER, content="x")],
+            budget=pb.Budget(compression_rate=-0.1),
+        ),
         "budget.compression_rate",
     ),
     (
@@ -117,16 +137,27 @@ BAD_REQUESTS = [
         "documents[1].id",
     ),
     (
-        pb.PreprocessRequest(messages=[pb.Message(role=pb.ROLE_USER, content="x" * (1024 * 1024 + 1))]),
+        pb.PreprocessRequest(
+            messages=[pb.Message(role=pb.ROLE_USER, content="x" * (1024 * 1024 + 1))]
+        ),
         "messages[0].content",
     ),
     (
-        pb.PreprocessRequest(messages=[pb.Message(role=pb.ROLE_TOOL, content="42"), pb.Message(role=pb.ROLE_USER, content="q")]),
+        pb.PreprocessRequest(
+            messages=[
+                pb.Message(role=pb.ROLE_TOOL, content="42"),
+                pb.Message(role=pb.ROLE_USER, content="q"),
+            ]
+        ),
         "messages[0].tool_call_id",
     ),
     (
         pb.PreprocessRequest(
-            messages=[pb.Message(role=pb.ROLE_USER, content="abc", protected_spans=[pb.ByteSpan(start=1, end=9)])]
+            messages=[
+                pb.Message(
+                    role=pb.ROLE_USER, content="abc", protected_spans=[pb.ByteSpan(start=1, end=9)]
+                )
+            ]
         ),
         "messages[0].protected_spans[0]",
     ),
@@ -134,7 +165,9 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize(("request_", "field"), BAD_REQUESTS)
-async def test_bad_preprocess_names_field(client, request_: pb.PreprocessRequest, field: str) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_preprocess_names_field(
+    client, request_: pb.PreprocessRequest, field: str
+) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(PromptPressRpcError) as err:
         await client.preprocess(request_)
     assert err.value.code is grpc.StatusCode.INVALID_ARGUMENT
@@ -146,7 +179,6 @@ async def test_bad_request_details_readable_with_grpc_status(address: str) -> No
     """Other-language clients read google.rpc.BadRequest from the standard trailer."""
     from google.rpc import error_details_pb2
     from grpc_status import rpc_status
-
     from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
 
     async with grpc.aio.insecure_channel(address) as ch:
