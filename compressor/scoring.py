@@ -1,0 +1,198 @@
+"""Score every token of a text with a loaded model, and fold token scores into units.
+
+`CausalLMScorer` gives each token its surprisal (-log p) under a causal LM,
+optionally conditioned on a prefix (the question, for LongLLMLingua), in ONE
+forward pass per window of up to `window` tokens. llmlingua's reference walks
+the text in 200-token windows with KV-cache surgery and recomputes context;
+here each token is scored once, with `overlap` tokens of left context carried
+into the next window.
+
+`TokenClassifierScorer` gives each token LLMLingua-2's "keep" probability.
+
+Both hold a lock: one model, many threads (the server calls them from a pool);
+torch already spreads one forward pass over the cores.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter, ModelKind
+from promptpress.compressor.selection import Unit
+
+
+@dataclass(frozen=True, slots=True)
+class TokenScores:
+    """Per-token values with each token's character range in the scored text."""
+
+    offsets: np.ndarray  # (n, 2) int: [start, end) character offsets
+    values: np.ndarray  # (n,) float
+
+    @classmethod
+    def empty(cls) -> TokenScores:
+        return cls(np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float64))
+
+
+class SurprisalScorer(Protocol):
+    """What LLMLingua and LongLLMLingua need from a causal LM."""
+
+    model_id: str
+
+    def surprisal(self, text: str, *, prefix: str = "") -> TokenScores: ...
+
+
+class KeepScorer(Protocol):
+    """What LLMLingua-2 needs from a token classifier."""
+
+    model_id: str
+
+    def keep_probability(self, text: str) -> TokenScores: ...
+
+
+def _tokenize(tokenizer: Any, text: str) -> tuple[list[int], np.ndarray]:
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    return list(enc["input_ids"]), np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+
+
+def _start_token_id(tokenizer: Any) -> int:
+    # A document-boundary token gives the first real token a sensible loss;
+    # for SmolLM2 "<|endoftext|>" scores natural text better than its chat BOS.
+    for candidate in ("<|endoftext|>", tokenizer.bos_token, tokenizer.eos_token):
+        if candidate:
+            tid = tokenizer.convert_tokens_to_ids(candidate)
+            if tid is not None and tid != tokenizer.unk_token_id:
+                return int(tid)
+    raise ValueError("the tokenizer has no start or end-of-text token")
+
+
+class CausalLMScorer:
+    """Token surprisal under a causal LM (LLMLingua, LongLLMLingua)."""
+
+    def __init__(self, adapter: LLMLinguaAdapter, *, window: int = 512, overlap: int = 32) -> None:
+        if adapter.kind is not ModelKind.CAUSAL_LM:
+            raise ValueError(f"{adapter.source} is not a causal LM")
+        if not 0 <= overlap < window // 2:
+            raise ValueError("overlap must be in [0, window/2)")
+        self.adapter = adapter
+        self.model = adapter.lm
+        self.tokenizer = adapter.tokenizer
+        self.window = window
+        self.overlap = overlap
+        self.model_id = f"{adapter.source}#causal"
+        self._start_id = _start_token_id(self.tokenizer)
+        self._lock = threading.Lock()
+
+    def surprisal(self, text: str, *, prefix: str = "") -> TokenScores:
+        """-log p(token | prefix, text before it) for every token of text."""
+        ids, offsets = _tokenize(self.tokenizer, text)
+        if not ids:
+            return TokenScores.empty()
+        head = [self._start_id] + (_tokenize(self.tokenizer, prefix)[0] if prefix else [])
+        losses = np.empty(len(ids), dtype=np.float64)
+        step = self.window - self.overlap
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(ids), step):
+                context = ids[max(0, start - self.overlap) : start]
+                chunk = ids[start : start + step]
+                seq = torch.tensor([head + context + chunk])
+                logits = self.model(seq, use_cache=False).logits[0]
+                # logits at position p predict token p+1; the chunk starts at len(head)+len(context)
+                first = len(head) + len(context)
+                pred = logits[first - 1 : first - 1 + len(chunk)]
+                target = seq[0, first : first + len(chunk)]
+                loss = torch.nn.functional.cross_entropy(pred.float(), target, reduction="none")
+                losses[start : start + len(chunk)] = loss.double().numpy()
+        return TokenScores(offsets, losses)
+
+    def surprisal_batch(self, texts: Sequence[str], *, prefix: str = "") -> list[TokenScores]:
+        return [self.surprisal(t, prefix=prefix) for t in texts]
+
+
+class TokenClassifierScorer:
+    """LLMLingua-2: each token's probability of the "keep" label."""
+
+    def __init__(
+        self, adapter: LLMLinguaAdapter, *, max_len: int = 512, batch_size: int = 8
+    ) -> None:
+        if adapter.kind is not ModelKind.TOKEN_CLASSIFIER:
+            raise ValueError(f"{adapter.source} is not a token-classification model")
+        self.adapter = adapter
+        self.model = adapter.lm
+        self.tokenizer = adapter.tokenizer
+        self.max_len = max_len
+        self.batch_size = batch_size
+        self.model_id = f"{adapter.source}#llmlingua2"
+        self._lock = threading.Lock()
+
+    def keep_probability(self, text: str) -> TokenScores:
+        ids, offsets = _tokenize(self.tokenizer, text)
+        if not ids:
+            return TokenScores.empty()
+        tok = self.tokenizer
+        span = self.max_len - 2
+        windows = [ids[i : i + span] for i in range(0, len(ids), span)]
+        probs: list[np.ndarray] = []
+        with self._lock, torch.inference_mode():
+            for b in range(0, len(windows), self.batch_size):
+                batch = windows[b : b + self.batch_size]
+                width = max(len(w) for w in batch) + 2
+                input_ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, w in enumerate(batch):
+                    seq = [tok.cls_token_id, *w, tok.sep_token_id]
+                    input_ids[row, : len(seq)] = torch.tensor(seq)
+                    mask[row, : len(seq)] = 1
+                logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+                keep = torch.softmax(logits.float(), dim=-1)[..., 1]
+                probs.extend(
+                    keep[row, 1 : 1 + len(w)].double().numpy() for row, w in enumerate(batch)
+                )
+        return TokenScores(offsets, np.concatenate(probs))
+
+
+def fold_to_units(
+    text: str, units: Sequence[Unit], scores: TokenScores, reduce: str = "mean"
+) -> np.ndarray:
+    """Each unit's score from the tokens that overlap its body (NaN if none do).
+
+    A token that spans several units (BPE merges like "),") counts for each.
+    """
+    n = len(units)
+    if n == 0:
+        return np.zeros(0)
+    starts = [u.start for u in units]
+    total = np.zeros(n)
+    count = np.zeros(n)
+    best = np.full(n, -np.inf)
+    first = np.full(n, np.nan)
+    for (s, e), v in zip(scores.offsets.tolist(), scores.values.tolist(), strict=True):
+        while s < e and text[s].isspace():
+            s += 1
+        if s >= e:
+            continue  # pure whitespace carries no word's information
+        lo = bisect.bisect_right(starts, s) - 1
+        hi = bisect.bisect_right(starts, e - 1) - 1
+        for u in range(max(lo, 0), hi + 1):
+            total[u] += v
+            count[u] += 1
+            best[u] = max(best[u], v)
+            if np.isnan(first[u]):
+                first[u] = v
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if reduce == "mean":
+            out = total / count
+        elif reduce == "max":
+            out = np.where(count > 0, best, np.nan)
+        elif reduce == "sum":
+            out = np.where(count > 0, total, np.nan)
+        elif reduce == "first":
+            out = first
+        else:
+            raise ValueError(f"unknown reduce {reduce!r}")
+    return out
