@@ -212,13 +212,30 @@ def heuristic_score(features: DifficultyFeatures) -> float:
     return _sigmoid(float(weights @ features.vector()) + HEURISTIC_BIAS)
 
 
+_CUE_WORDS = {
+    "log_prompt_tokens": "long prompt",
+    "log_query_tokens": "long question",
+    "code": "code",
+    "math": "maths",
+    "numbers": "numbers",
+    "reasoning": "reasoning cues",
+    "options": "multiple choice",
+    "constraints": "constraints",
+    "easy_task": "writing task",
+    "depth": "long conversation",
+}
+
+
 def top_cues(features: DifficultyFeatures, limit: int = 3) -> list[str]:
     """The features that pushed the heuristic score up most, for the decision's reason."""
+    # Measured against a plain one-line question, so a short prompt is not "long".
+    baseline = DifficultyFeatures(20, 20, 0, 0, 0, 0, 0, 0, 0, 1).vector()
+    deltas = features.vector() - baseline
     contributions = {
-        n: HEURISTIC_WEIGHTS[n] * v for n, v in zip(FEATURE_NAMES, features.vector(), strict=True)
+        n: HEURISTIC_WEIGHTS[n] * d for n, d in zip(FEATURE_NAMES, deltas, strict=True)
     }
     ranked = sorted((c, n) for n, c in contributions.items() if c > 0.3)
-    return [n for _, n in reversed(ranked)][:limit]
+    return [_CUE_WORDS[n] for _, n in reversed(ranked)][:limit]
 
 
 def _sigmoid(x: float) -> float:
