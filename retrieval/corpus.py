@@ -140,13 +140,16 @@ class Corpus:
                 self._write_vectors(txn, tenant, new_vectors)
         results = []
         for doc, rec in zip(documents, stored, strict=True):
-            status = statuses.get(doc.id, IndexStatus.UNCHANGED)
-            if status is IndexStatus.UNCHANGED:
-                assert rec is not None
-                results.append(IndexResult(doc.id, status, rec["chunks"], rec["tokens"]))
-            else:
+            if doc.id in changed:
                 prepared = changed[doc.id]
-                results.append(IndexResult(doc.id, status, len(prepared.chunks), prepared.tokens))
+                results.append(
+                    IndexResult(doc.id, statuses[doc.id], len(prepared.chunks), prepared.tokens)
+                )
+            else:
+                assert rec is not None
+                results.append(
+                    IndexResult(doc.id, IndexStatus.UNCHANGED, rec["chunks"], rec["tokens"])
+                )
         return results
 
     def delete_documents(self, tenant: str, document_ids: Sequence[str]) -> DeleteResult:

