@@ -19,13 +19,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
 from promptpress.compressor.tokens import get_encoding
+from promptpress.errors import InvalidInput
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing
+from promptpress.server.completion import Completer
 from promptpress.server.config import ServerConfig
 from promptpress.server.logs import log_event
+from promptpress.server.metrics import Metrics, MetricsServer, start_metrics_http_server
 from promptpress.server.pipeline import Pipeline
 from promptpress.server.resources import Resources, load_resources
+from promptpress.server.routing_engine import Router
 from promptpress.server.servicer import PromptPressServicer
+from promptpress.server.tiers import parse_routing_config
 from promptpress.v1 import promptpress_pb2 as pb
 from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
 
@@ -44,6 +49,8 @@ class App:
     executor: ThreadPoolExecutor
     config: ServerConfig
     owns_resources: bool = True
+    metrics: Metrics | None = None
+    metrics_server: MetricsServer | None = None
 
     async def start(self) -> None:
         await self.server.start()
@@ -53,9 +60,25 @@ class App:
     async def stop(self, grace: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.config.grace_period_s if grace is None else grace)
+        router = self.servicer.completer.router
+        if router is not None:
+            await router.aclose()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         if self.owns_resources:
             self.servicer.pipeline.resources.close()
+
+
+def build_router(config: ServerConfig, resources: Resources, metrics: Metrics) -> Router | None:
+    """The tier router from the config's [routing] and [tiers.*] tables; None without tiers."""
+    if "tiers" not in config.extra:
+        return None
+    try:
+        routing = parse_routing_config(config.extra)
+    except ValueError as exc:
+        raise InvalidInput.single("tiers", str(exc)) from exc
+    return Router.from_config(routing, embedder=resources.embedder, metrics=metrics)
 
 
 def limits_from_config(config: ServerConfig) -> convert.Limits:
@@ -93,8 +116,17 @@ async def build_app(
             ("grpc.max_send_message_length", config.max_receive_message_bytes),
         ]
     )
+    metrics = Metrics()
+    router = build_router(config, pipeline.resources, metrics)
+    completer = Completer(
+        pipeline, executor, router=router, cache=pipeline.resources.semantic_cache, metrics=metrics
+    )
     servicer = PromptPressServicer(
-        keyring=keyring, limits=limits_from_config(config), pipeline=pipeline, executor=executor
+        keyring=keyring,
+        limits=limits_from_config(config),
+        pipeline=pipeline,
+        executor=executor,
+        completer=completer,
     )
     pb_grpc.add_PromptPressServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
@@ -113,8 +145,21 @@ async def build_app(
     port = server.add_insecure_port(config.address)
     if port == 0:
         raise OSError(f"could not bind {config.address}")
+    metrics_server = (
+        start_metrics_http_server(config.metrics_port, metrics.registry)
+        if config.metrics_port
+        else None
+    )
     return App(
-        server, port, health_servicer, servicer, executor, config, owns_resources=owns_resources
+        server,
+        port,
+        health_servicer,
+        servicer,
+        executor,
+        config,
+        owns_resources=owns_resources,
+        metrics=metrics,
+        metrics_server=metrics_server,
     )
 
 

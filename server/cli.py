@@ -52,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--config")
     prepare.add_argument("--data-dir", dest="data_dir")
 
+    train = sub.add_parser(
+        "train-difficulty",
+        help="train the routing difficulty model from a JSONL file of {text, label: easy|hard}",
+    )
+    train.add_argument("data", help="labelled JSONL file")
+    train.add_argument("--out", required=True, help="where to write the model JSON")
+    train.add_argument("--no-embedding", action="store_true", help="heuristic features only")
+    train.add_argument("--embedding-model", default="", help="sentence-transformers name or path")
+
     call = sub.add_parser("call", help="call an RPC with a proto3 JSON request (stdin by default)")
     call.add_argument("rpc", choices=sorted(RPCS))
     call.add_argument("file", nargs="?", help="request JSON file (default: stdin)")
@@ -183,6 +192,28 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_difficulty(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from promptpress.compressor.tokens import counter_for
+    from promptpress.server.difficulty_train import train_from_file
+
+    embedder = None
+    if not args.no_embedding:
+        from promptpress.retrieval import Embedder
+
+        embedder = Embedder(args.embedding_model or None)
+    report = train_from_file(
+        args.data,
+        args.out,
+        embedder,
+        embedding_model=embedder.model_id if embedder else "",
+        count_tokens=counter_for("gpt-4o").count,
+    )
+    print(json.dumps(asdict(report), default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
@@ -191,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "count": _count,
         "compress": _compress,
         "prepare": _prepare,
+        "train-difficulty": _train_difficulty,
     }
     try:
         return handlers[args.command](args)

@@ -8,12 +8,15 @@ data directory so a first start does not pay for it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from promptpress.cachekeys.profiles import ProfileSet, load_profiles
+from promptpress.cachekeys.semantic import SemanticCache
 from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
+from promptpress.errors import InvalidInput
 from promptpress.retrieval import Corpus, Embedder, Limits
 from promptpress.server.config import ServerConfig
 from promptpress.server.logs import log_event
@@ -29,7 +32,7 @@ class Resources:
     embedder: Embedder | None = None
     corpus: Corpus | None = None
     compressor: Any | None = None
-    semantic_cache: Any | None = None
+    semantic_cache: SemanticCache | None = None
     closers: list[Any] = field(default_factory=list)
 
     def close(self) -> None:
@@ -44,6 +47,28 @@ def retrieval_limits(config: ServerConfig) -> Limits:
         max_document_ids=config.max_document_ids,
         max_document_bytes=config.max_document_bytes,
     )
+
+
+SEMANTIC_CACHE_OPTIONS = {
+    "threshold": float,
+    "ttl_s": float,
+    "max_entries_per_tenant": int,
+    "eviction": str,
+}
+
+
+def semantic_cache_options(table: Mapping[str, Any]) -> dict[str, Any]:
+    """The [semantic_cache] config table, checked: unknown keys are an error."""
+    options: dict[str, Any] = {}
+    for key, value in table.items():
+        kind = SEMANTIC_CACHE_OPTIONS.get(key)
+        if kind is None:
+            raise InvalidInput.single(
+                f"semantic_cache.{key}",
+                f"unknown setting; known: {', '.join(SEMANTIC_CACHE_OPTIONS)}",
+            )
+        options[key] = kind(value)
+    return options
 
 
 def prepare_assets(config: ServerConfig) -> dict[str, Path]:
@@ -65,5 +90,11 @@ def load_resources(config: ServerConfig, *, embedder: Embedder | None = None) ->
         config.data_path / "corpus", resources.embedder, limits=retrieval_limits(config)
     )
     resources.closers.append(resources.corpus)
+    resources.semantic_cache = SemanticCache(
+        config.data_path / "semantic-cache",
+        dim=resources.embedder.dim,
+        **semantic_cache_options(config.extra.get("semantic_cache", {})),
+    )
+    resources.closers.append(resources.semantic_cache)
     log_event(log, "resources loaded", embedder=resources.embedder.model_id)
     return resources

@@ -8,9 +8,10 @@ back, and map errors to statuses in one place (promptpress.server.status).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from promptpress.errors import FailedPrecondition
 from promptpress.retrieval import IndexStatus
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing
+from promptpress.server.completion import Completer, Completion, CompletionInput
 from promptpress.server.logs import log_event
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
 from promptpress.server.status import status_for
@@ -37,29 +39,33 @@ INDEX_STATUS_TO_PB = {
 
 class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     def __init__(
-        self, *, keyring: KeyRing, limits: convert.Limits, pipeline: Pipeline, executor: Executor
+        self,
+        *,
+        keyring: KeyRing,
+        limits: convert.Limits,
+        pipeline: Pipeline,
+        executor: Executor,
+        completer: Completer,
     ) -> None:
+        self.completer = completer
         self.keyring = keyring
         self.limits = limits
         self.pipeline = pipeline
         self.executor = executor
 
-    async def _unary(
-        self,
-        rpc: str,
-        request: Any,
-        context: grpc.aio.ServicerContext,
-        work: Callable[[str, Any], T],
-    ) -> T:
+    @contextlib.asynccontextmanager
+    async def _rpc(self, rpc: str, context: grpc.aio.ServicerContext) -> AsyncIterator[str]:
+        """Authenticate, yield the tenant, and map any error to a status, in one place."""
         request_id = uuid.uuid4().hex[:16]
         try:
             await context.send_initial_metadata((("x-request-id", request_id),))
             tenant = self.keyring.tenant_for(context.invocation_metadata() or ())
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.executor, work, tenant, request)
+            yield tenant
             log_event(log, "rpc", rpc=rpc, tenant=tenant, request_id=request_id, code="OK")
-            return result
         except asyncio.CancelledError:
+            log_event(log, "rpc", rpc=rpc, request_id=request_id, code="CANCELLED")
+            raise
+        except grpc.aio.AbortError:
             raise
         except Exception as exc:  # mapped to a status below; never a traceback to the client
             code, message, trailer = status_for(exc, request_id)
@@ -71,7 +77,19 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
                 extra={"rpc": rpc, "request_id": request_id, "code": code.name, "detail": message},
             )
             await context.abort(code, message, trailing_metadata=trailer)
-            raise AssertionError("unreachable") from exc  # context.abort raises
+
+    async def _unary(
+        self,
+        rpc: str,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        work: Callable[[str, Any], T],
+    ) -> T:
+        """Run blocking `work(tenant, request)` in the worker pool, never on the event loop."""
+        async with self._rpc(rpc, context) as tenant:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, work, tenant, request)
+        raise AssertionError("unreachable")  # _rpc aborts on every error
 
     # --- CountTokens -----------------------------------------------------------------
 
@@ -167,26 +185,79 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     ) -> pb.DeleteDocumentsResponse:
         return await self._unary("DeleteDocuments", request, context, self._delete_documents)
 
-    # --- RPCs whose stages land later --------------------------------------------------
+    # --- Compress ----------------------------------------------------------------------
 
-    def _unimplemented(self, tenant: str, req: Any) -> Any:
-        raise NotImplementedError("this RPC is not implemented yet")
+    def _compress(self, tenant: str, req: pb.CompressRequest) -> pb.CompressResponse:
+        raise NotImplementedError("Compress is not implemented yet")
 
     async def Compress(
         self, request: pb.CompressRequest, context: grpc.aio.ServicerContext
     ) -> pb.CompressResponse:
-        return await self._unary("Compress", request, context, self._unimplemented)
+        return await self._unary("Compress", request, context, self._compress)
+
+    # --- Complete and StreamComplete ---------------------------------------------------
+
+    def _completion_input(self, tenant: str, req: pb.CompleteRequest) -> CompletionInput:
+        inp = convert.preprocess_from_proto(req.request, tenant, self.limits)
+        return CompletionInput(request=inp, tier=req.tier.strip(), skip_cache=req.skip_cache)
 
     async def Complete(
         self, request: pb.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> pb.CompleteResponse:
-        return await self._unary("Complete", request, context, self._unimplemented)
+        async with self._rpc("Complete", context) as tenant:
+            inp = self._completion_input(tenant, request)
+            done = await self.completer.complete(tenant, inp, context.time_remaining())
+            return completion_to_proto(done)
+        raise AssertionError("unreachable")
 
     async def StreamComplete(
         self, request: pb.StreamCompleteRequest, context: grpc.aio.ServicerContext
-    ):  # type: ignore[no-untyped-def]
-        await self._unary("StreamComplete", request, context, self._unimplemented)
-        yield pb.StreamCompleteResponse()  # pragma: no cover - unreachable until implemented
+    ) -> AsyncIterator[pb.StreamCompleteResponse]:
+        async with self._rpc("StreamComplete", context) as tenant:
+            inp = self._completion_input(tenant, request.request)
+            events = self.completer.stream(tenant, inp, context.time_remaining())
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, str):
+                        yield pb.StreamCompleteResponse(delta=event)
+                    else:
+                        yield pb.StreamCompleteResponse(done=completion_to_proto(event))
+
+
+CACHE_STATUS_TO_PB = {
+    "none": pb.CACHE_STATUS_NONE,
+    "exact": pb.CACHE_STATUS_EXACT,
+    "semantic": pb.CACHE_STATUS_SEMANTIC,
+}
+
+
+def completion_to_proto(done: Completion) -> pb.CompleteResponse:
+    pre = preprocess_output_to_proto(done.pre)
+    d = done.decision
+    u = done.usage
+    return pb.CompleteResponse(
+        message=pb.Message(role=pb.ROLE_ASSISTANT, content=done.text),
+        routing=pb.RoutingDecision(tier=d.tier, score=d.score, forced=d.forced, reason=d.reason)
+        if d
+        else pb.RoutingDecision(reason="answered from the semantic cache"),
+        upstream=done.upstream,
+        model=done.model,
+        cache_status=CACHE_STATUS_TO_PB[done.cache_status],
+        similarity=done.similarity,
+        usage=pb.Usage(
+            prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens,
+            cached_tokens=u.cached_tokens,
+            cache_write_tokens=u.cache_write_tokens,
+        )
+        if u
+        else pb.Usage(),
+        cost_usd=done.cost_usd,
+        finish_reason=done.finish_reason,
+        stats=pre.stats,
+        cache=pre.cache,
+        warnings=pre.warnings,
+    )
 
 
 def preprocess_output_to_proto(out: PreprocessOutput) -> pb.PreprocessResponse:

@@ -70,8 +70,6 @@ async def forwarder() -> AsyncIterator[Forwarder]:
 
 
 @pytest.fixture(scope="session")
-def embedder():  # type: ignore[no-untyped-def]
-    """all-MiniLM-L6-v2 from its wheel, loaded once per session."""
-    from promptpress.retrieval.embedder import Embedder
-
-    return Embedder()
+def embedder(shared_embedder):  # type: ignore[no-untyped-def]
+    """all-MiniLM-L6-v2 from its wheel: the session's one loaded copy."""
+    return shared_embedder

@@ -115,3 +115,26 @@ def test_config_bad_value_names_setting(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as err:
         load_config({}, environ={"PROMPTPRESS_MAX_DOCUMENTS": "lots"})
     assert err.value.violations[0].field == "max_documents"
+
+
+def test_train_difficulty_command(tmp_path: Path) -> None:
+    data = tmp_path / "labels.jsonl"
+    rows = [{"text": f"hi there {i}", "label": "easy"} for i in range(6)] + [
+        {
+            "text": f"Prove step by step that n^{i} grows faster than log n, then write code.",
+            "label": "hard",
+        }
+        for i in range(6)
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    out = tmp_path / "model.json"
+    result = subprocess.run(
+        [str(BIN), "train-difficulty", str(data), "--out", str(out), "--no-embedding"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text())
+    assert json.loads(result.stdout.splitlines()[-1])

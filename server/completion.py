@@ -1,0 +1,220 @@
+"""Complete and StreamComplete: preprocess, answer from the semantic cache, else route.
+
+    preprocess -> cache lookup (exact key, then same context + similar query)
+               -> hit: the stored answer, no upstream call
+               -> miss: pick a tier, forward with failover, store the answer
+
+Blocking work (the pipeline, embeddings, LMDB) runs in the worker pool; the
+upstream call is async. The caller's remaining gRPC deadline caps the upstream
+calls, and cancelling the RPC cancels them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from promptpress.cachekeys.keys import normalize_query
+from promptpress.cachekeys.semantic import CacheHit, SemanticCache
+from promptpress.errors import FailedPrecondition
+from promptpress.server.difficulty import RoutingDecision
+from promptpress.server.forwarder import TextDelta
+from promptpress.server.metrics import Metrics
+from promptpress.server.pipeline import Pipeline, PreprocessOutput
+from promptpress.server.routing_bodies import upstream_request_for_layout
+from promptpress.server.routing_engine import RoutedAnswer, Router
+from promptpress.server.usage import Usage
+from promptpress.types import PreprocessInput
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CompletionInput:
+    request: PreprocessInput
+    tier: str = ""
+    skip_cache: bool = False
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A whole answer, from the cache or an upstream."""
+
+    text: str
+    pre: PreprocessOutput
+    cache_status: str  # "none" | "exact" | "semantic"
+    similarity: float = 0.0
+    decision: RoutingDecision | None = None
+    upstream: str = ""
+    model: str = ""
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+    finish_reason: str = ""
+
+
+class Completer:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        executor: Executor,
+        *,
+        router: Router | None,
+        cache: SemanticCache | None,
+        metrics: Metrics | None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.executor = executor
+        self.router = router
+        self.cache = cache
+        self.metrics = metrics
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def _query_vector(self, query: str) -> Any:
+        embedder = self.pipeline.resources.embedder
+        if embedder is None or not query.strip():
+            return None
+        return embedder.embed([normalize_query(query)])[0]
+
+    def _lookup(self, tenant: str, pre: PreprocessOutput) -> tuple[CacheHit | None, Any]:
+        assert self.cache is not None
+        vec = self._query_vector(pre.query)
+        keys = pre.plan.keys
+        hit = self.cache.lookup(
+            tenant, keys.context_fingerprint, pre.query, vec, exact_key=keys.exact_key
+        )
+        return hit, vec
+
+    def _store(self, tenant: str, pre: PreprocessOutput, vec: Any, answer: RoutedAnswer) -> None:
+        assert self.cache is not None
+        keys = pre.plan.keys
+        self.cache.store(
+            tenant,
+            context_fingerprint=keys.context_fingerprint,
+            query_text=pre.query,
+            query_vec=vec,
+            response=answer.result.text,
+            exact_key=keys.exact_key,
+            semantic_key=keys.semantic_key,
+            metadata={"model": answer.result.model, "upstream": answer.result.upstream},
+        )
+
+    async def _prepare(
+        self, tenant: str, inp: CompletionInput
+    ) -> tuple[PreprocessOutput, CacheHit | None, Any]:
+        if self.router is None:
+            raise FailedPrecondition(
+                "no upstream is configured: add [tiers.NAME] tables to the server config"
+            )
+        pre = await self._run(self.pipeline.preprocess, inp.request)
+        hit, vec = None, None
+        if self.cache is not None and not inp.skip_cache:
+            hit, vec = await self._run(self._lookup, tenant, pre)
+            if self.metrics is not None:
+                self.metrics.record_cache_lookup(tenant, hit.kind if hit else "none")
+                if hit is not None:
+                    self.metrics.record_cache_answer(tenant, hit.kind)
+        return pre, hit, vec
+
+    def _cached(self, pre: PreprocessOutput, hit: CacheHit) -> Completion:
+        return Completion(
+            text=hit.response,
+            pre=pre,
+            cache_status=hit.kind,
+            similarity=hit.similarity,
+            model=hit.metadata.get("model", ""),
+            upstream=hit.metadata.get("upstream", ""),
+            finish_reason="stop",
+        )
+
+    async def _route(self, tenant: str, inp: CompletionInput, pre: PreprocessOutput):  # type: ignore[no-untyped-def]
+        assert self.router is not None
+        decision = await self._run(self.router.decide, inp.request.messages, inp.tier)
+        plan = self.router.config.tiers.plan_from(decision.tier)
+        request = await self._run(
+            lambda: upstream_request_for_layout(
+                tenant,
+                pre.plan.layout,
+                plan,
+                self.pipeline.resources.profiles,
+                sampling=inp.request.sampling,
+            )
+        )
+        return decision, request
+
+    def _answered(self, pre: PreprocessOutput, answer: RoutedAnswer) -> Completion:
+        r = answer.result
+        return Completion(
+            text=r.text,
+            pre=pre,
+            cache_status="none",
+            decision=answer.decision,
+            upstream=r.upstream,
+            model=r.model,
+            usage=r.usage,
+            cost_usd=answer.cost_usd,
+            finish_reason=r.finish_reason,
+        )
+
+    async def _remember(
+        self,
+        tenant: str,
+        inp: CompletionInput,
+        pre: PreprocessOutput,
+        vec: Any,
+        answer: RoutedAnswer,
+    ) -> None:
+        if self.cache is None or inp.skip_cache or vec is None or not answer.result.text:
+            return
+        if answer.result.finish_reason not in ("stop", "end_turn", ""):
+            return  # a truncated or filtered answer is not worth serving again
+        await self._run(self._store, tenant, pre, vec, answer)
+
+    async def complete(
+        self, tenant: str, inp: CompletionInput, deadline_s: float | None
+    ) -> Completion:
+        pre, hit, vec = await self._prepare(tenant, inp)
+        if hit is not None:
+            return self._cached(pre, hit)
+        decision, request = await self._route(tenant, inp, pre)
+        assert self.router is not None
+        answer = await self.router.complete(
+            tenant,
+            decision,
+            request,
+            affinity_key=pre.plan.keys.prompt_cache_key,
+            deadline_s=deadline_s,
+        )
+        await self._remember(tenant, inp, pre, vec, answer)
+        return self._answered(pre, answer)
+
+    async def stream(
+        self, tenant: str, inp: CompletionInput, deadline_s: float | None
+    ) -> AsyncIterator[str | Completion]:
+        """Text deltas in order, then exactly one Completion (only after the upstream finished)."""
+        pre, hit, vec = await self._prepare(tenant, inp)
+        if hit is not None:
+            yield hit.response
+            yield self._cached(pre, hit)
+            return
+        decision, request = await self._route(tenant, inp, pre)
+        assert self.router is not None
+        events = self.router.stream(
+            tenant,
+            decision,
+            request,
+            affinity_key=pre.plan.keys.prompt_cache_key,
+            deadline_s=deadline_s,
+        )
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    yield event.text
+                else:
+                    await self._remember(tenant, inp, pre, vec, event)
+                    yield self._answered(pre, event)
