@@ -103,7 +103,11 @@ def test_serving_line_parsing(line: str, port: int | None) -> None:
 def test_echo_child_process_reports_port_and_memory() -> None:
     with servers.running("echo", servers.echo_argv()) as echo:
         assert echo.port > 0
-        assert echo.peak_rss_bytes() >= echo.rss_bytes() > 1024 * 1024
+        # Current RSS first: the process may grow between the two reads, and the
+        # kernel folds growth into VmHWM lazily, so allow a page-level slack.
+        rss = echo.rss_bytes()
+        assert rss > 1024 * 1024
+        assert echo.peak_rss_bytes() >= rss - 64 * 1024
     assert echo.process.returncode is not None  # stopped on exit
 
 

@@ -169,7 +169,7 @@ async def test_hard_goes_frontier_with_anthropic_accounting(routed) -> None:  # 
 
 
 async def test_forced_tier_and_unknown_tier(routed) -> None:  # type: ignore[no-untyped-def]
-    app, small, frontier = routed
+    app, _, frontier = routed
     frontier.script(JSONReply(anthropic_message("ok")))
     async with AsyncClient(f"127.0.0.1:{app.port}") as c:
         resp = await c.complete(ask("hi there", tier="frontier", skip_cache=True))
