@@ -6,65 +6,41 @@ the other is the most reported failure of semantic caches. Each guard compares
 one cheap lexical feature of the two queries and rejects the pair when it
 differs:
 
-- negation: the count of negation words (not, never, n't, without, ...) or a
-  word negated by prefix on one side only (allowed / disallowed);
+- negation: the count of negation words (not, never, n't, non-, without, ...)
+  or a word negated by prefix on one side only (allowed / disallowed);
 - numbers: the multiset of numbers, number words and ordinals;
 - dates: months, weekdays and relative dates (today, next week, ...);
 - entities: capitalised words (not at a sentence start), acronyms and
   alphanumeric names, each of which must appear in the other query too;
-- antonyms: one query has "before", "maximum", "buy", ... where the other has
-  "after", "minimum", "sell", ....
+- antonyms: one query has "before", "maximum", "overpay", ... where the other
+  has "after", "minimum", "underpay", ...;
+- substitution: each query has a content word the other lacks (not a typo of
+  it, not a listed synonym): "what did the companies employ" against "what did
+  the researchers employ"; modifier: one query adds a word that changes what
+  is asked about ("outside", "former", "only", ...). Other added words (a
+  polite wrapper, "capital city" for "capital") pass.
 
 They are deliberately strict: a guard that rejects a true paraphrase costs
 one model call; one that lets a near-miss through serves a wrong answer.
-Entities written in lower case are not detected (no NER model here).
+The substitution guard in particular trades recall on freely reworded
+questions for precision. Entities written in lower case are not detected (no
+NER model here). Word lists are data: guard_words.toml.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 _WORD = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
 # A number, optionally glued to a suffix: 1,000  3.5  5th  1990s  10km
 _NUMBER = re.compile(r"^(\d+(?:[.,]\d+)*)([^\W\d_]*)$")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“(\n]\s*)$")
+_LEXICON_PATH = Path(__file__).with_name("guard_words.toml")
 
-NEGATIONS = frozenset(
-    [
-        "not",
-        "no",
-        "never",
-        "none",
-        "nobody",
-        "nothing",
-        "nowhere",
-        "neither",
-        "nor",
-        "without",
-        "cannot",
-        "cant",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "arent",
-        "wasnt",
-        "werent",
-        "wont",
-        "wouldnt",
-        "shouldnt",
-        "couldnt",
-        "mustnt",
-        "hasnt",
-        "havent",
-        "hadnt",
-        "aint",
-        "except",
-        "excluding",
-    ]
-)
-_NEG_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
@@ -101,19 +77,53 @@ _AMBIGUOUS_MONTHS = {
 _WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 _RELATIVE = {"today", "tomorrow", "yesterday", "tonight", "weekend", "ago", "currently", "now"}
 _RELATIVE_LEAD = {"next", "last", "this", "previous", "coming", "past"}
+_NOT_NAMES = _MONTHS | _WEEKDAYS
 _PERIODS = {"week", "month", "year", "quarter", "weekend", "decade", "century", "day", "night"}
-_PAIRS = """before after|more less|more fewer|most least|above below|over under|increase decrease
-increases decreases|increasing decreasing|maximum minimum|max min|largest smallest
-biggest smallest|highest lowest|higher lower|longest shortest|best worst|better worse
-first last|earliest latest|buy sell|buying selling|import export|enable disable
-add remove|allow deny|accept reject|true false|start stop|open close|win lose|input output
-upload download|north south|east west|left right|positive negative|inside outside
-include exclude|male female|hot cold|early late|cheap expensive|cheapest priciest
-fast slow|fastest slowest|pros cons|advantages disadvantages|benefits drawbacks
-love hate|like dislike|same different|plus minus|encrypt decrypt|push pull|send receive
-login logout|success failure|always never|all none|with without|men women|boys girls
-older younger|oldest youngest|rise fall|gain loss|profit loss|asc desc|ascending descending"""
-ANTONYMS = tuple(tuple(p.split()) for p in _PAIRS.replace("\n", "|").split("|"))
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    negations: frozenset[str]
+    negating_prefixes: tuple[str, ...]
+    opposite_prefixes: tuple[tuple[str, str], ...]
+    antonyms: tuple[tuple[str, str], ...]  # stemmed
+    synonyms: frozenset[frozenset[str]]  # stemmed pairs
+    stopwords: frozenset[str]
+    antonym_set: frozenset[tuple[str, str]]  # both orders
+    modifiers: frozenset[str]  # stems of words whose mere addition changes the meaning
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    out = []
+    for p in text.replace("\n", "|").split("|"):
+        a, b = p.split()
+        out.append((stem(a), stem(b)))
+    return out
+
+
+def stem(word: str) -> str:
+    """A crude suffix strip, enough to match "increased", "increases" and "increase"."""
+    for suffix in ("ing", "ed", "es", "ly", "s", "d"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+@functools.cache
+def lexicon(path: Path = _LEXICON_PATH) -> Lexicon:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    antonyms = tuple(_pairs(data["antonyms"]))
+    return Lexicon(
+        negations=frozenset(data["negations"].split()),
+        negating_prefixes=tuple(data["negating_prefixes"]),
+        opposite_prefixes=tuple((a, b) for a, b in data["opposite_prefixes"]),
+        antonyms=antonyms,
+        synonyms=frozenset(frozenset(p) for p in _pairs(data["synonyms"])),
+        stopwords=frozenset(data["stopwords"].split()),
+        antonym_set=frozenset(antonyms) | frozenset((b, a) for a, b in antonyms),
+        modifiers=frozenset(stem(w) for w in data["modifiers"].split()),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +138,8 @@ class Features:
 @dataclass(frozen=True, slots=True)
 class GuardVerdict:
     ok: bool
-    reason: str = ""  # "negation" | "number" | "date" | "entity" | "antonym"
+    # "negation" | "number" | "date" | "entity" | "antonym" | "substitution" | "modifier"
+    reason: str = ""
 
 
 def _fold(token: str) -> str:
@@ -146,7 +157,9 @@ def _number(text: str) -> str:
     return f"{value:g}"
 
 
+@functools.lru_cache(maxsize=8192)
 def features(text: str) -> Features:
+    """The guard features of a query (cached: stored queries are compared again and again)."""
     words: set[str] = set()
     numbers: list[str] = []
     dates: set[str] = set()
@@ -158,7 +171,7 @@ def features(text: str) -> Features:
         word = _fold(raw)
         bare = word.replace("'", "")
         words.add(word)
-        if bare in NEGATIONS or word.endswith("n't"):
+        if bare in lexicon().negations or word.endswith("n't"):
             negations += 1
         if num := _NUMBER.match(word):
             value, suffix = num.groups()
@@ -182,7 +195,11 @@ def features(text: str) -> Features:
             dates.add(word)
         elif word in _RELATIVE_LEAD and next_word in _PERIODS | _WEEKDAYS:
             dates.add(f"{word} {next_word}")
-        if _is_entity(raw, text, match.start()) and word not in _MONTHS | _WEEKDAYS:
+        if (
+            _is_entity(raw, text, match.start())
+            and word not in _NOT_NAMES
+            and word not in lexicon().stopwords
+        ):
             entities.add(word)
     return Features(
         words=frozenset(words),
@@ -208,7 +225,7 @@ def _is_entity(raw: str, text: str, start: int) -> bool:
 
 def _negated_by_prefix(only_a: set[str], only_b: set[str]) -> bool:
     for w in only_a:
-        for p in _NEG_PREFIXES:
+        for p in lexicon().negating_prefixes:
             if len(w) >= 4 and p + w in only_b:
                 return True
             if w.startswith(p) and len(w) - len(p) >= 4 and w[len(p) :] in only_b:
@@ -217,12 +234,78 @@ def _negated_by_prefix(only_a: set[str], only_b: set[str]) -> bool:
 
 
 def _has_antonym_swap(a: frozenset[str], b: frozenset[str]) -> bool:
-    for x, y in ANTONYMS:
-        if (x in a and x not in b and y in b and y not in a) or (
-            y in a and y not in b and x in b and x not in a
+    sa, sb = {stem(w) for w in a}, {stem(w) for w in b}
+    for x, y in lexicon().antonyms:
+        if (x in sa and x not in sb and y in sb and y not in sa) or (
+            y in sa and y not in sb and x in sb and x not in sa
         ):
             return True
+    only_a, only_b = sa - sb, sb - sa
+    for p, q in lexicon().opposite_prefixes:
+        for w in only_a:
+            for x, y in ((p, q), (q, p)):
+                if w.startswith(x) and len(w) - len(x) >= 3 and y + w[len(x) :] in only_b:
+                    return True
     return False
+
+
+def _close(a: str, b: str) -> bool:
+    """A typo apart: one edit (two for long words), adjacent swaps counting as one."""
+    if abs(len(a) - len(b)) > 2 or min(len(a), len(b)) < 4:
+        return False
+    limit = 2 if min(len(a), len(b)) >= 10 else 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1] <= limit
+
+
+def _judged_elsewhere(word: str, lex: Lexicon) -> bool:
+    """Function words, and words the negation, number and date guards already compare."""
+    bare = word.replace("'", "")
+    return (
+        word in lex.stopwords
+        or bare in lex.negations
+        or word.endswith("n't")
+        or bool(_NUMBER.match(word))
+        or word in _UNITS
+        or word in _ORDINALS
+        or word in _MONTHS
+        or word in _WEEKDAYS
+        or word in _RELATIVE
+    )
+
+
+def _same_word(w: str, v: str, lex: Lexicon) -> bool:
+    """The same word inflected, misspelt or replaced by a listed synonym."""
+    sw, sv = stem(w), stem(v)
+    if sw == sv or frozenset((sw, sv)) in lex.synonyms:
+        return True
+    if (sw, sv) in lex.antonym_set:  # increase / decrease are one edit apart
+        return False
+    return _close(w, v) or _close(sw, sv)
+
+
+def _content_change(a: frozenset[str], b: frozenset[str]) -> str:
+    """ "substitution" when each side has a content word the other lacks, "modifier"
+    when one side adds a polar word (outside, former, ...); "" otherwise."""
+    lex = lexicon()
+    only_a = [w for w in a - b if not _judged_elsewhere(w, lex)]
+    only_b = [w for w in b - a if not _judged_elsewhere(w, lex)]
+    unmatched_a = [w for w in only_a if not any(_same_word(w, v, lex) for v in only_b)]
+    unmatched_b = [v for v in only_b if not any(_same_word(w, v, lex) for w in only_a)]
+    if unmatched_a and unmatched_b:
+        return "substitution"
+    if any(stem(w) in lex.modifiers for w in unmatched_a + unmatched_b):
+        return "modifier"
+    return ""
 
 
 def compare(a: Features, b: Features) -> GuardVerdict:
@@ -238,7 +321,8 @@ def compare(a: Features, b: Features) -> GuardVerdict:
         return GuardVerdict(False, "entity")
     if _has_antonym_swap(a.words, b.words):
         return GuardVerdict(False, "antonym")
-    return GuardVerdict(True)
+    change = _content_change(a.words, b.words)
+    return GuardVerdict(False, change) if change else GuardVerdict(True)
 
 
 def check_pair(a: str, b: str) -> GuardVerdict:

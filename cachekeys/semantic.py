@@ -4,7 +4,8 @@ A stored answer is found again by an exact key (the same canonical request) or
 semantically: same tenant, same context fingerprint (everything in the prompt
 but the final query), cosine similarity of the query embeddings at or above a
 threshold, and no guard objection (negation, numbers, dates, entities,
-antonyms; see guards.py). Context is part of the lookup, not a filter after
+antonyms; see guards.py; ``guards=False`` turns them off, to measure what they
+do). Context is part of the lookup, not a filter after
 it: the same question in another conversation or over other documents is a
 different bucket and can never be served.
 
@@ -118,16 +119,17 @@ class SemanticCache:
         path: str | Path,
         *,
         dim: int = 384,
-        threshold: float = 0.9,
+        threshold: float = 0.85,
         ttl_s: float = 86400.0,
         max_entries_per_tenant: int = 100_000,
         eviction: Literal["lru", "oldest"] = "lru",
         map_size: int = 8 << 30,
         max_resident_vectors: int = 2_000_000,
-        exact_scan_limit: int = 16_384,
+        exact_scan_limit: int = 4096,
         prefilter_k: int = 256,
         max_guard_checks: int = 8,
         durable: bool = True,
+        guards: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if eviction not in ("lru", "oldest"):
@@ -138,7 +140,7 @@ class SemanticCache:
         self.max_entries, self.eviction = max_entries_per_tenant, eviction
         self.exact_scan_limit, self.prefilter_k = exact_scan_limit, prefilter_k
         self.max_guard_checks, self.max_resident = max_guard_checks, max_resident_vectors
-        self._clock = clock
+        self._clock, self.guards = clock, guards
         Path(path).mkdir(parents=True, exist_ok=True)
         self._env = lmdb.open(
             str(path), map_size=map_size, max_dbs=len(_DBS), sync=durable, metasync=durable
@@ -191,9 +193,10 @@ class SemanticCache:
                 record = self._record(txn, tkey + eid, tenant, now)
                 if record is None or record["ctx"] != context_fingerprint:
                     continue
-                query_features = query_features or features(query_text)
-                if not compare(query_features, features(record["q"])).ok:
-                    continue
+                if self.guards:
+                    query_features = query_features or features(query_text)
+                    if not compare(query_features, features(record["q"])).ok:
+                        continue
                 self._touch(tkey + eid, now)
                 return self._hit(eid, "semantic", record["sem"], min(1.0, float(sim)), record)
         return None

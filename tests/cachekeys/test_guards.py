@@ -23,6 +23,27 @@ REJECT = [
     ("What happened before the war?", "What happened after the war?", "antonym"),
     ("What is the maximum dose?", "What is the minimum dose?", "antonym"),
     ("How do I buy shares?", "How do I sell shares?", "antonym"),
+    (
+        "What happens when a business overpays its workers?",
+        "What happens when a business underpays its workers?",
+        "antonym",
+    ),
+    (
+        "What contributed to the increased inequality?",
+        "What contributed to the decreased inequality?",
+        "antonym",
+    ),
+    (
+        "Which regions have temperate climates?",
+        "Which regions have non-temperate climates?",
+        "negation",
+    ),
+    ("What tactic did researchers employ?", "What tactic did companies employ?", "substitution"),
+    (
+        "Who was the first elected president of Egypt?",
+        "Who was the first elected president outside of Egypt?",
+        "modifier",
+    ),
 ]
 ACCEPT = [
     ("Is smoking allowed in the park?", "Can I smoke in the park?"),
@@ -35,6 +56,10 @@ ACCEPT = [
     ("What happened on May 5?", "What happened on 5 May?"),
     ("May I ask a question?", "Can I ask a question?"),
     ("What is NASA's budget", "What is the budget of NASA?"),
+    ("What type of rock is granite?", "What kind of rock is granite?"),
+    ("How many moons does Mars have?", "What number of moons does Mars have?"),
+    ("When did the oil crisis begin?", "When did the oil cirsis begin? Please keep it short."),
+    ("Who wrote the pamphlet outlining the ideas?", "who wrote the pamphlet outlinnig the ideas"),
 ]
 
 

@@ -119,9 +119,8 @@ def test_guards_reject_near_misses_even_at_identical_vectors(cache) -> None:
     v = vec(5)
     put(cache, "a", "Is smoking allowed on the balcony?", v, "yes")
     assert cache.lookup("a", "ctx", "Is smoking not allowed on the balcony?", v) is None
-    assert (
-        cache.lookup("a", "ctx", "Is vaping allowed on the balcony?", v) is not None
-    )  # lexical guards only
+    assert cache.lookup("a", "ctx", "Is vaping allowed on the balcony?", v) is None  # substitution
+    assert cache.lookup("a", "ctx", "quick question: is smoking allowed on the balcony", v)
 
 
 def test_a_guarded_best_match_falls_back_to_the_next_candidate(cache) -> None:
