@@ -204,12 +204,16 @@ class Compressor:
             prepared = self.prepare(text, settings)
         reorder = settings.reorder and method is CompressionMethod.LONGLLMLINGUA
         order = prepared.paragraph_order if reorder else None
+        units = prepared.units
         selection = select_within_budget(
-            prepared.units,
+            units,
             prepared.scores,
             budget,
             render=lambda keep: render(prepared, keep, order),
             count=counter.count,
+            # A per-character estimate is enough to aim the search; counts are exact.
+            costs=[(u.end - u.start) * original / len(text) for u in units],
+            atomic_first=prepared.atomic_first,
         )
         out, tokens = selection.text, selection.tokens
         if tokens >= original:  # never expand

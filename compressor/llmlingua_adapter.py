@@ -17,7 +17,10 @@ at one seam, each with its own test (tests/compressor/test_llmlingua_adapter.py)
 4. `TokenClfDataset` is built without `model_name`, so XLM-R models are fed
    BERT's "[CLS]"/"[SEP]"/"[PAD]" strings, which XLM-R's vocabulary maps to
    <unk> (upstream issue 181, fix PR 182 unmerged). `_TokenizerSpecialsDataset`
-   takes the special tokens from the tokenizer itself.
+   takes the special tokens from the tokenizer itself. For that the tokenizer
+   must keep its pad token: llmlingua's `load_model` tests `if
+   config.pad_token_id`, so BERT's pad id 0 counts as missing and is replaced
+   by the eos id, which BERT does not have; `load_model` below puts it back.
 
 Models load with `local_files_only=True` (no downloads at run time: a hub name
 resolves from the local Hugging Face cache) and `trust_remote_code=False`
@@ -27,8 +30,10 @@ resolves from the local Hugging Face cache) and `trust_remote_code=False`
 from __future__ import annotations
 
 import enum
+import inspect
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +76,30 @@ def legacy_to_cache(past: Any) -> Any:
     return DynamicCache(ddp_cache_data=[(k, v) for k, v in past])
 
 
+@dataclass(frozen=True, slots=True)
+class LegacyOutput:
+    """The two fields llmlingua reads from a forward pass, in its own terms."""
+
+    logits: torch.Tensor
+    past_key_values: Any
+
+
 class LegacyCacheCausalLM(torch.nn.Module):
     """Wraps a causal LM so llmlingua sees tuple caches and the model sees Cache objects."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.inner = model
+        # transformers 5.x renamed the argument (and output field) `past_key_values` to `cache`.
+        params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
-    def forward(self, *args: Any, past_key_values: Any = None, **kwargs: Any) -> Any:
-        output = self.inner(*args, past_key_values=legacy_to_cache(past_key_values), **kwargs)
-        if getattr(output, "past_key_values", None) is not None:
-            output.past_key_values = cache_to_legacy(output.past_key_values)
-        return output
+    def forward(self, *args: Any, past_key_values: Any = None, **kwargs: Any) -> LegacyOutput:
+        if past_key_values is not None:
+            kwargs[self._cache_arg] = legacy_to_cache(past_key_values)
+        output = self.inner(*args, **kwargs)
+        cache = output.get(self._cache_arg)
+        return LegacyOutput(output.logits, cache_to_legacy(cache))
 
 
 # --- seam 2: sentence splitting without punkt data -------------------------------------
@@ -175,8 +192,10 @@ class LLMLinguaAdapter(_llmlingua.PromptCompressor):
         self.lm = self.model
         if self.kind is ModelKind.CAUSAL_LM:
             self.model = LegacyCacheCausalLM(self.lm)
-        else:
-            self.model_name = word_boundary_alias(self.tokenizer)
+            return
+        self.model_name = word_boundary_alias(self.tokenizer)
+        if self.tokenizer.pad_token is None and self.lm.config.pad_token_id is not None:
+            self.tokenizer.pad_token_id = self.lm.config.pad_token_id
 
 
 def reference_compress(

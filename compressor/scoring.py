@@ -15,7 +15,6 @@ torch already spreads one forward pass over the cores.
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,43 +155,62 @@ class TokenClassifierScorer:
         return TokenScores(offsets, np.concatenate(probs))
 
 
+_SPACE_CODES = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)
+
+
+def _next_non_space(text: str) -> np.ndarray:
+    """next[i] = index of the first non-whitespace character at or after i (len(text) if none)."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    n = len(codes)
+    positions = np.where(np.isin(codes, _SPACE_CODES), n, np.arange(n))
+    out = np.empty(n + 1, dtype=np.int64)
+    out[n] = n
+    out[:n] = np.minimum.accumulate(positions[::-1])[::-1]
+    return out
+
+
 def fold_to_units(
     text: str, units: Sequence[Unit], scores: TokenScores, reduce: str = "mean"
 ) -> np.ndarray:
     """Each unit's score from the tokens that overlap its body (NaN if none do).
 
-    A token that spans several units (BPE merges like "),") counts for each.
+    Leading whitespace inside a token is skipped (" Paris" belongs to "Paris"),
+    pure-whitespace tokens carry no word's information, and a token that spans
+    several units (BPE merges like "),") counts for each.
     """
     n = len(units)
-    if n == 0:
-        return np.zeros(0)
-    starts = [u.start for u in units]
-    total = np.zeros(n)
-    count = np.zeros(n)
-    best = np.full(n, -np.inf)
-    first = np.full(n, np.nan)
-    for (s, e), v in zip(scores.offsets.tolist(), scores.values.tolist(), strict=True):
-        while s < e and text[s].isspace():
-            s += 1
-        if s >= e:
-            continue  # pure whitespace carries no word's information
-        lo = bisect.bisect_right(starts, s) - 1
-        hi = bisect.bisect_right(starts, e - 1) - 1
-        for u in range(max(lo, 0), hi + 1):
-            total[u] += v
-            count[u] += 1
-            best[u] = max(best[u], v)
-            if np.isnan(first[u]):
-                first[u] = v
+    if n == 0 or len(scores.values) == 0:
+        return np.full(n, np.nan)
+    starts = np.fromiter((u.start for u in units), dtype=np.int64, count=n)
+    begin = _next_non_space(text)[scores.offsets[:, 0]]
+    end = scores.offsets[:, 1]
+    valid = begin < end
+    begin, end, values = begin[valid], end[valid], scores.values[valid]
+    lo = np.searchsorted(starts, begin, side="right") - 1
+    hi = np.searchsorted(starts, end - 1, side="right") - 1
+    # Expand multi-unit tokens (rare) into one (unit, value) pair per covered unit.
+    span = hi - lo + 1
+    unit_of = np.repeat(lo, span) + (
+        np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span)
+    )
+    value_of = np.repeat(values, span)
+    order_of = np.repeat(np.arange(len(values)), span)
+    keep = unit_of >= 0
+    unit_of, value_of, order_of = unit_of[keep], value_of[keep], order_of[keep]
+    count = np.bincount(unit_of, minlength=n).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         if reduce == "mean":
-            out = total / count
-        elif reduce == "max":
-            out = np.where(count > 0, best, np.nan)
-        elif reduce == "sum":
-            out = np.where(count > 0, total, np.nan)
-        elif reduce == "first":
-            out = first
-        else:
-            raise ValueError(f"unknown reduce {reduce!r}")
-    return out
+            return np.bincount(unit_of, weights=value_of, minlength=n) / np.where(
+                count > 0, count, np.nan
+            )
+        if reduce == "sum":
+            return np.where(count > 0, np.bincount(unit_of, weights=value_of, minlength=n), np.nan)
+        if reduce == "max":
+            best = np.full(n, -np.inf)
+            np.maximum.at(best, unit_of, value_of)
+            return np.where(count > 0, best, np.nan)
+        if reduce == "first":
+            first = np.full(n, len(values))
+            np.minimum.at(first, unit_of, order_of)
+            return np.where(count > 0, np.append(values, np.nan)[first], np.nan)
+    raise ValueError(f"unknown reduce {reduce!r}")

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from promptpress.compressor import relevance
 from promptpress.compressor.compress import CompressionResult, CompressionSettings, Compressor
 from promptpress.compressor.methods import rank_bias
 from promptpress.compressor.tokens import counter_for
@@ -137,32 +138,31 @@ def _compress_tail(
     if not tail:
         return (), ()
     question_aware = (
-        bool(settings.question) and CompressionMethod.LONGLLMLINGUA in compressor.methods
+        bool(settings.question)
+        and CompressionMethod.LONGLLMLINGUA in compressor.methods
+        and settings.method in (None, CompressionMethod.LONGLLMLINGUA)
     )
-    if (
-        settings.method is CompressionMethod.LLMLINGUA2
-        or settings.method is CompressionMethod.LLMLINGUA
-    ):
-        question_aware = False  # the caller chose a question-agnostic method
     method = (
         CompressionMethod.LONGLLMLINGUA
         if question_aware
         else _agnostic_method(compressor, settings.method)
     )
-    seg_settings = dataclasses.replace(settings, method=method, target_tokens=0, reorder=False)
-    if not question_aware:
-        seg_settings = dataclasses.replace(seg_settings, question="")
-    fixed = sum(n for n, seg in zip(lengths, tail, strict=True) if not seg.compress)
+    seg_settings = dataclasses.replace(
+        settings,
+        method=method,
+        target_tokens=0,
+        reorder=False,
+        question=settings.question if question_aware else "",
+    )
     movable = [i for i, seg in enumerate(tail) if seg.compress and seg.text]
-    prepared = {}
-    relevance = np.zeros(len(tail))
-    for i in movable:
-        if question_aware:
-            spans = dataclasses.replace(seg_settings, protected_spans=tail[i].protected_spans)
-            prepared[i] = compressor.prepare(tail[i].text, spans)
-            relevance[i] = prepared[i].relevance
+    fixed = sum(n for i, n in enumerate(lengths) if i not in movable)
+    scores = np.zeros(len(tail))
+    if settings.question:
+        scores[movable] = relevance.text_relevance(
+            [tail[i].text for i in movable], settings.question
+        )
     shares = _dynamic_budgets(
-        [lengths[i] for i in movable], relevance[movable], max(0, budget - fixed), question_aware
+        [lengths[i] for i in movable], scores[movable], max(0, budget - fixed), question_aware
     )
     out: list[CompressionResult] = []
     for i, seg in enumerate(tail):
@@ -170,13 +170,10 @@ def _compress_tail(
             out.append(_passthrough(compressor, seg.text, seg_settings))
             continue
         own = dataclasses.replace(seg_settings, protected_spans=seg.protected_spans)
-        share = shares[movable.index(i)]
         out.append(
-            compressor.compress_to_budget(
-                seg.text, own, share, tenant=tenant, prepared=prepared.get(i)
-            )
+            compressor.compress_to_budget(seg.text, own, shares[movable.index(i)], tenant=tenant)
         )
-    return tuple(out), tuple(float(r) for r in relevance)
+    return tuple(out), tuple(float(r) for r in scores)
 
 
 def _dynamic_budgets(

@@ -15,9 +15,17 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from promptpress.compressor.protect import Region, Tier
 
-_ATOM = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
+_WORD = r"\w+(?:['’\-]\w+)*"
+_CAP = r"(?:[A-Z]\.|[A-Z][\w'’\-]*)"
+_CONNECTOR = r"(?:of|the|de|du|da|del|der|di|van|von|la|le|al|bin)"
+# A run of capitalised words ("Bank of America Tower", "G. H. Hardy") is one
+# unit: compression keeps a name whole or drops it, never half of it.
+_NAME = rf"{_CAP}(?:[ \t]+(?:{_CONNECTOR}[ \t]+){{0,2}}{_CAP}){{1,7}}"
+_ATOM = re.compile(rf"{_NAME}|{_WORD}|[^\w\s]")
+_ATOM_NO_NAMES = re.compile(rf"{_WORD}|[^\w\s]")
 _CLOSERS = frozenset(",.;:!?)]}'\"…")
 
 # Tier of an ordinary word, after the protected tiers.
@@ -34,14 +42,17 @@ class Unit:
     tier: int
 
 
-def split_units(text: str, regions: Sequence[Region]) -> tuple[list[Unit], str]:
+def split_units(
+    text: str, regions: Sequence[Region], *, group_names: bool = True
+) -> tuple[list[Unit], str]:
     """The units of text, in order, and the trailing whitespace after the last one."""
     units: list[Unit] = []
     pos = 0
+    atom = _ATOM if group_names else _ATOM_NO_NAMES
 
     def add_free(upto: int) -> None:
         nonlocal pos
-        for m in _ATOM.finditer(text, pos, upto):
+        for m in atom.finditer(text, pos, upto):
             units.append(Unit(pos, m.start(), m.end(), WORD))
             pos = m.end()
 
@@ -53,38 +64,64 @@ def split_units(text: str, regions: Sequence[Region]) -> tuple[list[Unit], str]:
     return units, text[pos:]
 
 
-def _line_breaks(ws: str) -> int:
-    return ws.count("\n")
-
-
 def assemble(text: str, units: Sequence[Unit], keep: Sequence[bool], trailing: str) -> str:
-    """The text of the kept units, whitespace repaired where units were dropped."""
+    """The text of the kept units, whitespace repaired where units were dropped.
+
+    Consecutive kept units are copied as one slice of the original text; only
+    the seams where a run of dropped units was cut out need repair.
+    """
+    if not units:
+        return trailing  # whitespace only: nothing to drop
     out: list[str] = []
-    gap: str | None = None  # strongest whitespace of the dropped run since the last kept unit
+    run_start = -1  # text offset where the current run of kept units starts, -1 outside a run
+    gap_start = gap_end = -1  # the strongest whitespace among the dropped units since the last run
+    gap_breaks = 0
     last_char = ""
-    for unit, kept in zip(units, keep, strict=True):
-        lead = text[unit.start : unit.body]
-        if not kept:
-            if gap is None or _line_breaks(lead) > _line_breaks(gap) or (not gap and lead):
-                gap = lead
+    for i, unit in enumerate(units):
+        if not keep[i]:
+            if run_start >= 0:  # close the run
+                out.append(text[run_start : units[i - 1].end])
+                last_char = text[units[i - 1].end - 1]
+                run_start = -1
+            breaks = text.count("\n", unit.start, unit.body)
+            if (
+                gap_start < 0
+                or breaks > gap_breaks
+                or (gap_end == gap_start and unit.body > unit.start)
+            ):
+                gap_start, gap_end, gap_breaks = unit.start, unit.body, breaks
             continue
-        body = text[unit.body : unit.end]
+        if run_start >= 0:
+            continue  # extends the current run
+        run_start = unit.body
         if not out:
-            lead = text[units[0].start : units[0].body]  # the text's own leading whitespace
-        elif gap is not None:
-            if _line_breaks(gap) > _line_breaks(lead):
-                lead = gap[gap.find("\n") :] if "\n" in gap else gap
-            elif not lead and gap and body[:1] not in _CLOSERS:
-                lead = " "  # the dropped run held a space; do not glue its neighbours
-            elif not lead and last_char.isalnum() and body[:1].isalnum():
-                lead = " "
-        out.append(lead)
-        out.append(body)
-        last_char = body[-1:]
-        gap = None
+            out.append(text[units[0].start : units[0].body])  # the text's own leading whitespace
+        else:
+            out.append(_seam(text, unit, gap_start, gap_end, gap_breaks, last_char))
+        gap_start = gap_end = -1
+        gap_breaks = 0
+    if run_start >= 0:
+        out.append(text[run_start : units[-1].end])
     if out:
         out.append(trailing)
     return "".join(out)
+
+
+def _seam(
+    text: str, unit: Unit, gap_start: int, gap_end: int, gap_breaks: int, last_char: str
+) -> str:
+    """Whitespace to put before a kept unit that follows a dropped run."""
+    lead = text[unit.start : unit.body]
+    if gap_breaks > lead.count("\n"):
+        first_break = text.find("\n", gap_start, gap_end)
+        return text[first_break:gap_end]  # keep the line structure the dropped run carried
+    if not lead:
+        first = text[unit.body : unit.body + 1]
+        if gap_end > gap_start and first not in _CLOSERS:
+            return " "  # the dropped run held a space; do not glue its neighbours
+        if last_char.isalnum() and first.isalnum():
+            return " "
+    return lead
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +138,23 @@ def select_within_budget(
     *,
     render: Callable[[Sequence[bool]], str],
     count: Callable[[str], int],
+    costs: Sequence[float] | None = None,
+    atomic_first: bool = True,
 ) -> Selection:
     """Keep all KEEP units and the best-ranked others whose rendering fits `budget` tokens.
 
-    Optional units are ranked by (tier, -score, position): ATOMIC before
-    ordinary words, then by score; ties break on position, so the result is
-    deterministic. Scores are rounded first so float noise between machines
-    cannot reorder near-ties. `render(keep)` turns a keep-mask into text.
+    Optional units are ranked by score (ATOMIC units ahead of words when
+    `atomic_first`); ties break on position and scores are rounded first, so
+    float noise between machines cannot reorder near-ties: the result is
+    deterministic. `render(keep)` turns a keep-mask into text and `count`
+    measures it exactly. `costs`, estimates of each unit's tokens, only speed the
+    search up: the largest fitting prefix of the ranking is found by
+    interpolating on their running sum, then checked and corrected exactly.
     """
     optional = [i for i, u in enumerate(units) if u.tier != Tier.KEEP]
-    optional.sort(key=lambda i: (units[i].tier, -round(float(scores[i]), 4), i))
+    optional.sort(
+        key=lambda i: (units[i].tier if atomic_first else 0, -round(float(scores[i]), 4), i)
+    )
     base = [u.tier == Tier.KEEP for u in units]
 
     def build(k: int) -> tuple[str, int]:
@@ -123,12 +167,24 @@ def select_within_budget(
     best = build(0)
     if best[1] >= budget:
         return Selection(best[0], best[1], 0)
+    unit_costs = costs if costs is not None else [1] * len(units)
+    estimate = np.concatenate([[0], np.cumsum([unit_costs[i] for i in optional])]) + best[1]
     lo, hi = 0, len(optional)  # invariant: build(lo) fits; the answer is in [lo, hi]
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
+    guess = int(np.searchsorted(estimate, budget, side="right")) - 1 if costs is not None else hi
+    close_enough = budget - max(1, budget // 200)  # within 0.5%: stop searching
+    step = 0
+    while lo < hi and best[1] < close_enough:
+        mid = min(max(guess, lo + 1), hi)
         candidate = build(mid)
         if candidate[1] <= budget:
             lo, best = mid, candidate
         else:
             hi = mid - 1
+        # Next: where the estimate, shifted by its error at mid, meets the budget;
+        # every other step bisects, so a biased estimate cannot stall the search.
+        step += 1
+        error = candidate[1] - estimate[mid]
+        guess = int(np.searchsorted(estimate + error, budget, side="right")) - 1
+        if step % 2 == 0 or not lo < guess <= hi:
+            guess = (lo + hi + 1) // 2
     return Selection(best[0], best[1], lo)
