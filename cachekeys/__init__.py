@@ -13,6 +13,7 @@ Typical use from the pipeline::
 
 and from Complete::
 
+    query_vec = query_vector(embedder, query)       # run it off the event loop
     hit = cache.lookup(tenant, plan.keys.context_fingerprint, query, query_vec,
                        exact_key=plan.keys.exact_key)
     ... cache.store(tenant, context_fingerprint=..., query_text=..., query_vec=...,
@@ -61,7 +62,7 @@ from promptpress.cachekeys.profiles import (
     load_profiles,
 )
 from promptpress.cachekeys.render import render_payload, render_provider_body
-from promptpress.cachekeys.semantic import CacheHit, Embedder, Entry, SemanticCache
+from promptpress.cachekeys.semantic import CacheHit, Embedder, Entry, SemanticCache, query_vector
 from promptpress.cachekeys.simulate import CacheSimulator, SimRequest, SimResult
 
 __all__ = [
@@ -103,6 +104,7 @@ __all__ = [
     "place_breakpoints",
     "plan_request",
     "prefix_stats",
+    "query_vector",
     "render_payload",
     "render_provider_body",
     "split_messages",

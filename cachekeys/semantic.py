@@ -39,6 +39,7 @@ from typing import Literal, Protocol, runtime_checkable
 import lmdb
 import numpy as np
 from promptpress.cachekeys.guards import Features, compare, features
+from promptpress.cachekeys.keys import normalize_query
 from promptpress.cachekeys.semantic_index import Bucket
 
 _EXPIRES = struct.Struct(">d")
@@ -109,6 +110,11 @@ def unit_vector(vec: np.ndarray | Sequence[float], dim: int) -> np.ndarray:
     if not math.isfinite(norm) or norm == 0.0:
         raise ValueError("query vector must be finite and non-zero")
     return v / norm
+
+
+def query_vector(embedder: Embedder, text: str) -> np.ndarray:
+    """What the cache compares: the embedding of the normalised query, unit length."""
+    return unit_vector(embedder.embed([normalize_query(text)])[0], embedder.dim)
 
 
 class SemanticCache:
@@ -204,8 +210,11 @@ class SemanticCache:
     def _exact(
         self, txn: lmdb.Transaction, tenant: str, tkey: bytes, key: str, now: float
     ) -> CacheHit | None:
-        eid = txn.get(tkey + _h16("exact", key), db=self._db["exact"])
-        record = self._record(txn, tkey + eid, tenant, now) if eid else None
+        found = txn.get(tkey + _h16("exact", key), db=self._db["exact"])
+        if found is None:
+            return None
+        eid = bytes(found)
+        record = self._record(txn, tkey + eid, tenant, now)
         if record is None or record["exact"] != key:
             return None
         self._touch(tkey + eid, now)
@@ -215,7 +224,7 @@ class SemanticCache:
         raw = txn.get(key, db=self._db["entries"])
         if raw is None:
             return None
-        record = json.loads(raw)
+        record = json.loads(bytes(raw))
         # The tenant is stored in full and re-checked: a 128-bit prefix collision
         # between two tenants must still not leak an answer.
         if record["tenant"] != tenant or record["expires"] <= now:
@@ -256,7 +265,7 @@ class SemanticCache:
         with txn.cursor(db=self._db["byctx"]) as cur:
             if cur.set_range(bkey):
                 for key, value in cur:
-                    if not key.startswith(bkey):
+                    if not bytes(key).startswith(bkey):
                         break
                     expires = _EXPIRES.unpack_from(value)[0]
                     vec = np.frombuffer(value, dtype=np.float32, offset=_EXPIRES.size)

@@ -41,7 +41,7 @@ def _set_count(cache: SemanticCache, txn: lmdb.Transaction, tkey: bytes, n: int)
 
 def _first_key(cache: SemanticCache, txn: lmdb.Transaction, db: str, prefix: bytes) -> bytes | None:
     with txn.cursor(db=cache._db[db]) as cur:
-        if cur.set_range(prefix) and cur.key().startswith(prefix):
+        if cur.set_range(prefix) and bytes(cur.key()).startswith(prefix):
             return bytes(cur.key())
     return None
 
@@ -52,7 +52,7 @@ def delete_entry(
     raw = txn.get(tkey + eid, db=cache._db["entries"])
     if raw is None:
         return None
-    rec = json.loads(raw)
+    rec = json.loads(bytes(raw))
     db = cache._db
     txn.delete(tkey + eid, db=db["entries"])
     txn.delete(tkey + _h16("context", rec["ctx"]) + eid, db=db["byctx"])
@@ -75,7 +75,7 @@ def apply_touches(
         raw = txn.get(key, db=db["entries"])
         if raw is None:
             continue
-        rec = json.loads(raw)
+        rec = json.loads(bytes(raw))
         if when <= rec["order"]:
             continue
         tkey, eid = key[:16], key[16:]
@@ -170,7 +170,7 @@ def delete_tenant(cache: SemanticCache, txn: lmdb.Transaction, tkey: bytes) -> i
         with txn.cursor(db=cache._db[name]) as cur:
             if not cur.set_range(tkey):
                 continue
-            while cur.key().startswith(tkey):
+            while bytes(cur.key()).startswith(tkey):
                 if not cur.delete():
                     break
     return n

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from promptpress.cachekeys import Entry, SemanticCache, semantic_store
+from promptpress.cachekeys import Entry, SemanticCache, query_vector, semantic_store
 
 DIM = 16
 
@@ -230,14 +230,13 @@ def test_clear_tenant_only_clears_that_tenant(cache) -> None:
 @pytest.mark.slow
 def test_real_embeddings_hit_paraphrases_and_not_negations(tmp_path, minilm) -> None:
     stored = "How do I change the billing address on my account?"
-    with SemanticCache(tmp_path, dim=minilm.dim, threshold=0.8) as c:
-        v = minilm.embed([stored])[0]
-        put(c, "a", stored, v, "Settings > Billing")
+    with SemanticCache(tmp_path, dim=minilm.dim) as c:
+        put(c, "a", stored, query_vector(minilm, stored), "Settings > Billing")
         para, neg = (
             "How can I change my account's billing address?",
             "Why can't I change the billing address on my account?",
         )
-        pv, nv = minilm.embed([para, neg])
+        pv, nv = query_vector(minilm, para), query_vector(minilm, neg)
         assert c.lookup("a", "ctx", para, pv) is not None
         assert c.lookup("a", "ctx", neg, nv) is None
         assert c.lookup("a", "other", para, pv) is None
