@@ -252,18 +252,19 @@ class Corpus:
 
     def _read_record(self, txn: lmdb.Transaction, tenant: str, doc_id: str) -> dict | None:
         raw = txn.get(_doc_key(tenant, doc_id), db=self._documents)
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else json.loads(bytes(raw))
 
     def _read_document(self, txn: lmdb.Transaction, tenant: str, record: dict) -> PreparedDocument:
         doc = Document(record["id"], record["text"], dict(record["metadata"]), record["static"])
-        chunks, terms = [], []
+        chunks: list[Chunk] = []
+        terms: list[tuple[str, ...]] = []
         prefix = _doc_key(tenant, doc.id)
         cursor = txn.cursor(db=self._chunks)
         if cursor.set_range(prefix):
             for key, raw in cursor:
-                if not key.startswith(prefix) or len(key) != len(prefix) + 4:
+                if not bytes(key).startswith(prefix) or len(key) != len(prefix) + 4:
                     break
-                chunk_id, start, end, tokens, encoding, digest, chunk_terms = json.loads(raw)
+                chunk_id, start, end, tokens, encoding, digest, chunk_terms = json.loads(bytes(raw))
                 index = len(chunks)
                 text = doc.text[start:end]
                 chunks.append(
@@ -279,7 +280,7 @@ class Corpus:
         key = _doc_key(tenant, doc.id)
         previous = txn.get(key, db=self._documents)
         if previous is not None:
-            if json.loads(previous)["fingerprint"] == prepared.fingerprint:
+            if json.loads(bytes(previous))["fingerprint"] == prepared.fingerprint:
                 return IndexStatus.UNCHANGED  # a concurrent call stored it first
             self._delete_chunks(txn, tenant, doc.id)
         record = {
@@ -310,7 +311,7 @@ class Corpus:
         cursor = txn.cursor(db=self._chunks)
         if not cursor.set_range(prefix):
             return
-        while cursor.key().startswith(prefix) and len(cursor.key()) == len(prefix) + 4:
+        while (key := bytes(cursor.key())).startswith(prefix) and len(key) == len(prefix) + 4:
             if not cursor.delete():  # delete() moves to the next record
                 break
 

@@ -95,19 +95,21 @@ def recalled(pieces: Sequence[str], answers: Sequence[str]) -> bool:
 
 
 def selected_pieces(selection: Selection, texts: dict[str, str]) -> list[str]:
-    """The selected text as a reader sees it: overlapping chunks of a document merged."""
+    """The selected text as a reader sees it: touching chunks of a document merged."""
     spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for scored in selection.chunks:
         spans[scored.chunk.document_id].append((scored.chunk.start, scored.chunk.end))
     pieces = []
     for doc_id, doc_spans in spans.items():
         merged: list[list[int]] = []
+        text = texts[doc_id]
         for start, end in sorted(doc_spans):
-            if merged and start <= merged[-1][1]:
+            # Overlapping or separated only by whitespace: one passage to a reader.
+            if merged and not text[merged[-1][1] : start].strip():
                 merged[-1][1] = max(merged[-1][1], end)
             else:
                 merged.append([start, end])
-        pieces += [texts[doc_id][s:e] for s, e in merged]
+        pieces += [text[s:e] for s, e in merged]
     return pieces
 
 
