@@ -165,7 +165,7 @@ class Compressor:
         if settings.target_tokens > 0:
             return settings.target_tokens
         rate = self.default_rate if settings.rate is None else settings.rate
-        return math.floor(rate * original_tokens + 0.5)
+        return math.floor(rate * original_tokens)
 
     def compress_to_budget(
         self,

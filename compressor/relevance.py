@@ -1,12 +1,13 @@
 """How relevant each part of a text is to a question: lexical, model-free, cheap.
 
-LongLLMLingua ranks contexts by the question's perplexity given each context,
-one extra forward pass per context. On SQuAD v2 dev paragraphs the sentence
-holding the answer was ranked first far more often by IDF-weighted overlap of
-stemmed question terms (16 of 23) than by the language model's contrastive
-gain (6 of 23) with SmolLM2-135M, so the coarse ranking here is lexical and
-costs no model time; the model's question-conditioned surprisal still decides
-which words inside a sentence to keep.
+LongLLMLingua ranks contexts by the question's perplexity given each context:
+one extra forward pass per context. On 60 SQuAD v2 dev paragraphs (disjoint
+from the benchmark sample) IDF-weighted overlap of stemmed question terms put
+the answer's sentence first 78% of the time, SmolLM2-135M's question
+perplexity 72%, and answer retention after compression was 86.7% vs 82.2%
+(mean over rates 0.5/0.33/0.2); mixing the two did not help. So the coarse
+ranking here is lexical and costs no model time; the model's
+question-conditioned surprisal still decides which words of a sentence stay.
 """
 
 from __future__ import annotations

@@ -154,6 +154,11 @@ def _compress_tail(
         reorder=False,
         question=settings.question if question_aware else "",
     )
+    if not question_aware and settings.target_tokens <= 0:
+        # Nothing ties the chunks together: compress each alone, frozen and cached like the prefix.
+        return tuple(_one(compressor, seg, seg_settings, tenant) for seg in tail), (0.0,) * len(
+            tail
+        )
     movable = [i for i, seg in enumerate(tail) if seg.compress and seg.text]
     fixed = sum(n for i, n in enumerate(lengths) if i not in movable)
     scores = np.zeros(len(tail))

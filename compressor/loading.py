@@ -1,0 +1,60 @@
+"""Build a ready Compressor from a data directory: what the server calls once at start-up."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from promptpress.compressor.compress import CompressionLimits, Compressor
+from promptpress.compressor.compression_cache import CompressionCache
+from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter
+from promptpress.compressor.model_prep import prepare_default_model
+from promptpress.compressor.scoring import CausalLMScorer, TokenClassifierScorer
+
+log = logging.getLogger(__name__)
+
+
+def load_compressor(
+    data_dir: Path,
+    *,
+    causal_model: str | Path | None = None,
+    llmlingua2_model: str | Path | None = None,
+    cache: bool = True,
+    threads: int | None = None,
+    default_rate: float = 0.5,
+    limits: CompressionLimits | None = None,
+) -> Compressor:
+    """Load the scorer models once and open the LMDB cache under data_dir.
+
+    causal_model: a local path or a Hugging Face name already in the local
+    cache; default: the embedded SmolLM2-135M-Instruct, converted into
+    data_dir on first use (see prepare_default_model). llmlingua2_model: an
+    LLMLingua-2 token classifier (e.g. a local copy of
+    microsoft/llmlingua-2-xlm-roberta-large-meetingbank); without it,
+    LLMLingua-2 requests fail with FailedPrecondition. threads: torch's
+    intra-op threads (a process-wide setting); None leaves torch's default.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    data_dir = Path(data_dir)
+    source = causal_model or prepare_default_model(data_dir)
+    causal = CausalLMScorer(LLMLinguaAdapter(source))
+    classifier = None
+    if llmlingua2_model:
+        adapter = LLMLinguaAdapter(llmlingua2_model)
+        classifier = TokenClassifierScorer(adapter)
+    store = CompressionCache(data_dir / "compression-cache") if cache else None
+    log.info(
+        "compressor loaded: causal=%s llmlingua2=%s cache=%s",
+        source,
+        llmlingua2_model or "-",
+        store.path if store else "-",
+    )
+    return Compressor(
+        causal=causal,
+        classifier=classifier,
+        cache=store,
+        default_rate=default_rate,
+        limits=limits or CompressionLimits(),
+    )
