@@ -12,6 +12,8 @@ differs:
 - dates: months, weekdays and relative dates (today, next week, ...);
 - entities: capitalised words (not at a sentence start), acronyms and
   alphanumeric names, each of which must appear in the other query too;
+- question: both ask, but for different things (who / when / where / why /
+  how / what; "what year" counts as when);
 - antonyms: one query has "before", "maximum", "overpay", ... where the other
   has "after", "minimum", "underpay", ...;
 - substitution: each query has a content word the other lacks (not a typo of
@@ -32,6 +34,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +81,28 @@ _WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _RELATIVE = {"today", "tomorrow", "yesterday", "tonight", "weekend", "ago", "currently", "now"}
 _RELATIVE_LEAD = {"next", "last", "this", "previous", "coming", "past"}
 _NOT_NAMES = _MONTHS | _WEEKDAYS
+_WH = {w: w for w in ("when", "who", "where", "why", "how", "what")} | {
+    "which": "what",
+    "whom": "who",
+    "whose": "who",
+}
+
+
+_QUANTITY_NOUNS = {"number", "amount", "quantity", "percentage", "proportion", "share", "count"}
+_TIME_NOUNS = {"year", "years", "date", "time", "day", "month", "century", "decade", "era"}
 _PERIODS = {"week", "month", "year", "quarter", "weekend", "decade", "century", "day", "night"}
+
+
+def _asks(wh: str, next_word: str) -> str:
+    """What a question word asks for: "what year" asks when, "how many" and "what
+    number" ask how much, "which" is "what"."""
+    if wh in ("what", "which") and next_word in _TIME_NOUNS:
+        return "when"
+    if (wh == "how" and next_word in ("many", "much")) or (
+        wh in ("what", "which") and next_word in _QUANTITY_NOUNS
+    ):
+        return "quantity"
+    return _WH[wh]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +153,8 @@ def lexicon(path: Path = _LEXICON_PATH) -> Lexicon:
 @dataclass(frozen=True, slots=True)
 class Features:
     words: frozenset[str]  # case-folded, possessive stripped
+    stems: tuple[tuple[str, int], ...]  # stem -> occurrences, sorted
+    asks: frozenset[str]  # what the question asks for: who, when, where, ...
     negations: int
     numbers: tuple[str, ...]  # sorted multiset
     dates: frozenset[str]
@@ -138,7 +164,7 @@ class Features:
 @dataclass(frozen=True, slots=True)
 class GuardVerdict:
     ok: bool
-    # "negation" | "number" | "date" | "entity" | "antonym" | "substitution" | "modifier"
+    # negation | number | date | entity | question | antonym | substitution | modifier
     reason: str = ""
 
 
@@ -161,6 +187,8 @@ def _number(text: str) -> str:
 def features(text: str) -> Features:
     """The guard features of a query (cached: stored queries are compared again and again)."""
     words: set[str] = set()
+    stems: Counter[str] = Counter()
+    asks: set[str] = set()
     numbers: list[str] = []
     dates: set[str] = set()
     entities: set[str] = set()
@@ -171,6 +199,10 @@ def features(text: str) -> Features:
         word = _fold(raw)
         bare = word.replace("'", "")
         words.add(word)
+        stems[stem(word)] += 1
+        next_word = _fold(tokens[k + 1].group()) if k + 1 < len(tokens) else ""
+        if word in _WH:
+            asks.add(_asks(word, next_word))
         if bare in lexicon().negations or word.endswith("n't"):
             negations += 1
         if num := _NUMBER.match(word):
@@ -182,7 +214,6 @@ def features(text: str) -> Features:
             numbers.append(f"#{_ORDINALS[word]}")
         elif word in _UNITS:
             numbers.append(f"{_UNITS[word]:g}")
-        next_word = _fold(tokens[k + 1].group()) if k + 1 < len(tokens) else ""
         prev_raw = tokens[k - 1].group() if k else ""
         if word in _MONTHS and (
             word not in _AMBIGUOUS_MONTHS
@@ -203,6 +234,8 @@ def features(text: str) -> Features:
             entities.add(word)
     return Features(
         words=frozenset(words),
+        stems=tuple(sorted(stems.items())),
+        asks=frozenset(asks),
         negations=negations,
         numbers=tuple(sorted(numbers)),
         dates=frozenset(dates),
@@ -233,13 +266,16 @@ def _negated_by_prefix(only_a: set[str], only_b: set[str]) -> bool:
     return False
 
 
-def _has_antonym_swap(a: frozenset[str], b: frozenset[str]) -> bool:
-    sa, sb = {stem(w) for w in a}, {stem(w) for w in b}
+def _has_antonym_swap(a: Features, b: Features) -> bool:
+    """One side has more of x and the other more of its antonym y (counts, so "low
+    income and low unions" against "low income and high unions" is a swap)."""
+    ca, cb = dict(a.stems), dict(b.stems)
     for x, y in lexicon().antonyms:
-        if (x in sa and x not in sb and y in sb and y not in sa) or (
-            y in sa and y not in sb and x in sb and x not in sa
-        ):
+        more_x_a = ca.get(x, 0) > cb.get(x, 0) and cb.get(y, 0) > ca.get(y, 0)
+        more_x_b = cb.get(x, 0) > ca.get(x, 0) and ca.get(y, 0) > cb.get(y, 0)
+        if more_x_a or more_x_b:
             return True
+    sa, sb = set(ca), set(cb)
     only_a, only_b = sa - sb, sb - sa
     for p, q in lexicon().opposite_prefixes:
         for w in only_a:
@@ -319,7 +355,9 @@ def compare(a: Features, b: Features) -> GuardVerdict:
         return GuardVerdict(False, "date")
     if not a.entities <= b.words or not b.entities <= a.words:
         return GuardVerdict(False, "entity")
-    if _has_antonym_swap(a.words, b.words):
+    if a.asks and b.asks and a.asks != b.asks:
+        return GuardVerdict(False, "question")
+    if _has_antonym_swap(a, b):
         return GuardVerdict(False, "antonym")
     change = _content_change(a.words, b.words)
     return GuardVerdict(False, change) if change else GuardVerdict(True)

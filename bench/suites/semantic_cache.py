@@ -51,8 +51,9 @@ NAME = "semantic_cache"
 THRESHOLDS = (0.80, 0.85, 0.88, 0.90, 0.92, 0.95)
 DEFAULT = 0.85  # SemanticCache's default threshold
 # The guard word lists were written while reading false hits on this sample
-# (120 paragraphs drawn with seed 0); results are also reported without it.
-DEV_SAMPLE = (120, 0)
+# (300 paragraphs drawn with seed 0); results are also reported without it.
+DEV_SAMPLE = (300, 0)
+SAMPLE_SALT = 1_000_003  # runs draw their paragraphs apart from the development sample
 NEAR_MISS = ("negation", "entity", "number", "context", "squad-adversarial")
 CONFIGS = {  # name -> (context-scoped, guards)
     "promptpress": (True, True),
@@ -153,7 +154,7 @@ def near_misses(q: str, rng: random.Random, names: Sequence[str]) -> list[tuple[
     out = []
     if m := _AUX.search(q):
         out.append(("negation", q[: m.start()] + NEGATE[m.group(1)] + q[m.end() :]))
-    found = [n for n in _NAME.findall(q) if n not in MONTHS]
+    found = [n for n in _NAME.findall(q) if n not in MONTHS and n.lower() not in LOWER_STARTS]
     if found and names:
         old = rng.choice(found)
         new = rng.choice([n for n in names if n != old] or [old])
@@ -337,7 +338,7 @@ def run(ctx: SuiteContext) -> SuiteResult:
     articles, info = datasets.squad_v2_dev()
     paragraphs = [p for a in articles for p in a.paragraphs]
     n_par = ctx.sample_size(tiny=15, quick=300, full=len(paragraphs))
-    chosen = datasets.sample(paragraphs, n_par, seed=ctx.seed)
+    chosen = datasets.sample(paragraphs, n_par, seed=ctx.seed + SAMPLE_SALT)
     rng = ctx.rng("semantic-cache")
     stored, probes = build_probes(chosen, rng)
     dev = {id(p) for p in datasets.sample(paragraphs, DEV_SAMPLE[0], seed=DEV_SAMPLE[1])}
@@ -361,6 +362,13 @@ def run(ctx: SuiteContext) -> SuiteResult:
             name: {f"{t:.2f}": score(probes, out, t) for t in THRESHOLDS}
             for name, out in outcomes.items()
         }
+        if held_out:
+            accuracy["promptpress, held-out paragraphs"] = {
+                f"{t:.2f}": score(
+                    probes, outcomes["promptpress"], t, lambda p: p.paragraph in held_out
+                )
+                for t in THRESHOLDS
+            }
         n_entries = ctx.sample_size(tiny=5_000, quick=100_000, full=100_000)
         real = np.stack([vecs[q] for q in fill_source])
         row_of = {q: i for i, q in enumerate(fill_source)}

@@ -58,6 +58,8 @@ ACCEPT = [
     ("What is NASA's budget", "What is the budget of NASA?"),
     ("What type of rock is granite?", "What kind of rock is granite?"),
     ("How many moons does Mars have?", "What number of moons does Mars have?"),
+    ("When did the war end?", "What year did the war end?"),
+    ("Which river is the longest?", "What river is the longest?"),
     ("When did the oil crisis begin?", "When did the oil cirsis begin? Please keep it short."),
     ("Who wrote the pamphlet outlining the ideas?", "who wrote the pamphlet outlinnig the ideas"),
 ]
