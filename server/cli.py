@@ -215,6 +215,9 @@ def _train_difficulty(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # OpenMP threads spin-wait between parallel regions by default; on a small
+    # shared host that makes a one-query embedding ~30x slower. Set before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     handlers = {
         "serve": _serve,
