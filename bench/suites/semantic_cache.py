@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from promptpress.bench import datasets, plots
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.cachekeys import Entry, SemanticCache
@@ -229,8 +230,14 @@ def evaluate(stored, probes, vecs: dict[str, np.ndarray], tmp: Path) -> dict[str
 
 
 def score(
-    probes: Sequence[Probe], outcome: Sequence[tuple[str | None, float]], threshold: float
+    probes: Sequence[Probe],
+    outcome: Sequence[tuple[str | None, float]],
+    threshold: float,
+    keep: Any = None,
 ) -> dict[str, Any]:
+    """Precision, recall and false-hit rates at one threshold (over probes `keep` accepts)."""
+    pairs = [(p, o) for p, o in zip(probes, outcome, strict=True) if keep is None or keep(p)]
+    probes, outcome = [p for p, _ in pairs], [o for _, o in pairs]
     hits = correct = 0
     by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # category -> [false hits, probes]
     positives = sum(1 for p in probes if p.expect)
