@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 from nltk.tokenize.punkt import PunktSentenceTokenizer
+
 from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
 
 # llmlingua calls tiktoken.encoding_for_model at construction and nltk at

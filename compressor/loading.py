@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import torch
+
 from promptpress.compressor.compress import CompressionLimits, Compressor
 from promptpress.compressor.compression_cache import CompressionCache
 from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from nltk.tokenize.punkt import PunktSentenceTokenizer
+
 from promptpress.compressor import relevance
 from promptpress.compressor.protect import Tier, find_regions
 from promptpress.compressor.scoring import KeepScorer, SurprisalScorer, fold_to_units

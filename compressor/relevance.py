@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from nltk.stem import PorterStemmer
+
 from promptpress.compressor.selection import Unit
 
 _WORD = re.compile(r"\w+")

@@ -15,13 +15,16 @@ torch already spreads one forward pass over the cores.
 
 from __future__ import annotations
 
+import copy
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import torch
+
 from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter, ModelKind
 from promptpress.compressor.selection import Unit
 
@@ -70,20 +73,53 @@ def _start_token_id(tokenizer: Any) -> int:
     raise ValueError("the tokenizer has no start or end-of-text token")
 
 
-class CausalLMScorer:
-    """Token surprisal under a causal LM (LLMLingua, LongLLMLingua)."""
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of model with its transformer-block Linear layers in dynamic int8.
 
-    def __init__(self, adapter: LLMLinguaAdapter, *, window: int = 512, overlap: int = 32) -> None:
+    Per-channel weights; the vocabulary projection stays fp32 (it buys little
+    speed and costs accuracy). With SmolLM2-135M on 2 CPU cores: ~1.4x faster
+    forward passes; mean surprisal rises (3.5 -> 4.5 nats) but the ranking
+    that compression uses is unharmed: SQuAD answer retention on 50 tuning
+    paragraphs was equal or better at rates 0.5/0.33/0.2.
+    """
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    names = {
+        n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n != "lm_head"
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's "migrate to torchao" notices
+        return quantize_dynamic(
+            copy.deepcopy(model),
+            dict.fromkeys(names, per_channel_dynamic_qconfig),
+            dtype=torch.qint8,
+        )
+
+
+class CausalLMScorer:
+    """Token surprisal under a causal LM (LLMLingua, LongLLMLingua).
+
+    Keeps its own (by default int8) copy of the adapter's model, so the
+    adapter can be dropped, or keep serving llmlingua's fp32 reference.
+    """
+
+    def __init__(
+        self,
+        adapter: LLMLinguaAdapter,
+        *,
+        window: int = 512,
+        overlap: int = 32,
+        quantize: bool = True,
+    ) -> None:
         if adapter.kind is not ModelKind.CAUSAL_LM:
             raise ValueError(f"{adapter.source} is not a causal LM")
         if not 0 <= overlap < window // 2:
             raise ValueError("overlap must be in [0, window/2)")
-        self.adapter = adapter
-        self.model = adapter.lm
+        self.model = quantize_int8(adapter.lm) if quantize else adapter.lm
         self.tokenizer = adapter.tokenizer
         self.window = window
         self.overlap = overlap
-        self.model_id = f"{adapter.source}#causal"
+        self.model_id = f"{adapter.source}#causal-{'int8' if quantize else 'fp32'}"
         self._start_id = _start_token_id(self.tokenizer)
         self._lock = threading.Lock()
 
@@ -121,7 +157,6 @@ class TokenClassifierScorer:
     ) -> None:
         if adapter.kind is not ModelKind.TOKEN_CLASSIFIER:
             raise ValueError(f"{adapter.source} is not a token-classification model")
-        self.adapter = adapter
         self.model = adapter.lm
         self.tokenizer = adapter.tokenizer
         self.max_len = max_len

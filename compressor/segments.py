@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from promptpress.compressor import relevance
 from promptpress.compressor.compress import CompressionResult, CompressionSettings, Compressor
 from promptpress.compressor.methods import rank_bias

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from promptpress.compressor.protect import Region, Tier
 
 _WORD = r"\w+(?:['’\-]\w+)*"

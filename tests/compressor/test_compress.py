@@ -8,6 +8,7 @@ import pytest
 from conftest import FakeKeep, FakeSurprisal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from promptpress.compressor.compress import CompressionLimits, CompressionSettings, Compressor
 from promptpress.compressor.compression_cache import CompressionCache
 from promptpress.compressor.tokens import counter_for

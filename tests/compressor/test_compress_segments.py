@@ -6,6 +6,7 @@ import random
 
 import pytest
 from conftest import FakeSurprisal
+
 from promptpress.compressor.compress import CompressionSettings, Compressor
 from promptpress.compressor.compression_cache import CompressionCache
 from promptpress.compressor.segments import Segment, _dynamic_budgets, compress_segments

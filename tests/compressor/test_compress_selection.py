@@ -7,6 +7,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from promptpress.compressor.protect import Tier, find_regions
 from promptpress.compressor.selection import assemble, select_within_budget, split_units
 from promptpress.compressor.tokens import counter_for

@@ -6,6 +6,8 @@ import llmlingua.prompt_compressor as llmlingua_module
 import pytest
 import torch
 from llmlingua.utils import TokenClfDataset, is_begin_of_new_word
+from transformers import DynamicCache
+
 from promptpress.compressor.llmlingua_adapter import (
     BERT_FAMILY_ALIAS,
     XLMR_FAMILY_ALIAS,
@@ -17,7 +19,6 @@ from promptpress.compressor.llmlingua_adapter import (
     legacy_to_cache,
     reference_compress,
 )
-from transformers import DynamicCache
 
 LONG_TEXT = " ".join(
     [

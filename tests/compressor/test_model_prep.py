@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from promptpress.compressor import model_prep
 from promptpress.compressor.model_prep import (
     MARKER_FILENAME,
