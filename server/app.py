@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
 from promptpress.compressor.tokens import get_encoding
 from promptpress.errors import InvalidInput

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
 from promptpress.errors import FailedPrecondition
 from promptpress.types import Message, Role
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from promptpress.errors import FieldViolation, InvalidInput
 from promptpress.server.difficulty import (
     FEATURE_NAMES,

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 import httpx
+
 from promptpress.server import upstream_protocols as proto
 from promptpress.server.affinity import Node, rendezvous_order
 from promptpress.server.tiers import RetryPolicy, Tier, UpstreamConfig

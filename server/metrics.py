@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
 from promptpress.server.upstream_failures import Attempt
 from promptpress.server.usage import Usage
 

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
+
 from promptpress.compressor.tokens import counter_for
 from promptpress.server.difficulty import (
     DifficultyClassifier,

@@ -16,6 +16,7 @@ from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 import grpc
+
 from promptpress.compressor.tokens import counter_for
 from promptpress.errors import FailedPrecondition
 from promptpress.retrieval import IndexStatus

@@ -11,6 +11,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+
 from promptpress.errors import (
     DeadlineExceeded,
     FailedPrecondition,

@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from promptpress import AsyncClient, PromptPressRpcError
 from promptpress.cachekeys.profiles import load_profiles
 from promptpress.server.app import build_app

@@ -15,6 +15,7 @@ from subprocess import PIPE
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from promptpress.errors import InvalidInput
 from promptpress.server.config import load_config
 

@@ -13,12 +13,12 @@ from subprocess import PIPE
 
 import grpc
 import pytest
+
 from promptpress import AsyncClient, PromptPressRpcError
 from promptpress.server.app import App, build_app
 from promptpress.server.config import ServerConfig
 from promptpress.server.resources import load_resources
 from promptpress.v1 import promptpress_pb2 as pb
-
 from tests.routing.fake_upstream import (
     FakeUpstream,
     Hang,

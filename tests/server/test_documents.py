@@ -7,6 +7,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from promptpress import AsyncClient, PromptPressRpcError
 from promptpress.server.app import build_app
 from promptpress.server.config import ServerConfig

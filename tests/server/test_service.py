@@ -6,6 +6,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
 from promptpress import PromptPressRpcError
 from promptpress.compressor.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
@@ -179,6 +180,7 @@ async def test_bad_request_details_readable_with_grpc_status(address: str) -> No
     """Other-language clients read google.rpc.BadRequest from the standard trailer."""
     from google.rpc import error_details_pb2
     from grpc_status import rpc_status
+
     from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
 
     async with grpc.aio.insecure_channel(address) as ch:
