@@ -202,6 +202,12 @@ class FakeKeep:
 
 
 @pytest.fixture
+def fakes() -> tuple[type[FakeSurprisal], type[FakeKeep]]:
+    """The stand-in scorer classes (tests build fresh instances; conftest is not importable)."""
+    return FakeSurprisal, FakeKeep
+
+
+@pytest.fixture
 def fake_compressor():
     from promptpress.compressor.compress import Compressor
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import FakeKeep, FakeSurprisal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,7 +87,8 @@ def test_bad_settings_name_the_field(fake_compressor, kwargs, field) -> None:
     assert [v.field for v in err.value.violations] == [field]
 
 
-def test_text_over_the_limit_is_rejected_but_a_megabyte_works() -> None:
+def test_text_over_the_limit_is_rejected_but_a_megabyte_works(fakes) -> None:
+    FakeSurprisal, _ = fakes
     compressor = Compressor(
         causal=FakeSurprisal(), limits=CompressionLimits(max_text_bytes=2_000_000)
     )
@@ -104,7 +104,8 @@ def test_text_over_the_limit_is_rejected_but_a_megabyte_works() -> None:
     assert err.value.violations[0].field == "text"
 
 
-def test_a_method_without_its_model_is_a_failed_precondition() -> None:
+def test_a_method_without_its_model_is_a_failed_precondition(fakes) -> None:
+    FakeSurprisal, _ = fakes
     only_causal = Compressor(causal=FakeSurprisal())
     with pytest.raises(FailedPrecondition):
         only_causal.compress(
@@ -120,7 +121,8 @@ def test_a_method_without_its_model_is_a_failed_precondition() -> None:
         (False, True, "why?", CompressionMethod.LLMLINGUA2),
     ],
 )
-def test_default_method(causal, classifier, question, expected) -> None:
+def test_default_method(fakes, causal, classifier, question, expected) -> None:
+    FakeSurprisal, FakeKeep = fakes
     compressor = Compressor(
         causal=FakeSurprisal() if causal else None, classifier=FakeKeep() if classifier else None
     )
@@ -131,7 +133,8 @@ def test_default_method(causal, classifier, question, expected) -> None:
 # --- the guarantees ------------------------------------------------------------------------
 
 
-def test_empty_and_full_rate_do_not_touch_the_model() -> None:
+def test_empty_and_full_rate_do_not_touch_the_model(fakes) -> None:
+    FakeSurprisal, _ = fakes
     scorer = FakeSurprisal()
     compressor = Compressor(causal=scorer)
     assert compressor.compress("", CompressionSettings(rate=0.3), tenant="t").text == ""
@@ -157,7 +160,9 @@ def test_compression_never_expands_and_is_deterministic(
     first = fake_compressor.compress(text, s, tenant="t")
     assert first.compressed_tokens <= first.original_tokens
     assert first.compressed_tokens == counter_for("").count(first.text)
-    fresh = Compressor(causal=FakeSurprisal(), classifier=FakeKeep())
+    fresh = Compressor(
+        causal=type(fake_compressor.causal)(), classifier=type(fake_compressor.classifier)()
+    )
     assert fresh.compress(text, s, tenant="t").text == first.text
 
 
@@ -238,7 +243,8 @@ def test_reorder_puts_the_relevant_paragraph_first(fake_compressor) -> None:
 # --- cache -----------------------------------------------------------------------------------
 
 
-def test_cache_hits_skip_the_model_and_are_tenant_scoped(tmp_path) -> None:
+def test_cache_hits_skip_the_model_and_are_tenant_scoped(fakes, tmp_path) -> None:
+    FakeSurprisal, _ = fakes
     scorer = FakeSurprisal()
     with CompressionCache(tmp_path / "cache") as cache:
         compressor = Compressor(causal=scorer, cache=cache)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import FakeSurprisal
 
 from promptpress.compressor.compress import CompressionSettings, Compressor
 from promptpress.compressor.compression_cache import CompressionCache
@@ -45,9 +44,9 @@ CHUNKS = [
 
 
 @pytest.fixture
-def compressor(tmp_path):
+def compressor(fakes, tmp_path):
     with CompressionCache(tmp_path / "cache") as cache:
-        yield Compressor(causal=FakeSurprisal(), cache=cache)
+        yield Compressor(causal=fakes[0](), cache=cache)
 
 
 def test_prefix_bytes_do_not_depend_on_the_question_or_the_tail(compressor) -> None:
