@@ -153,6 +153,7 @@ def lexicon(path: Path = _LEXICON_PATH) -> Lexicon:
 @dataclass(frozen=True, slots=True)
 class Features:
     words: frozenset[str]  # case-folded, possessive stripped
+    counts: tuple[tuple[str, int], ...]  # word -> occurrences, sorted
     stems: tuple[tuple[str, int], ...]  # stem -> occurrences, sorted
     asks: frozenset[str]  # what the question asks for: who, when, where, ...
     negations: int
@@ -187,6 +188,7 @@ def _number(text: str) -> str:
 def features(text: str) -> Features:
     """The guard features of a query (cached: stored queries are compared again and again)."""
     words: set[str] = set()
+    counts: Counter[str] = Counter()
     stems: Counter[str] = Counter()
     asks: set[str] = set()
     numbers: list[str] = []
@@ -199,6 +201,7 @@ def features(text: str) -> Features:
         word = _fold(raw)
         bare = word.replace("'", "")
         words.add(word)
+        counts[word] += 1
         stems[stem(word)] += 1
         next_word = _fold(tokens[k + 1].group()) if k + 1 < len(tokens) else ""
         if word in _WH:
@@ -234,6 +237,7 @@ def features(text: str) -> Features:
             entities.add(word)
     return Features(
         words=frozenset(words),
+        counts=tuple(sorted(counts.items())),
         stems=tuple(sorted(stems.items())),
         asks=frozenset(asks),
         negations=negations,
@@ -259,9 +263,10 @@ def _is_entity(raw: str, text: str, start: int) -> bool:
 def _negated_by_prefix(only_a: set[str], only_b: set[str]) -> bool:
     for w in only_a:
         for p in lexicon().negating_prefixes:
-            if len(w) >= 4 and p + w in only_b:
+            rest = 5 if p == "a" else 4  # "a" (typical / atypical) needs a longer stem
+            if len(w) >= rest and p + w in only_b:
                 return True
-            if w.startswith(p) and len(w) - len(p) >= 4 and w[len(p) :] in only_b:
+            if w.startswith(p) and len(w) - len(p) >= rest and w[len(p) :] in only_b:
                 return True
     return False
 
@@ -329,12 +334,18 @@ def _same_word(w: str, v: str, lex: Lexicon) -> bool:
     return _close(w, v) or _close(sw, sv)
 
 
-def _content_change(a: frozenset[str], b: frozenset[str]) -> str:
+def _extra(a: Features, b: Features) -> list[str]:
+    """Words a has more often than b ("to the pistons" twice against once: pistons)."""
+    cb = dict(b.counts)
+    return [w for w, n in a.counts if n > cb.get(w, 0)]
+
+
+def _content_change(a: Features, b: Features) -> str:
     """ "substitution" when each side has a content word the other lacks, "modifier"
-    when one side adds a polar word (outside, former, ...); "" otherwise."""
+    when one side adds a word that changes what is asked (outside, former, ...)."""
     lex = lexicon()
-    only_a = [w for w in a - b if not _judged_elsewhere(w, lex)]
-    only_b = [w for w in b - a if not _judged_elsewhere(w, lex)]
+    only_a = [w for w in _extra(a, b) if not _judged_elsewhere(w, lex)]
+    only_b = [w for w in _extra(b, a) if not _judged_elsewhere(w, lex)]
     unmatched_a = [w for w in only_a if not any(_same_word(w, v, lex) for v in only_b)]
     unmatched_b = [v for v in only_b if not any(_same_word(w, v, lex) for w in only_a)]
     if unmatched_a and unmatched_b:
@@ -359,7 +370,7 @@ def compare(a: Features, b: Features) -> GuardVerdict:
         return GuardVerdict(False, "question")
     if _has_antonym_swap(a, b):
         return GuardVerdict(False, "antonym")
-    change = _content_change(a.words, b.words)
+    change = _content_change(a, b)
     return GuardVerdict(False, change) if change else GuardVerdict(True)
 
 

@@ -38,6 +38,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import lmdb
 import numpy as np
+
 from promptpress.cachekeys.guards import Features, compare, features
 from promptpress.cachekeys.keys import normalize_query
 from promptpress.cachekeys.semantic_index import Bucket

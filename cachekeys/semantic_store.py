@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import lmdb
 import numpy as np
+
 from promptpress.cachekeys.semantic import _EXPIRES, _h16, _ts, new_entry_id
 
 if TYPE_CHECKING:

@@ -51,10 +51,10 @@ from promptpress.cachekeys import Entry, SemanticCache
 NAME = "semantic_cache"
 THRESHOLDS = (0.80, 0.85, 0.88, 0.90, 0.92, 0.95)
 DEFAULT = 0.85  # SemanticCache's default threshold
-# The guard word lists were written while reading false hits on this sample
-# (300 paragraphs drawn with seed 0); results are also reported without it.
-DEV_SAMPLE = (300, 0)
-SAMPLE_SALT = 1_000_003  # runs draw their paragraphs apart from the development sample
+# The guard word lists were written while reading false hits on these samples
+# (300 paragraphs each, drawn with these seeds); results are also reported without them.
+DEV_SAMPLES = ((300, 0), (300, 1_000_003))
+SAMPLE_SALT = 2_000_003  # runs draw their paragraphs apart from the development samples
 NEAR_MISS = ("negation", "entity", "number", "context", "squad-adversarial")
 CONFIGS = {  # name -> (context-scoped, guards)
     "promptpress": (True, True),
@@ -348,7 +348,7 @@ def run(ctx: SuiteContext) -> SuiteResult:
     chosen = datasets.sample(paragraphs, n_par, seed=ctx.seed + SAMPLE_SALT)
     rng = ctx.rng("semantic-cache")
     stored, probes = build_probes(chosen, rng)
-    dev = {id(p) for p in datasets.sample(paragraphs, DEV_SAMPLE[0], seed=DEV_SAMPLE[1])}
+    dev = {id(p) for n, seed in DEV_SAMPLES for p in datasets.sample(paragraphs, n, seed=seed)}
     held_out = {i for i, p in enumerate(chosen) if id(p) not in dev}
     model = MiniLM()
     all_questions = [q.question.strip() for p in paragraphs for q in p.questions]
