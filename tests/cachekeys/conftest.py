@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+
 from promptpress.cachekeys import load_profiles
 from promptpress.compressor.tokens import counter_for
 from promptpress.types import Message, Role, Target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from promptpress.cachekeys import check_pair
 
 REJECT = [
@@ -44,6 +45,25 @@ REJECT = [
         "Who was the first elected president outside of Egypt?",
         "modifier",
     ),
+    (
+        "Where did Kublai refuse to move the capital?",
+        "Where did Kublai move the capital?",
+        "modifier",
+    ),
+    ("Who allied in the French and Indian war?", "When was the French and Indian War?", "question"),
+    (
+        "Which country has low debt and low tax?",
+        "Which country has low debt and high tax?",
+        "antonym",
+    ),
+    (
+        "Are the pistons connected to the cranks?",
+        "Are the pistons connected to the pistons?",
+        "substitution",
+    ),
+    ("Which composer wrote metrical music?", "Which composer wrote ametrical music?", "negation"),
+    ("What did Polo call the capital?", "What did Polo call the semi-capital?", "modifier"),
+    ("What relationship is Sadat for?", "What relationship is Sadat against?", "antonym"),
 ]
 ACCEPT = [
     ("Is smoking allowed in the park?", "Can I smoke in the park?"),
@@ -58,6 +78,8 @@ ACCEPT = [
     ("What is NASA's budget", "What is the budget of NASA?"),
     ("What type of rock is granite?", "What kind of rock is granite?"),
     ("How many moons does Mars have?", "What number of moons does Mars have?"),
+    ("When did the war end?", "What year did the war end?"),
+    ("Which river is the longest?", "What river is the longest?"),
     ("When did the war end?", "What year did the war end?"),
     ("Which river is the longest?", "What river is the longest?"),
     ("When did the oil crisis begin?", "When did the oil cirsis begin? Please keep it short."),

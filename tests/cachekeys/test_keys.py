@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
 from promptpress.cachekeys import ContextChunk, build_layout, compute_keys, normalize_query
 from promptpress.cachekeys.layout import PromptLayout
 from promptpress.types import Document, Sampling, Span

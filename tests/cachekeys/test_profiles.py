@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from promptpress.cachekeys import load_profiles
 from promptpress.cachekeys.profiles import normalize_model
 from promptpress.errors import InvalidInput

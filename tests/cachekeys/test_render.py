@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from promptpress.cachekeys import ContextChunk, build_layout, plan_request, render_provider_body
 from promptpress.errors import InvalidInput
 from promptpress.types import Document, Message, Role, Sampling, Tool, ToolCall

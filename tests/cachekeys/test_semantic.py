@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
 from promptpress.cachekeys import Entry, SemanticCache, query_vector, semantic_store
 
 DIM = 16
