@@ -114,6 +114,7 @@ class Compressor:
                 raise InvalidInput.single(
                     "method", f"unknown method {method!r}; use one of {known}"
                 ) from None
+        assert isinstance(method, CompressionMethod)
         if method not in self.methods:
             raise FailedPrecondition(
                 f"compression method {method.value} needs a model this server has not loaded"

@@ -187,10 +187,12 @@ class LLMLinguaAdapter(_llmlingua.PromptCompressor):
             use_llmlingua2=self.kind is ModelKind.TOKEN_CLASSIFIER,
         )
 
-    def load_model(self, model_name: str, device_map: str = "cpu", model_config: Any = None):
+    def load_model(
+        self, model_name: str, device_map: str = "cpu", model_config: Any = None
+    ) -> None:
         super().load_model(model_name, device_map, dict(model_config or {}))
-        self.model.eval()
-        self.lm = self.model
+        self.lm: Any = self.model  # type: ignore[has-type]  # set by llmlingua's load_model
+        self.lm.eval()
         if self.kind is ModelKind.CAUSAL_LM:
             self.model = LegacyCacheCausalLM(self.lm)
             return

@@ -185,8 +185,8 @@ def render(prepared: Prepared, keep: Sequence[bool], order: Sequence[int] | None
         return assemble(prepared.text, prepared.units, keep, prepared.trailing)
     parts = []
     for p in order:
-        idx = np.flatnonzero(prepared.paragraph_of_unit == p)
-        if len(idx) == 0:
+        idx = np.flatnonzero(prepared.paragraph_of_unit == p).tolist()
+        if not idx:
             continue
         units = [prepared.units[i] for i in idx]
         piece = assemble(prepared.text, units, [keep[i] for i in idx], "").strip()

@@ -94,7 +94,7 @@ def _convert_gguf(source: Path, out_dir: Path) -> None:
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.dtype = torch.float32
-    fresh = LlamaForCausalLM(config)
+    fresh = LlamaForCausalLM(config)  # type: ignore[arg-type]  # a LlamaConfig, typed as its base
     fresh.load_state_dict(loaded.state_dict(), strict=True)
     fresh.tie_weights()
     fresh.save_pretrained(str(out_dir), safe_serialization=True)
