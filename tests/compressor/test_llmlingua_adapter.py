@@ -117,10 +117,10 @@ def test_microsoft_layout_names_load_by_local_path(tmp_path, tiny_bert_dir) -> N
     assert adapter.model_name == BERT_FAMILY_ALIAS
 
 
-def test_hub_names_never_download(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: the name cannot resolve offline
+def test_hub_names_resolve_only_from_the_local_cache() -> None:
+    # local_files_only: a name missing from the Hugging Face cache fails at once, no download.
     with pytest.raises(OSError):
-        LLMLinguaAdapter("microsoft/llmlingua-2-xlm-roberta-large-meetingbank")
+        LLMLinguaAdapter("microsoft/llmlingua-2-xlm-roberta-large-meetingbank-not-cached")
 
 
 # --- seam 4: XLM-R special tokens ------------------------------------------------------------
