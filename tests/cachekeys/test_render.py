@@ -175,3 +175,18 @@ def test_invalid_tool_call_arguments_are_invalid_input() -> None:
 def test_unknown_provider_plan_carries_the_warning(resolve, counter) -> None:
     p = plan(resolve, counter, "acme", "acme-large")
     assert p.target.provider == "generic" and p.warnings and p.cost_after.total_usd == 0.0
+
+
+@pytest.mark.parametrize(
+    "provider_model",
+    [("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5"), ("gemini", "gemini-2.5-pro"),
+     ("bedrock", "amazon.nova-pro-v1:0"), ("deepseek", "deepseek-chat")],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    "layout_kw",
+    [{}, {"system": ["s"]}, {"last_user": Message(Role.USER, "hi")}, {"history": [asst("x")]}],
+)
+def test_degenerate_requests_still_plan(resolve, counter, provider_model, layout_kw) -> None:
+    p = plan_request("t", build_layout(**layout_kw), resolve(*provider_model), counter)
+    assert json.loads(p.provider_body) is not None and p.breakpoints == ()
+    assert p.cost_after.total_usd >= 0 and len(p.keys.prefix_hashes) == len(p.layout.messages)
