@@ -155,6 +155,7 @@ class SemanticCache:
         self._db = {name.decode(): self._env.open_db(name) for name in _DBS}
         self._buckets: OrderedDict[bytes, Bucket] = OrderedDict()
         self._touches: dict[bytes, float] = {}  # entries key -> last hit time (LRU)
+        self._generation: dict[bytes, int] = {}  # bucket key -> stores applied so far
         self._lock = threading.RLock()
 
     # --- keys -------------------------------------------------------------------
@@ -180,17 +181,33 @@ class SemanticCache:
         threshold: float | None = None,
     ) -> CacheHit | None:
         """The best stored answer for this query in this context, or None."""
+        hit = self._lookup(tenant, context_fingerprint, query_text, query_vec, exact_key, threshold)
+        if len(self._touches) > 10_000:  # after the read transaction has ended
+            self.flush()
+        return hit
+
+    def _lookup(
+        self,
+        tenant: str,
+        context_fingerprint: str,
+        query_text: str,
+        query_vec: np.ndarray | None,
+        exact_key: str,
+        threshold: float | None,
+    ) -> CacheHit | None:
         now = self._clock()
         tkey = self._tkey(tenant)
+        q = unit_vector(query_vec, self.dim) if query_vec is not None else None
+        bucket = (
+            self._bucket(self._bucket_key(tkey, context_fingerprint)) if q is not None else None
+        )
         with self._env.begin(db=self._db["entries"]) as txn:
             if exact_key:
                 hit = self._exact(txn, tenant, tkey, exact_key, now)
                 if hit is not None:
                     return hit
-            if query_vec is None:
+            if q is None or bucket is None:
                 return None
-            q = unit_vector(query_vec, self.dim)
-            bucket = self._bucket(txn, self._bucket_key(tkey, context_fingerprint))
             limit = self.threshold if threshold is None else threshold
             with self._lock:
                 rows, sims = bucket.search(q, limit, now, self.exact_scan_limit, self.prefilter_k)
@@ -251,31 +268,38 @@ class SemanticCache:
         if self.eviction == "lru":
             with self._lock:
                 self._touches[entry_key] = now
-            if len(self._touches) > 10_000:
-                self.flush()
 
     # --- buckets in memory ------------------------------------------------------
 
-    def _bucket(self, txn: lmdb.Transaction, bkey: bytes) -> Bucket:
-        with self._lock:
-            bucket = self._buckets.get(bkey)
-            if bucket is not None:
-                self._buckets.move_to_end(bkey)
+    def _bucket(self, bkey: bytes) -> Bucket:
+        """The bucket in memory, loaded from LMDB on first use. A store that commits
+        while a bucket loads bumps its generation, and the load starts over."""
+        while True:
+            with self._lock:
+                bucket = self._buckets.get(bkey)
+                if bucket is not None:
+                    self._buckets.move_to_end(bkey)
+                    return bucket
+                generation = self._generation.get(bkey, 0)
+            bucket = self._load_bucket(bkey)
+            with self._lock:
+                if self._generation.get(bkey, 0) != generation:
+                    continue
+                self._buckets[bkey] = bucket
+                self._shrink_resident()
                 return bucket
+
+    def _load_bucket(self, bkey: bytes) -> Bucket:
         bucket = Bucket(self.dim)
-        with txn.cursor(db=self._db["byctx"]) as cur:
+        with self._env.begin(db=self._db["byctx"]) as txn, txn.cursor() as cur:
             if cur.set_range(bkey):
                 for key, value in cur:
                     if not bytes(key).startswith(bkey):
                         break
                     expires = _EXPIRES.unpack_from(value)[0]
                     vec = np.frombuffer(value, dtype=np.float32, offset=_EXPIRES.size)
-                    bucket.add(key[len(bkey) :], vec, expires)
-        with self._lock:
-            existing = self._buckets.setdefault(bkey, bucket)
-            self._buckets.move_to_end(bkey)
-            self._shrink_resident()
-            return existing
+                    bucket.add(bytes(key[len(bkey) :]), vec, expires)
+        return bucket
 
     def _shrink_resident(self) -> None:
         resident = sum(b.size for b in self._buckets.values())
@@ -336,12 +360,14 @@ class SemanticCache:
         removed: Sequence[tuple[str, bytes]],
     ) -> None:
         for ctx, eid in removed:
-            bucket = self._buckets.get(self._bucket_key(tkey, ctx))
-            if bucket is not None:
+            bkey = self._bucket_key(tkey, ctx)
+            self._generation[bkey] = self._generation.get(bkey, 0) + 1
+            if (bucket := self._buckets.get(bkey)) is not None:
                 bucket.remove(eid)
         for ctx, eid, vec, expires in added:
-            bucket = self._buckets.get(self._bucket_key(tkey, ctx))
-            if bucket is not None:
+            bkey = self._bucket_key(tkey, ctx)
+            self._generation[bkey] = self._generation.get(bkey, 0) + 1
+            if (bucket := self._buckets.get(bkey)) is not None:
                 bucket.add(eid, vec, expires)
 
     def flush(self) -> None:

@@ -241,3 +241,20 @@ def test_real_embeddings_hit_paraphrases_and_not_negations(tmp_path, minilm) -> 
         assert c.lookup("a", "ctx", para, pv) is not None
         assert c.lookup("a", "ctx", neg, nv) is None
         assert c.lookup("a", "other", para, pv) is None
+
+
+def test_a_store_committed_while_a_bucket_loads_is_not_lost(cache, monkeypatch) -> None:
+    put(cache, "a", "first question", vec(20), "1")
+    real_load = cache._load_bucket
+    loads = []
+
+    def load_with_a_concurrent_store(bkey: bytes):  # type: ignore[no-untyped-def]
+        bucket = real_load(bkey)
+        if not loads:  # another thread commits between this load's snapshot and its install
+            put(cache, "a", "second question", vec(21), "2")
+        loads.append(bkey)
+        return bucket
+
+    monkeypatch.setattr(cache, "_load_bucket", load_with_a_concurrent_store)
+    hit = cache.lookup("a", "ctx", "second question", vec(21))
+    assert hit is not None and hit.response == "2" and len(loads) == 2
