@@ -8,6 +8,12 @@ Typical server use (all calls block; run them in a worker thread):
     corpus.delete_documents(tenant, ids)        # DeleteDocuments
     result = retrieve(corpus, tenant, query=..., counter=..., max_tokens=...,
                       documents=inline, document_ids=ids, placement=...)  # Preprocess
+
+Documents are chunked and indexed at the corpus's chunk size (256 tokens by
+default). When a request's budget holds fewer than three such chunks, selection
+cuts the best of them into sub-chunks of about a quarter of the budget (at least
+64 tokens) and selects among those (refine.py); their embeddings are cached by
+content hash like any chunk's.
 """
 
 from promptpress.retrieval.chunking import (
@@ -26,6 +32,7 @@ from promptpress.retrieval.corpus import (
 )
 from promptpress.retrieval.embedder import DEFAULT_MODEL_ID, Embedder, TextEmbedder
 from promptpress.retrieval.ranking import FusionWeights
+from promptpress.retrieval.refine import fine_chunking
 from promptpress.retrieval.retrieve import Retrieval, query_for, render_context, retrieve
 from promptpress.retrieval.selection import (
     CandidatePool,
@@ -63,6 +70,7 @@ __all__ = [
     "SelectionStats",
     "TextEmbedder",
     "chunk_document",
+    "fine_chunking",
     "query_for",
     "rank_chunks",
     "render_context",

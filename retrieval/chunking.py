@@ -57,7 +57,9 @@ class Chunk:
 
     document_id: str
     chunk_id: str
-    index: int  # position among the document's chunks (source order)
+    # Position among the document's chunks (source order); a sub-chunk cut for a
+    # small budget (refine.py) carries its parent chunk's index.
+    index: int
     start: int  # character offsets into the document text
     end: int
     text: str

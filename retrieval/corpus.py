@@ -29,6 +29,7 @@ from pathlib import Path
 
 import lmdb
 import numpy as np
+
 from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.errors import FieldViolation, InvalidInput
 from promptpress.retrieval.chunking import (
@@ -216,6 +217,13 @@ class Corpus:
         """
         chunks = tuple(c for d in documents for c in d.chunks)
         terms = tuple(t for d in documents for t in d.terms)
+        return self.chunk_pool(tenant, chunks, terms)
+
+    def chunk_pool(
+        self, tenant: str, chunks: Sequence[Chunk], terms: Sequence[tuple[str, ...]]
+    ) -> CandidatePool:
+        """A pool of any chunks (e.g. sub-chunks), embeddings cached as in candidate_pool."""
+        chunks, terms = tuple(chunks), tuple(terms)
         vectors = self._cached_vectors(tenant, chunks)
         new_vectors = self._embed_missing(tenant, chunks, cached=vectors)
         if new_vectors:

@@ -7,6 +7,7 @@ alone; selection.py composes them.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,8 +40,13 @@ class FusionWeights:
     depend on (held-out articles confirmed them; see the retrieval suite): a
     budget holds only a few chunks, so what matters is agreement near the top,
     and a small k (5, not the customary 60) lets a chunk that either ranker puts
-    first reach the budget; k=60 flattens that and lost to BM25 alone. BM25 was
-    the stronger single ranker there, so it wins ties (dense weight 0.85).
+    first reach the budget; k=60 flattens that. BM25 was the stronger single
+    ranker there, so it wins ties (dense weight 0.85). Re-checked with the
+    service's defaults (256-token chunks, refined for small budgets) on 540
+    questions from 27 of those articles: answer recall at 128/256/512 tokens was
+    0.893/0.943/0.967 with these weights, 0.880/0.924/0.959 with k=60, and
+    0.869/0.924/0.950 and 0.819/0.887/0.926 for BM25 and dense alone; dense
+    weights 0.5 to 1.0 moved no figure by more than 0.005.
     """
 
     bm25: float = 1.0
@@ -74,16 +80,40 @@ def bm25_terms(text: str) -> tuple[str, ...]:
     return tuple(_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
 
 
+class _LuceneIdfBM25(BM25Okapi):  # type: ignore[misc]
+    """rank-bm25's Okapi BM25 (k1 1.5, b 0.75) with Lucene's always-positive IDF.
+
+    Okapi's idf, log((N - n + 0.5) / (n + 0.5)), is 0 for a term in exactly half
+    the candidates and negative above that (rank-bm25 then substitutes a fraction
+    of the mean idf, itself negative when most terms are common). Request pools
+    are small (two documents, or the sub-chunks of a few best chunks), so a
+    query's key term is often in half of them or more: it would then count for
+    nothing, or against the chunks that hold it. Lucene's
+    log(1 + (N - n + 0.5) / (n + 0.5)) keeps the same ordering of rare over common
+    terms and stays above zero.
+    """
+
+    def _calc_idf(self, nd: dict[str, int]) -> None:
+        n = self.corpus_size
+        self.idf = {term: lucene_idf(n, df) for term, df in nd.items()}
+        self.average_idf = sum(self.idf.values()) / len(self.idf) if self.idf else 0.0
+
+
+def lucene_idf(candidates: int, containing: int) -> float:
+    """Inverse document frequency as Lucene's BM25Similarity computes it (> 0)."""
+    return math.log(1.0 + (candidates - containing + 0.5) / (containing + 0.5))
+
+
 def bm25_scores(query_terms: Sequence[str], chunk_terms: Sequence[Sequence[str]]) -> np.ndarray:
-    """Okapi BM25 (rank-bm25's defaults) of each chunk for the query.
+    """Okapi BM25 of each chunk for the query, with Lucene's IDF (see _LuceneIdfBM25).
 
     Statistics (IDF, average length) are over `chunk_terms`, i.e. over the
-    documents of this request, which is what the query is ranked against.
+    candidates of this request, which is what the query is ranked against.
     """
     n = len(chunk_terms)
     if n == 0 or not query_terms or not any(chunk_terms):
         return np.zeros(n, dtype=np.float64)
-    model = BM25Okapi([list(t) for t in chunk_terms])
+    model = _LuceneIdfBM25([list(t) for t in chunk_terms])
     return np.asarray(model.get_scores(list(query_terms)), dtype=np.float64)
 
 

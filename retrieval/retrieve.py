@@ -7,11 +7,13 @@ chunks of the others for the query within the context budget.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from promptpress.compressor.tokens import TokenCounter
 from promptpress.retrieval.corpus import Corpus
+from promptpress.retrieval.refine import fine_chunking, select_refined
 from promptpress.retrieval.selection import (
     DEFAULT_OPTIONS,
     ScoredChunk,
@@ -72,31 +74,52 @@ def retrieve(
     if not dynamic:
         return Retrieval(tuple(static), Selection())
     pool = corpus.candidate_pool(tenant, dynamic)
-    selection = select_chunks(
-        query,
-        pool,
-        embedder=corpus.embedder,
-        counter=counter,
-        max_tokens=max_tokens,
-        placement=placement,
-        options=options,
-    )
+    # Finer candidates only when the budget holds fewer than three stored chunks
+    # and cannot simply take them all.
+    fine = fine_chunking(corpus.chunking, max_tokens) if options.refine else None
+    if fine is not None and sum(c.tokens for c in pool.chunks) > max_tokens:
+        selection = select_refined(
+            corpus,
+            tenant,
+            query,
+            pool,
+            fine=fine,
+            counter=counter,
+            max_tokens=max_tokens,
+            placement=placement,
+            options=options,
+        )
+    else:
+        selection = select_chunks(
+            query,
+            pool,
+            embedder=corpus.embedder,
+            counter=counter,
+            max_tokens=max_tokens,
+            placement=placement,
+            options=options,
+        )
+        stats = dataclasses.replace(selection.stats, granularity=corpus.chunking.size)
+        selection = dataclasses.replace(selection, stats=stats)
     return Retrieval(tuple(static), selection)
 
 
 def render_context(chunks: Sequence[ScoredChunk]) -> str:
     """The selected chunks as one text block, in the given (placement) order.
 
-    Each run of chunks from one document gets a `[document: id]` header; when two
-    consecutive chunks of a document overlap, the repeated text is written once.
-    The headers cost a few tokens per document beyond the selection's count.
+    Each run of chunks from one document gets a `[document: id]` header; when a
+    chunk overlaps the one before it (neighbouring chunks or sub-chunks share a
+    sentence or two), the repeated text is written once. The headers cost a few
+    tokens per document beyond the selection's count.
     """
     parts: list[str] = []
     previous = None
     for scored in chunks:
         chunk = scored.chunk
         if previous is not None and previous.document_id == chunk.document_id:
-            if previous.index + 1 == chunk.index and chunk.start < previous.end:
+            if previous.start <= chunk.start and chunk.end <= previous.end:
+                continue  # already written whole
+            if previous.start <= chunk.start < previous.end:
                 parts.append(chunk.text[previous.end - chunk.start :])
             else:
                 parts.append("\n\n" + chunk.text)

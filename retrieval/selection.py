@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from promptpress.compressor.tokens import TokenCounter
 from promptpress.retrieval.chunking import Chunk, counter_identity
 from promptpress.retrieval.embedder import TextEmbedder
@@ -37,6 +38,9 @@ class SelectionOptions:
     # Cosine similarity at or above which a chunk counts as a near-duplicate of one
     # already selected; None keeps duplicates.
     dedup_threshold: float | None = DEFAULT_DEDUP_THRESHOLD
+    # Cut stored chunks finer when fewer than three fit the request's budget
+    # (refine.py); False selects among stored chunks only.
+    refine: bool = True
 
 
 DEFAULT_OPTIONS = SelectionOptions()
@@ -92,6 +96,9 @@ class SelectionStats:
     tokens: int = 0
     dropped_duplicates: int = 0
     skipped_over_budget: int = 0
+    # Size (tokens) the candidates were cut at: the corpus's chunk size, or the
+    # finer size a small budget called for (see refine.py); 0 when not recorded.
+    granularity: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +116,18 @@ def fuse(bm25: np.ndarray, dense: np.ndarray | None, weights: FusionWeights) -> 
 
 
 def rank_chunks(
-    query: str, pool: CandidatePool, *, embedder: TextEmbedder, weights: FusionWeights
+    query: str,
+    pool: CandidatePool,
+    *,
+    embedder: TextEmbedder,
+    weights: FusionWeights,
+    query_vector: np.ndarray | None = None,
 ) -> Ranking:
-    """Score every candidate against the query. An empty query scores all zero."""
+    """Score every candidate against the query. An empty query scores all zero.
+
+    `query_vector` is the query's embedding when the caller already has it (it
+    ranks twice per request when the budget needs finer chunks).
+    """
     n = len(pool)
     if not query.strip() or n == 0:
         zeros = np.zeros(n, dtype=np.float64)
@@ -119,7 +135,9 @@ def rank_chunks(
     bm25 = bm25_scores(bm25_terms(query), pool.terms) if weights.bm25 else np.zeros(n)
     dense = None
     if weights.dense:
-        dense = dense_scores(embedder.embed([query])[0], pool.vectors)
+        if query_vector is None:
+            query_vector = embedder.embed([query])[0]
+        dense = dense_scores(query_vector, pool.vectors)
     return Ranking(bm25, dense, fuse(bm25, dense, weights))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.retrieval import Corpus, Embedder
 

@@ -4,6 +4,7 @@ every number in bench/README.md wrong."""
 from __future__ import annotations
 
 import pytest
+
 from promptpress.bench.suites.retrieval import normalise, recalled, selected_pieces
 from promptpress.retrieval import Selection
 from promptpress.retrieval.chunking import Chunk

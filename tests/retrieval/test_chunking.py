@@ -5,6 +5,7 @@ import itertools
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.retrieval.chunking import ChunkingConfig, chunk_document
 from promptpress.types import Document

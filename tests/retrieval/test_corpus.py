@@ -4,11 +4,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from promptpress.errors import InvalidInput
 from promptpress.retrieval import ChunkingConfig, Corpus, IndexStatus
 from promptpress.retrieval.corpus import IndexResult
 from promptpress.types import Document
-
 from tests.retrieval.conftest import HashingEmbedder
 
 PARAGRAPH = "Paragraph {k} describes topic {k} in a sentence. It has a second sentence about {k}."

@@ -4,11 +4,13 @@ import math
 
 import numpy as np
 import pytest
+
 from promptpress.retrieval.ranking import (
     FusionWeights,
     bm25_scores,
     bm25_terms,
     dense_scores,
+    lucene_idf,
     ranks,
     reciprocal_rank_fusion,
 )
@@ -79,6 +81,32 @@ def test_bm25_prefers_the_chunk_with_rare_query_terms() -> None:
     scores = bm25_scores(bm25_terms("What is the atomic number of oxygen?"), chunks)
     assert int(np.argmax(scores)) == 1
     assert scores[0] == 0 and scores[2] == 0
+
+
+def test_a_term_in_half_of_two_chunks_still_counts() -> None:
+    # rank-bm25's Okapi idf is log((2 - 1 + 0.5) / (1 + 0.5)) = 0 here: the chunk
+    # that holds the query's only term would score nothing.
+    scores = bm25_scores(("oxygen",), [("oxygen", "gas"), ("rhine", "river")])
+    assert scores[0] > 0 and scores[1] == 0
+
+
+def test_terms_in_most_chunks_still_count_for_the_chunks_that_hold_them() -> None:
+    # Okapi: "oxygen" (3 of 4) has a negative idf, "gas" (2 of 4) zero, and
+    # rank-bm25 floors negatives at a share of the mean idf, here 0: all score 0.
+    chunks = [("oxygen", "gas"), ("oxygen", "gas"), ("oxygen",), ("rhine",)]
+    scores = bm25_scores(("oxygen", "gas"), chunks)
+    assert scores[0] == scores[1] > scores[2] > scores[3] == 0
+
+
+@pytest.mark.parametrize(("n", "df", "expected"), [(2, 1, math.log(2)), (1, 1, math.log(4 / 3))])
+def test_lucene_idf(n: int, df: int, expected: float) -> None:
+    assert lucene_idf(n, df) == pytest.approx(expected)
+
+
+def test_lucene_idf_is_positive_and_falls_as_terms_get_common() -> None:
+    values = [lucene_idf(100, df) for df in range(1, 101)]
+    assert all(v > 0 for v in values)
+    assert values == sorted(values, reverse=True)
 
 
 def test_bm25_degenerate_inputs_score_zero() -> None:

@@ -3,12 +3,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from promptpress.compressor.tokens import TokenCounter
 from promptpress.retrieval import Corpus, query_for, render_context, retrieve
 from promptpress.retrieval.chunking import Chunk
 from promptpress.retrieval.selection import ScoredChunk
 from promptpress.types import Document, Message, Placement, Role
-
 from tests.retrieval.conftest import HashingEmbedder
 
 MANUAL = Document(
@@ -151,3 +151,12 @@ def test_render_context_groups_by_document_and_writes_overlap_once() -> None:
         "[document: a]\nOne. Two. Three.\n\n[document: b]\nFar.\n\nFurther."
     )
     assert render_context([]) == ""
+
+
+def test_render_context_merges_overlapping_sub_chunks_by_span() -> None:
+    source = "One. Two. Three. Four."
+    # Sub-chunks of one stored chunk share its index; their spans decide.
+    first, second = _scored("a", 0, "One. Two.", 0), _scored("a", 0, "Two. Three.", 5)
+    inside = _scored("a", 0, "Three.", 10)
+    assert render_context([first, second, inside]) == "[document: a]\nOne. Two. Three."
+    assert source.startswith(render_context([first, second]).split("\n", 1)[1])

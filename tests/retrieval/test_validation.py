@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from promptpress.errors import InvalidInput
 from promptpress.retrieval import Corpus, Limits, retrieve
 from promptpress.retrieval.validation import document_id_violations, document_violations
