@@ -1,22 +1,30 @@
 """Suite `retrieval`: does chunk selection keep the answer, and what does it cost?
 
-For each sampled SQuAD v2.0 dev question that has an answer, every paragraph of
-its article is a document (about 20 to 50 of them). The selection keeps, within
-a token budget of 128, 256 or 512 (`gpt-4o-mini` tokens), the chunks chosen by
-BM25 alone, the embedding model alone, and their fusion (promptpress's default
-weighted reciprocal rank fusion); the baseline in the same run takes the
-article's paragraphs in document order until the budget is full (the first
-`budget` tokens). A question counts as recalled when one of its gold answers,
-SQuAD-normalised (lower case, no punctuation, no articles, single spaces),
-appears in the selected text.
+Everything runs with the service's defaults: the corpus exactly as the server
+builds it (`Corpus(path, embedder)`: 256-token chunks with 32 tokens of overlap,
+counted in the default tokenizer) and `retrieve` with default `SelectionOptions`
+(fusion bm25 1 / dense 0.85, k 5; near-duplicate threshold 0.95; small budgets
+refined into sub-chunks) and the default placement (edges). Nothing is tuned for
+this benchmark.
 
-Latency is per retrieval request (`promptpress.retrieval.retrieve`, budget 256):
-cold = the article sent inline with nothing cached (chunking, embedding every
-chunk, ranking), once per article; warm = the article indexed in the LMDB corpus
-and named by id (load, BM25 statistics, one query embedding, fusion, selection),
-once per question; the in-order baseline = the same warm request with no query
-(no ranking). Chunks are 48 tokens with 6 tokens of overlap: small enough that
-even the 128-token budget holds two or three.
+For each sampled SQuAD v2.0 dev question that has an answer, every paragraph of
+its article is a stored document (about 20 to 50 of them), named by id as a
+client would after `IndexDocuments`. Selection fills a budget of 128, 256 or 512
+tokens (`gpt-4o-mini`) with BM25 alone, the embedding model alone, or their
+fusion (the service); the baseline in the same run takes the article's paragraphs
+in document order until the budget is full (the first `budget` tokens). An extra,
+labelled row runs fusion over the stored 256-token chunks only (refining off),
+which is what the service did before it refined small budgets. A question counts
+as recalled when one of its gold answers, SQuAD-normalised (lower case, no
+punctuation, no articles, single spaces), appears in the selected text.
+
+Latency is per `retrieve` call: cold = the article sent inline with nothing
+cached (chunking, embedding every chunk and the needed sub-chunks, ranking), once
+per article at a 256-token budget; warm = the article stored and named by id
+(load, BM25 statistics, one query embedding, fusion, sub-chunks, selection), once
+per question and budget, where a request whose best chunks were never cut before
+also embeds their sub-chunks (reported as the cache-miss share); in-order = the
+same warm request with no query (no ranking).
 """
 
 from __future__ import annotations
@@ -32,29 +40,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from promptpress.bench import plots
 from promptpress.bench.datasets import SquadArticle, SquadQuestion, sample, squad_v2_dev
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.retrieval import (
-    ChunkingConfig,
     Corpus,
     Embedder,
     FusionWeights,
+    Retrieval,
     Selection,
     SelectionOptions,
-    rank_chunks,
+    TextEmbedder,
     retrieve,
-    select_ranked,
 )
-from promptpress.types import Document, Placement
+from promptpress.types import Document
 
 NAME = "retrieval"
 BUDGETS = (128, 256, 512)
-LATENCY_BUDGET = 256
+COLD_BUDGET = 256
 TARGET_MODEL = "gpt-4o-mini"
-CHUNKING = ChunkingConfig(size=48, overlap=6)
 METHODS = ("in_order", "bm25", "dense", "fusion")
+# Not the service: fusion over the stored chunks only (SelectionOptions.refine off).
+STORED_ONLY = "fusion_stored_chunks"
 TORCH_THREADS = 1
 
 
@@ -68,18 +78,63 @@ def settings(ctx: SuiteContext) -> Settings:
     return ctx.by_profile(tiny=Settings(2, 5), quick=Settings(8, 60), full=Settings(0, 0))
 
 
+def service_corpus(path: Path, embedder: TextEmbedder) -> Corpus:
+    """The corpus as the server builds it: default chunking, default tokenizer."""
+    return Corpus(path, embedder)
+
+
+def method_options() -> dict[str, SelectionOptions]:
+    """The service's options (fusion), and the same with one ranker or no refining."""
+    service = SelectionOptions()
+    k = service.weights.k
+    return {
+        "fusion": service,
+        "bm25": SelectionOptions(weights=FusionWeights(bm25=1.0, dense=0.0, k=k)),
+        "dense": SelectionOptions(weights=FusionWeights(bm25=0.0, dense=1.0, k=k)),
+        STORED_ONLY: SelectionOptions(refine=False),
+    }
+
+
+class CountingEmbedder:
+    """The model, counting the texts it embeds; remembers queries only when told to.
+
+    Timed requests run with `remember` off, so each embeds its query as the
+    service would; the untimed comparison runs reuse the question's embedding.
+    """
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_id, self.dim = inner.model_id, inner.dim
+        self.remember = False
+        self.embedded = 0  # texts other than remembered queries
+        self._queries: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self.remember and len(texts) == 1 and texts[0] in self._queries:
+            return self._queries[texts[0]]
+        self.embedded += len(texts)
+        vectors = self.inner.embed(texts)
+        if self.remember and len(texts) == 1:
+            self._queries = {texts[0]: vectors}
+        return vectors
+
+
 @dataclass
 class Tally:
-    """Per method and budget: questions recalled, tokens used; latencies in seconds."""
+    """Per method and budget: recalled, tokens used; latencies (s), per-request facts."""
 
     hits: dict[tuple[str, int], list[bool]]
     tokens: dict[tuple[str, int], list[int]]
     latency: dict[str, list[float]]
+    misses: dict[int, list[bool]]  # warm request embedded more than its query
+    granularity: dict[int, list[int]]
+    candidates: dict[int, list[int]]
     documents: list[int]  # per question
 
     @classmethod
     def empty(cls) -> Tally:
-        return cls(defaultdict(list), defaultdict(list), defaultdict(list), [])
+        d = defaultdict
+        return cls(d(list), d(list), d(list), d(list), d(list), d(list), [])
 
 
 def normalise(text: str) -> str:
@@ -134,28 +189,20 @@ def _run(ctx: SuiteContext) -> SuiteResult:
     chosen = sample(articles, config.articles or len(articles), seed=ctx.seed)
     counter = counter_for(TARGET_MODEL)
     started = time.perf_counter()
-    embedder = Embedder()
+    embedder = CountingEmbedder(Embedder())
     load_s = time.perf_counter() - started
     embedder.embed(["warm-up: the first forward pass allocates"])
-    options = SelectionOptions()
-    rankers = {
-        "bm25": FusionWeights(bm25=1.0, dense=0.0, k=options.weights.k),
-        "dense": FusionWeights(bm25=0.0, dense=1.0, k=options.weights.k),
-        "fusion": options.weights,
-    }
     tally = Tally.empty()
-    chunk_tokens: list[int] = []
     with tempfile.TemporaryDirectory(prefix="pp-bench-retrieval-") as tmp:
-        corpus = Corpus(Path(tmp), embedder, chunking=CHUNKING, counter=counter)
+        corpus = service_corpus(Path(tmp), embedder)
         try:
             for article in ctx.progress(chosen, desc="retrieval: articles"):
                 questions = _questions(article, config, ctx)
-                chunk_tokens += _measure_article(
-                    ctx, corpus, article, questions, counter, rankers, options, tally
-                )
+                _measure_article(ctx, corpus, embedder, article, questions, counter, tally)
+            chunking = corpus.chunking
         finally:
             corpus.close()
-    figures = _figures(tally, chosen, chunk_tokens, options, load_s, embedder.model_id)
+    figures = _figures(tally, chosen, chunking, load_s, embedder.model_id)
     plot = _plot(figures, ctx.out_dir / "retrieval_recall.png")
     return SuiteResult(
         suite=NAME, datasets=[info], figures=figures, table_md=_tables(figures), plots=[plot]
@@ -175,65 +222,67 @@ def _questions(article: SquadArticle, config: Settings, ctx: SuiteContext) -> li
 def _measure_article(
     ctx: SuiteContext,
     corpus: Corpus,
+    embedder: CountingEmbedder,
     article: SquadArticle,
     questions: list[SquadQuestion],
     counter: TokenCounter,
-    rankers: dict[str, FusionWeights],
-    options: SelectionOptions,
     tally: Tally,
-) -> list[int]:
+) -> None:
     tenant = article.title
     docs = [Document(f"{article.title}/{i}", p.context) for i, p in enumerate(article.paragraphs)]
     ids = [d.id for d in docs]
     texts = {d.id: d.text for d in docs}
+    options = method_options()
+
+    def ask(query: str, budget: int, opts: SelectionOptions, **inline: Any) -> Retrieval:
+        where = inline or {"document_ids": ids}
+        return retrieve(
+            corpus, tenant, query=query, counter=counter, max_tokens=budget, options=opts, **where
+        )
+
     # Cold: the article inline, nothing cached (its embeddings are cached after this).
+    embedder.remember = False
     started = time.perf_counter()
-    retrieve(
-        corpus,
-        tenant,
-        query=questions[0].question,
-        counter=counter,
-        max_tokens=LATENCY_BUDGET,
-        documents=docs,
-    )
+    ask(questions[0].question, COLD_BUDGET, options["fusion"], documents=docs)
     tally.latency["cold"].append(time.perf_counter() - started)
     corpus.index_documents(tenant, docs)
-    pool = corpus.candidate_pool(tenant, corpus.get_documents(tenant, ids))
     in_order = counter.encode("\n\n".join(d.text for d in docs))
     for question in ctx.progress(questions, desc=f"  {article.title}"):
-        for name, query in (("warm", question.question), ("in_order_warm", "")):
-            started = time.perf_counter()
-            retrieve(
-                corpus,
-                tenant,
-                query=query,
-                counter=counter,
-                max_tokens=LATENCY_BUDGET,
-                document_ids=ids,
-            )
-            tally.latency[name].append(time.perf_counter() - started)
         tally.documents.append(len(docs))
-        ranking = rank_chunks(
-            question.question, pool, embedder=corpus.embedder, weights=options.weights
-        )
+        embedder.remember = False
+        for budget in BUDGETS:  # the service's requests, timed
+            before = embedder.embedded
+            started = time.perf_counter()
+            result = ask(question.question, budget, options["fusion"])
+            tally.latency[f"warm_{budget}"].append(time.perf_counter() - started)
+            tally.misses[budget].append(embedder.embedded - before > 1)
+            tally.granularity[budget].append(result.selection.stats.granularity)
+            tally.candidates[budget].append(result.selection.stats.candidates)
+            _score(tally, "fusion", budget, result.selection, texts, question)
+        started = time.perf_counter()
+        ask("", COLD_BUDGET, options["fusion"])
+        tally.latency["in_order_warm"].append(time.perf_counter() - started)
+        embedder.remember = True
         for budget in BUDGETS:
             prefix = counter.decode(in_order[:budget])
             tally.hits["in_order", budget].append(recalled([prefix], question.answers))
             tally.tokens["in_order", budget].append(min(budget, len(in_order)))
-            for name, weights in rankers.items():
-                selection = select_ranked(
-                    pool,
-                    ranking.refused(weights),
-                    counter=counter,
-                    max_tokens=budget,
-                    placement=Placement.SOURCE,
-                    dedup_threshold=options.dedup_threshold,
-                )
-                tally.hits[name, budget].append(
-                    recalled(selected_pieces(selection, texts), question.answers)
-                )
-                tally.tokens[name, budget].append(selection.stats.tokens)
-    return [c.tokens for c in pool.chunks]
+            for name in ("bm25", "dense", STORED_ONLY):
+                result = ask(question.question, budget, options[name])
+                _score(tally, name, budget, result.selection, texts, question)
+
+
+def _score(
+    tally: Tally,
+    method: str,
+    budget: int,
+    selection: Selection,
+    texts: dict[str, str],
+    question: SquadQuestion,
+) -> None:
+    hit = recalled(selected_pieces(selection, texts), question.answers)
+    tally.hits[method, budget].append(hit)
+    tally.tokens[method, budget].append(selection.stats.tokens)
 
 
 def _percentiles(seconds: list[float]) -> dict[str, Any]:
@@ -249,28 +298,26 @@ def _percentiles(seconds: list[float]) -> dict[str, Any]:
     }
 
 
+LATENCIES = ("cold", *(f"warm_{b}" for b in BUDGETS), "in_order_warm")
+
+
 def _figures(
-    tally: Tally,
-    articles: list[SquadArticle],
-    chunk_tokens: list[int],
-    options: SelectionOptions,
-    load_s: float,
-    model_id: str,
+    tally: Tally, articles: list[SquadArticle], chunking: Any, load_s: float, model_id: str
 ) -> dict[str, Any]:
-    recall = {m: {str(b): statistics.fmean(tally.hits[m, b]) for b in BUDGETS} for m in METHODS}
+    options = SelectionOptions()
+    every = (*METHODS, STORED_ONLY)
+    recall = {m: {str(b): statistics.fmean(tally.hits[m, b]) for b in BUDGETS} for m in every}
     tokens_used = {
-        m: {str(b): statistics.fmean(tally.tokens[m, b]) for b in BUDGETS} for m in METHODS
+        m: {str(b): statistics.fmean(tally.tokens[m, b]) for b in BUDGETS} for m in every
     }
     versus: dict[str, dict[str, Any]] = {}
-    for other in ("bm25", "dense", "in_order"):
+    for other in ("bm25", "dense", "in_order", STORED_ONLY):
         versus[other] = {}
         for b in BUDGETS:
             pairs = list(zip(tally.hits["fusion", b], tally.hits[other, b], strict=True))
             versus[other][str(b)] = {
                 "recall_ratio": ratio(recall["fusion"][str(b)], recall[other][str(b)]),
-                "fusion_only": sum(
-                    f and not o for f, o in pairs
-                ),  # paired: fusion right, other wrong
+                "fusion_only": sum(f and not o for f, o in pairs),  # fusion right, other wrong
                 "other_only": sum(o and not f for f, o in pairs),
             }
     beats = {
@@ -279,47 +326,49 @@ def _figures(
         )
         for b in BUDGETS
     }
-    latency = {
-        name: _percentiles(tally.latency[name]) for name in ("cold", "warm", "in_order_warm")
-    }
+    latency = {name: _percentiles(tally.latency[name]) for name in LATENCIES}
+    warm = latency[f"warm_{COLD_BUDGET}"]
     return {
         "questions": len(tally.hits["fusion", BUDGETS[0]]),
         "articles": len(articles),
         "documents_per_question_mean": statistics.fmean(tally.documents),
-        "chunks": {
-            "size": CHUNKING.size,
-            "overlap": CHUNKING.overlap,
-            "count": len(chunk_tokens),
-            "mean_tokens": statistics.fmean(chunk_tokens) if chunk_tokens else None,
-        },
         "config": {
             "target_model": TARGET_MODEL,
             "embedding_model": model_id,
+            "chunk_tokens": chunking.size,
+            "chunk_overlap": chunking.overlap,
             "fusion": {
                 "bm25": options.weights.bm25,
                 "dense": options.weights.dense,
                 "k": options.weights.k,
             },
             "dedup_threshold": options.dedup_threshold,
-            "latency_budget": LATENCY_BUDGET,
+            "refine": options.refine,
+            "placement": "edges",
+            "cold_budget": COLD_BUDGET,
             "torch_threads": TORCH_THREADS,
         },
+        "granularity": {str(b): statistics.mode(tally.granularity[b]) for b in BUDGETS},
+        "candidates_mean": {str(b): statistics.fmean(tally.candidates[b]) for b in BUDGETS},
         "recall": recall,
         "tokens_used_mean": tokens_used,
         "fusion_versus": versus,
         "fusion_beats_all": beats,
         "latency": latency,
+        "warm_cache_miss_share": {str(b): statistics.fmean(tally.misses[b]) for b in BUDGETS},
         "latency_ratios": {
-            "cold_vs_warm_p50": ratio(latency["cold"]["p50_ms"], latency["warm"]["p50_ms"]),
-            "warm_vs_in_order_p50": ratio(
-                latency["warm"]["p50_ms"], latency["in_order_warm"]["p50_ms"]
-            ),
-            "warm_vs_in_order_p95": ratio(
-                latency["warm"]["p95_ms"], latency["in_order_warm"]["p95_ms"]
-            ),
+            "cold_vs_warm_p50": ratio(latency["cold"]["p50_ms"], warm["p50_ms"]),
+            "warm_vs_in_order_p50": ratio(warm["p50_ms"], latency["in_order_warm"]["p50_ms"]),
+            "warm_vs_in_order_p95": ratio(warm["p95_ms"], latency["in_order_warm"]["p95_ms"]),
         },
         "embedder_load_s": load_s,
     }
+
+
+def _label(method: str) -> str:
+    if method == STORED_ONLY:
+        return "fusion, stored 256-token chunks only (not the service)"
+    return method.replace("_", "-")
 
 
 def _tables(f: dict[str, Any]) -> str:
@@ -329,41 +378,51 @@ def _tables(f: dict[str, Any]) -> str:
         *(f"fusion / method @{b}" for b in BUDGETS),
     ]
     rows = []
-    for m in METHODS:
+    for m in (*METHODS, STORED_ONLY):
         recall = [f["recall"][m][str(b)] for b in BUDGETS]
         ratios = [ratio(f["recall"]["fusion"][str(b)], f["recall"][m][str(b)]) for b in BUDGETS]
-        rows.append([m.replace("_", "-"), *recall, *ratios])
+        rows.append([_label(m), *recall, *ratios])
+    rows.append(
+        ["mean tokens used (fusion)", *(f["tokens_used_mean"]["fusion"][str(b)] for b in BUDGETS)]
+        + [None] * len(BUDGETS)
+    )
     paired = ["vs", *(f"@{b} fusion-only / other-only" for b in BUDGETS)]
     paired_rows = [
-        [
-            o,
-            *(
-                f"{f['fusion_versus'][o][str(b)]['fusion_only']} / {f['fusion_versus'][o][str(b)]['other_only']}"
-                for b in BUDGETS
-            ),
+        [_label(o)]
+        + [
+            f"{f['fusion_versus'][o][str(b)]['fusion_only']} / "
+            f"{f['fusion_versus'][o][str(b)]['other_only']}"
+            for b in BUDGETS
         ]
-        for o in ("bm25", "dense", "in_order")
+        for o in ("bm25", "dense", "in_order", STORED_ONLY)
     ]
     lat = f["latency"]
     lat_rows = [
         [name.replace("_", "-"), lat[name]["n"], lat[name]["p50_ms"], lat[name]["p95_ms"]]
-        for name in ("cold", "warm", "in_order_warm")
+        for name in LATENCIES
     ]
-    r = f["latency_ratios"]
-    chunks = f["chunks"]
+    r, c = f["latency_ratios"], f["config"]
+    fusion = c["fusion"]
     return "\n\n".join(
         [
-            f"{f['questions']} questions from {f['articles']} articles; chunks of {chunks['size']} tokens "
-            f"(overlap {chunks['overlap']}, mean {chunks['mean_tokens']:.1f}); fusion "
-            f"bm25 {f['config']['fusion']['bm25']:g} / dense {f['config']['fusion']['dense']:g}, "
-            f"k {f['config']['fusion']['k']:g}. Fusion beats every other method at: "
+            f"{f['questions']} questions from {f['articles']} articles, "
+            f"{f['documents_per_question_mean']:.1f} documents each. Service defaults: "
+            f"{c['chunk_tokens']}-token chunks (overlap {c['chunk_overlap']}), refined for "
+            "these budgets into sub-chunks of "
+            + "/".join(f"{f['granularity'][str(b)]}" for b in BUDGETS)
+            + f" tokens; fusion bm25 {fusion['bm25']:g} / dense {fusion['dense']:g}, "
+            f"k {fusion['k']:g}; placement {c['placement']}. Fusion beats BM25, dense and "
+            "in-order at: "
             + ", ".join(f"{b}: {'yes' if ok else 'NO'}" for b, ok in f["fusion_beats_all"].items()),
             markdown_table(headers, rows),
             "Paired: questions only fusion recalled / only the other method recalled.",
             markdown_table(paired, paired_rows),
             markdown_table(["request", "n", "p50 ms", "p95 ms"], lat_rows),
-            f"cold / warm p50: {_fmt(r['cold_vs_warm_p50'])}; warm (ranked) / in-order p50: "
-            f"{_fmt(r['warm_vs_in_order_p50'])}, p95: {_fmt(r['warm_vs_in_order_p95'])}.",
+            f"cold / warm@{COLD_BUDGET} p50: {_fmt(r['cold_vs_warm_p50'])}; warm@{COLD_BUDGET} / "
+            f"in-order p50: {_fmt(r['warm_vs_in_order_p50'])}, p95: "
+            f"{_fmt(r['warm_vs_in_order_p95'])}. Warm requests that embedded new sub-chunks: "
+            + ", ".join(f"@{b} {100 * f['warm_cache_miss_share'][str(b)]:.0f}%" for b in BUDGETS)
+            + ".",
         ]
     )
 
@@ -380,25 +439,32 @@ def _plot(f: dict[str, Any], path: Path) -> Path:
         left.plot(
             BUDGETS, [f["recall"][m][str(b)] for b in BUDGETS], styles[m], marker="o", label=m
         )
+    left.plot(
+        BUDGETS,
+        [f["recall"][STORED_ONLY][str(b)] for b in BUDGETS],
+        ":",
+        color="grey",
+        marker="x",
+        label="fusion, stored chunks only",
+    )
     left.set_xscale("log", base=2)
     left.set_xticks(BUDGETS, [str(b) for b in BUDGETS])
     left.set_xlabel("context budget (tokens)")
     left.set_ylabel("answer recall")
     left.set_ylim(0, 1)
     left.grid(True, alpha=0.3)
-    left.legend()
-    names = ("cold", "warm", "in_order_warm")
-    p50 = [f["latency"][n]["p50_ms"] or 0 for n in names]
-    p95 = [f["latency"][n]["p95_ms"] or 0 for n in names]
-    x = range(len(names))
+    left.legend(fontsize="small")
+    p50 = [f["latency"][n]["p50_ms"] or 0 for n in LATENCIES]
+    p95 = [f["latency"][n]["p95_ms"] or 0 for n in LATENCIES]
+    x = range(len(LATENCIES))
     right.bar([i - 0.2 for i in x], p50, width=0.4, label="p50")
     right.bar([i + 0.2 for i in x], p95, width=0.4, label="p95")
-    right.set_xticks(list(x), [n.replace("_", "-") for n in names])
+    right.set_xticks(list(x), [n.replace("_", "-") for n in LATENCIES], fontsize="small")
     right.set_yscale("log")
     right.set_ylabel("ms per request (log)")
     right.legend()
     right.grid(True, axis="y", alpha=0.3)
-    fig.suptitle(f"retrieval on SQuAD v2 dev ({f['questions']} questions)")
+    fig.suptitle(f"retrieval on SQuAD v2 dev, service defaults ({f['questions']} questions)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

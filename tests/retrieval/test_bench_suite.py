@@ -3,12 +3,23 @@ every number in bench/README.md wrong."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from promptpress.bench.suites.retrieval import normalise, recalled, selected_pieces
-from promptpress.retrieval import Selection
+from promptpress.bench.suites.retrieval import (
+    STORED_ONLY,
+    method_options,
+    normalise,
+    recalled,
+    selected_pieces,
+    service_corpus,
+)
+from promptpress.compressor.tokens import counter_for
+from promptpress.retrieval import ChunkingConfig, FusionWeights, Selection, SelectionOptions
 from promptpress.retrieval.chunking import Chunk
 from promptpress.retrieval.selection import ScoredChunk
+from tests.retrieval.conftest import HashingEmbedder
 
 
 @pytest.mark.parametrize(
@@ -60,3 +71,21 @@ def test_selected_pieces_merge_overlapping_chunks_of_a_document() -> None:
     pieces = selected_pieces(Selection(chosen), {"a": a, "b": b})
     assert sorted(pieces) == sorted([b, a])
     assert recalled(pieces, ["two three"]) and recalled(pieces, ["four five"])
+
+
+def test_the_bench_measures_the_service_defaults(
+    tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    with service_corpus(tmp_path / "c", fake_embedder) as corpus:
+        assert corpus.chunking == ChunkingConfig()
+        assert corpus.counter.encoding_name == counter_for().encoding_name
+    options = method_options()
+    assert options["fusion"] == SelectionOptions()
+    assert options["bm25"].weights == FusionWeights(
+        bm25=1.0, dense=0.0, k=options["fusion"].weights.k
+    )
+    assert options["dense"].weights == FusionWeights(
+        bm25=0.0, dense=1.0, k=options["fusion"].weights.k
+    )
+    assert options["bm25"].refine and options["dense"].refine
+    assert options[STORED_ONLY] == SelectionOptions(refine=False)
