@@ -253,3 +253,37 @@ def preprocess_from_proto(
         placement=placement or core.Placement.EDGES,
         compression_method=method,
     )
+
+
+@dataclass(frozen=True)
+class CompressInput:
+    text: str
+    method: core.CompressionMethod | None
+    rate: float | None
+    target_tokens: int
+    question: str
+    target_model: str
+    protected_spans: tuple[core.Span, ...]
+
+
+def compress_from_proto(req: pb.CompressRequest, limits: Limits) -> CompressInput:
+    v = Violations()
+    if math.isnan(req.rate) or req.rate < 0 or req.rate > 1:
+        v.add("rate", "must be in (0, 1] (0 means the server's default rate)")
+    if req.target_tokens < 0:
+        v.add("target_tokens", "must not be negative (0 means use rate)")
+    size = _utf8_len(req.text)
+    if size > limits.max_text_bytes:
+        v.add("text", f"is {size} bytes; the limit is {limits.max_text_bytes}")
+    method = method_from_proto(req.method, "method", v)
+    spans = _spans(req.protected_spans, size, "protected_spans", v)
+    v.raise_if_any()
+    return CompressInput(
+        text=req.text,
+        method=method,
+        rate=req.rate if req.rate > 0 else None,
+        target_tokens=req.target_tokens,
+        question=req.question,
+        target_model=target_from_proto(req.target).model,
+        protected_spans=spans,
+    )

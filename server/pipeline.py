@@ -8,19 +8,21 @@ servicer calls it off the event loop), so stages may block.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from promptpress.cachekeys.cost import estimate_cost
 from promptpress.cachekeys.layout import ContextChunk, build_layout, split_messages
 from promptpress.cachekeys.plan import CachePlan, plan_request
+from promptpress.compressor.compress import CompressionSettings
 from promptpress.compressor.history import trim_history
+from promptpress.compressor.segments import Segment, compress_segments
 from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.errors import FailedPrecondition
 from promptpress.retrieval import Retrieval, query_for, retrieve
 from promptpress.server.resources import Resources
-from promptpress.types import Message, PreprocessInput
+from promptpress.types import Document, Message, PreprocessInput, Role
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,55 @@ class Pipeline:
             placement=inp.placement,
         )
 
+    def _compress(
+        self,
+        inp: PreprocessInput,
+        query: str,
+        history: Sequence[Message],
+        static_docs: Sequence[Document],
+        chunks: Sequence[ContextChunk],
+    ) -> tuple[tuple[Message, ...], tuple[Document, ...], list[ContextChunk]]:
+        """Compress what the cacheable prefix holds frozen, and the retrieved tail question-aware.
+
+        System messages, the last user message (the question) and what follows it
+        are never compressed; nor are messages marked no_compress or carrying
+        volatile spans (their byte offsets must stay valid).
+        """
+        compressor = self.resources.compressor
+        if compressor is None:
+            raise FailedPrecondition(
+                "compression needs the compressor model, which this server did not load"
+            )
+        prefix = [
+            Segment(
+                m.content,
+                m.protected_spans,
+                compress=bool(m.content)
+                and not (m.no_compress or m.volatile_spans or m.role is Role.SYSTEM),
+            )
+            for m in history
+        ] + [Segment(d.text) for d in static_docs]
+        tail = [Segment(c.text) for c in chunks]
+        settings = CompressionSettings(
+            method=inp.compression_method,
+            rate=inp.budget.compression_rate,
+            question=query,
+            target_model=inp.target.model,
+        )
+        out = compress_segments(compressor, prefix, tail, settings, tenant=inp.tenant)
+        texts = [r.text for r in out.prefix]
+        # A compressed message's protected spans have done their job; their offsets
+        # no longer apply to the new text.
+        new_history = tuple(
+            m if t == m.content else replace(m, content=t, protected_spans=())
+            for m, t in zip(history, texts[: len(history)], strict=True)
+        )
+        new_docs = tuple(
+            replace(d, text=t) for d, t in zip(static_docs, texts[len(history) :], strict=True)
+        )
+        new_chunks = [replace(c, text=r.text) for c, r in zip(chunks, out.tail, strict=True)]
+        return new_history, new_docs, new_chunks
+
     def preprocess(self, inp: PreprocessInput) -> PreprocessOutput:
         timer = StageTimer()
         counter = counter_for(inp.target.model)
@@ -135,15 +186,23 @@ class Pipeline:
             trimmed = trim_history(inp.messages, budget, counter)
             system, history, last_user, tail = split_messages(trimmed.messages)
 
+        static_docs: Sequence[Document] = found.static_documents
+        chunks = [
+            ContextChunk(c.chunk.document_id, c.chunk.chunk_id, c.chunk.text)
+            for c in found.selection.chunks
+        ]
+        if inp.budget.compression_rate > 0:
+            with timer.stage("compress"):
+                history, static_docs, chunks = self._compress(
+                    inp, query, history, static_docs, chunks
+                )
+
         with timer.stage("layout"):
             layout = build_layout(
                 system=system,
-                static_docs=found.static_documents,
+                static_docs=static_docs,
                 history=history,
-                chunks=[
-                    ContextChunk(c.chunk.document_id, c.chunk.chunk_id, c.chunk.text)
-                    for c in found.selection.chunks
-                ],
+                chunks=chunks,
                 last_user=last_user,
                 tail=tail,
                 tools=inp.tools,

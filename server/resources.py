@@ -15,6 +15,9 @@ from typing import Any
 
 from promptpress.cachekeys.profiles import ProfileSet, load_profiles
 from promptpress.cachekeys.semantic import SemanticCache
+from promptpress.compressor.compress import CompressionLimits, Compressor
+from promptpress.compressor.loading import load_compressor
+from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
 from promptpress.errors import InvalidInput
 from promptpress.retrieval import Corpus, Embedder, Limits
@@ -31,7 +34,7 @@ class Resources:
     profiles: ProfileSet
     embedder: Embedder | None = None
     corpus: Corpus | None = None
-    compressor: Any | None = None
+    compressor: Compressor | None = None
     semantic_cache: SemanticCache | None = None
     closers: list[Any] = field(default_factory=list)
 
@@ -74,12 +77,21 @@ def semantic_cache_options(table: Mapping[str, Any]) -> dict[str, Any]:
 def prepare_assets(config: ServerConfig) -> dict[str, Path]:
     data = config.data_path
     data.mkdir(parents=True, exist_ok=True)
-    return {"tiktoken": ensure_offline_encodings(data / "tiktoken")}
+    assets = {"tiktoken": ensure_offline_encodings(data / "tiktoken")}
+    if not config.compressor_model:
+        assets["compressor"] = prepare_default_model(data)
+    return assets
 
 
-def load_resources(config: ServerConfig, *, embedder: Embedder | None = None) -> Resources:
-    """Load models and open stores. `embedder` lets tests share one loaded model."""
-    prepare_assets(config)
+def load_resources(
+    config: ServerConfig,
+    *,
+    embedder: Embedder | None = None,
+    compressor: Compressor | None = None,
+) -> Resources:
+    """Load models and open stores. `embedder`/`compressor` let tests share loaded models."""
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    ensure_offline_encodings(config.data_path / "tiktoken")
     profiles = load_profiles(prices_path=config.prices_file or None)
     resources = Resources(profiles=profiles)
     if not config.load_models:
@@ -96,5 +108,15 @@ def load_resources(config: ServerConfig, *, embedder: Embedder | None = None) ->
         **semantic_cache_options(config.extra.get("semantic_cache", {})),
     )
     resources.closers.append(resources.semantic_cache)
+    if compressor is None:
+        compressor = load_compressor(
+            config.data_path,
+            causal_model=config.compressor_model or None,
+            llmlingua2_model=config.llmlingua2_model or None,
+            limits=CompressionLimits(max_text_bytes=config.max_text_bytes),
+        )
+        if compressor.cache is not None:
+            resources.closers.append(compressor.cache)
+    resources.compressor = compressor
     log_event(log, "resources loaded", embedder=resources.embedder.model_id)
     return resources

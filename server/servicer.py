@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from promptpress.compressor.compress import CompressionSettings
 from promptpress.compressor.tokens import counter_for
 from promptpress.errors import FailedPrecondition
 from promptpress.retrieval import IndexStatus
@@ -189,7 +190,30 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     # --- Compress ----------------------------------------------------------------------
 
     def _compress(self, tenant: str, req: pb.CompressRequest) -> pb.CompressResponse:
-        raise NotImplementedError("Compress is not implemented yet")
+        inp = convert.compress_from_proto(req, self.limits)
+        compressor = self.pipeline.resources.compressor
+        if compressor is None:
+            raise FailedPrecondition(
+                "compression needs the compressor model, which this server did not load"
+            )
+        settings = CompressionSettings(
+            method=inp.method,
+            rate=inp.rate,
+            target_tokens=inp.target_tokens,
+            question=inp.question,
+            target_model=inp.target_model,
+            protected_spans=inp.protected_spans,
+        )
+        result = compressor.compress(inp.text, settings, tenant=tenant)
+        return pb.CompressResponse(
+            text=result.text,
+            original_tokens=result.original_tokens,
+            compressed_tokens=result.compressed_tokens,
+            ratio=result.ratio,
+            method=convert.METHOD_TO_PB[result.method],
+            encoding=result.encoding,
+            cached=result.cached,
+        )
 
     async def Compress(
         self, request: pb.CompressRequest, context: grpc.aio.ServicerContext

@@ -39,11 +39,31 @@ def shared_embedder():  # type: ignore[no-untyped-def]
     return Embedder()
 
 
+def stable_model_dir() -> Path:
+    """Where the converted SmolLM2 lives across test runs (conversion takes ~30 s)."""
+    if env := os.environ.get("PROMPTPRESS_DATA_DIR"):
+        return Path(env)
+    return Path(tempfile.gettempdir()) / f"promptpress-test-data-{os.getuid()}"
+
+
 @pytest.fixture(scope="session")
-def resources(server_config, shared_embedder):  # type: ignore[no-untyped-def]
+def shared_compressor(data_dir: Path):  # type: ignore[no-untyped-def]
+    """The embedded SmolLM2 compressor, loaded once; its LMDB cache is per session."""
+    from promptpress.compressor.loading import load_compressor
+    from promptpress.compressor.model_prep import prepare_default_model
+
+    model = prepare_default_model(stable_model_dir())
+    compressor = load_compressor(data_dir / "compressor", causal_model=model)
+    yield compressor
+    if compressor.cache is not None:
+        compressor.cache.close()
+
+
+@pytest.fixture(scope="session")
+def resources(server_config, shared_embedder, shared_compressor):  # type: ignore[no-untyped-def]
     from promptpress.server.resources import load_resources
 
-    res = load_resources(server_config, embedder=shared_embedder)
+    res = load_resources(server_config, embedder=shared_embedder, compressor=shared_compressor)
     yield res
     res.close()
 

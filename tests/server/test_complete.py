@@ -70,7 +70,7 @@ def free_port() -> int:
 
 @pytest.fixture
 async def routed(
-    tmp_path: Path, shared_embedder
+    tmp_path: Path, shared_embedder, shared_compressor
 ) -> AsyncIterator[tuple[App, FakeUpstream, FakeUpstream]]:  # type: ignore[no-untyped-def]
     small, frontier = FakeUpstream().start(), FakeUpstream().start()
     config = ServerConfig(
@@ -79,7 +79,7 @@ async def routed(
         metrics_port=free_port(),
         extra=tiers_config(small, frontier),
     )
-    resources = load_resources(config, embedder=shared_embedder)
+    resources = load_resources(config, embedder=shared_embedder, compressor=shared_compressor)
     app = await build_app(config, resources=resources)
     await app.start()
     try:

@@ -102,9 +102,12 @@ async def test_delete_then_reference_fails(client) -> None:  # type: ignore[no-u
         await client.preprocess(pb.PreprocessRequest(messages=[user("q")], document_ids=["temp"]))
 
 
-async def test_too_many_documents_limit(tmp_path: Path, shared_embedder) -> None:  # type: ignore[no-untyped-def]
+async def test_too_many_documents_limit(tmp_path: Path, shared_embedder, shared_compressor) -> None:  # type: ignore[no-untyped-def]
     config = ServerConfig(address="127.0.0.1:0", data_dir=str(tmp_path), max_documents=2)
-    app = await build_app(config, resources=load_resources(config, embedder=shared_embedder))
+    app = await build_app(
+        config,
+        resources=load_resources(config, embedder=shared_embedder, compressor=shared_compressor),
+    )
     await app.start()
     try:
         async with AsyncClient(f"127.0.0.1:{app.port}") as c:
