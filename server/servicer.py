@@ -273,7 +273,7 @@ def completion_to_proto(done: Completion) -> pb.CompleteResponse:
             prompt_tokens=u.prompt_tokens,
             completion_tokens=u.completion_tokens,
             cached_tokens=u.cached_tokens,
-            cache_write_tokens=u.cache_write_tokens,
+            cache_write_tokens=u.cache_write_tokens + u.cache_write_1h_tokens,
         )
         if u
         else pb.Usage(),
