@@ -115,15 +115,19 @@ def truncate(text: str, budget: int) -> str:
 
 def random_drop(text: str, budget: int, rng: random.Random) -> str:
     words = text.split()
-    keep = sorted(rng.sample(range(len(words)), len(words)))
+    order = rng.sample(range(len(words)), len(words))  # a random priority per word
+
+    def kept(k: int) -> str:
+        return " ".join(words[i] for i in sorted(order[:k]))
+
     lo, hi = 0, len(words)
-    while lo < hi:  # the most words (in a fixed random order) that fit
+    while lo < hi:  # the most words, in that random priority, that fit
         mid = (lo + hi + 1) // 2
-        if COUNT(" ".join(words[i] for i in sorted(keep[:mid]))) <= budget:
+        if COUNT(kept(mid)) <= budget:
             lo = mid
         else:
             hi = mid - 1
-    return " ".join(words[i] for i in sorted(keep[:lo]))
+    return kept(lo)
 
 
 def data_dir() -> Path:
