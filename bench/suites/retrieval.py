@@ -29,6 +29,7 @@ same warm request with no query (no ranking).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
 import string
@@ -337,11 +338,7 @@ def _figures(
             "embedding_model": model_id,
             "chunk_tokens": chunking.size,
             "chunk_overlap": chunking.overlap,
-            "fusion": {
-                "bm25": options.weights.bm25,
-                "dense": options.weights.dense,
-                "k": options.weights.k,
-            },
+            "fusion": dataclasses.asdict(options.weights),
             "dedup_threshold": options.dedup_threshold,
             "refine": options.refine,
             "placement": "edges",

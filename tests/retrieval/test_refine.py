@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,13 +15,13 @@ from promptpress.retrieval import (
     DEFAULT_CHUNK_TOKENS,
     ChunkingConfig,
     Corpus,
-    Embedder,
     SelectionOptions,
     render_context,
     retrieve,
 )
 from promptpress.retrieval.chunking import chunk_document
-from promptpress.retrieval.refine import fine_chunking, split_chunk
+from promptpress.retrieval.refine import fine_chunking, kept_chunks, split_chunk
+from promptpress.retrieval.selection import CandidatePool
 from promptpress.types import Document, Placement
 from tests.retrieval.conftest import HashingEmbedder
 
@@ -258,5 +259,21 @@ def test_empty_query_fills_a_small_budget_in_source_order(
     assert result.selection.stats.tokens > 96, "the budget is mostly filled"
 
 
-def test_real_embedder_fixture_is_the_default_model(embedder: Embedder) -> None:
-    assert embedder.dim == 384
+@pytest.mark.parametrize(
+    ("scores", "tokens", "expected"),
+    [
+        ([0.1, 0.9, 0.5, 0.0], 100, [1, 2]),  # 60 + 60 tokens reach 100: best two
+        ([0.1, 0.9, 0.5, 0.0], 60, [1]),
+        ([0.1, 0.9, 0.5, 0.0], 1000, [0, 1, 2, 3]),
+        ([0.0, 0.0, 0.0, 0.0], 100, [0, 1]),  # no query: the first, in request order
+    ],
+)
+def test_kept_chunks_are_the_best_worth_the_tokens_in_request_order(
+    counter: TokenCounter, scores: list[float], tokens: int, expected: list[int]
+) -> None:
+    chunks = [
+        chunk_document(Document(f"d{i}", "word " * 60), counter)[0] for i in range(len(scores))
+    ]
+    assert all(c.tokens == 60 for c in chunks)
+    pool = CandidatePool(tuple(chunks), np.zeros((len(chunks), 4)), tuple(() for _ in chunks))
+    assert kept_chunks(pool, np.array(scores), tokens) == expected
