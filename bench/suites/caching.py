@@ -308,7 +308,12 @@ def _plot(ctx: SuiteContext, per_conv: dict[str, dict[str, list[Totals]]]) -> An
         order = sorted(range(len(by_strategy["full"])), key=lambda i: by_strategy["full"][i].usd)
         for s, runs in by_strategy.items():
             ax.plot(
-                range(len(order)), [runs[i].usd for i in order], marker=".", linewidth=1, label=s
+                range(len(order)),
+                [runs[i].usd for i in order],
+                marker=".",
+                linewidth=1,
+                label=s,
+                color=COLORS[s],  # one colour per strategy in both panels
             )
         ax.set_title(f"{provider} {TARGETS[provider].model}")
         ax.set_xlabel("conversation (sorted by full-history cost)")
