@@ -94,6 +94,10 @@ def load_resources(
     ensure_offline_encodings(config.data_path / "tiktoken")
     profiles = load_profiles(prices_path=config.prices_file or None)
     resources = Resources(profiles=profiles)
+    if config.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(config.torch_threads)
     if not config.load_models:
         log_event(log, "models not loaded (load_models=false)")
         return resources
