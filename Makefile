@@ -39,7 +39,7 @@ lint: install
 	cd proto && ../$(VENV)/buf/node_modules/.bin/buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy compressor retrieval cachekeys
+	$(BIN)/mypy compressor retrieval cachekeys server
 
 proto: install
 	$(BIN)/python proto/generate.py

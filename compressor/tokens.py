@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tiktoken
+
 from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
 from promptpress.types import Message
 

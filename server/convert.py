@@ -8,6 +8,7 @@ InvalidInput, so the caller sees all problems at once.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from promptpress import types as core
@@ -64,9 +65,11 @@ def _utf8_len(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _spans(spans: object, size: int, field: str, v: Violations) -> tuple[core.Span, ...]:
+def _spans(
+    spans: Iterable[pb.ByteSpan], size: int, field: str, v: Violations
+) -> tuple[core.Span, ...]:
     out = []
-    for i, s in enumerate(spans):  # type: ignore[attr-defined]
+    for i, s in enumerate(spans):
         if not 0 <= s.start <= s.end <= size:
             v.add(
                 f"{field}[{i}]", f"span [{s.start}, {s.end}) is outside the text (0..{size} bytes)"

@@ -86,7 +86,9 @@ class Metrics:
         self.prompt_tokens.labels(tenant, tier).inc(usage.prompt_tokens)
         self.completion_tokens.labels(tenant, tier).inc(usage.completion_tokens)
         self.cached_tokens.labels(tenant, tier).inc(usage.cached_tokens)
-        self.cache_write_tokens.labels(tenant, tier).inc(usage.cache_write_tokens + usage.cache_write_1h_tokens)
+        self.cache_write_tokens.labels(tenant, tier).inc(
+            usage.cache_write_tokens + usage.cache_write_1h_tokens
+        )
         self.cost_usd.labels(tenant, tier).inc(cost_usd)
 
     def record_cache_lookup(self, tenant: str, status: str) -> None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from promptpress.bench import datasets, plots
 from promptpress.bench.frame import DatasetInfo, SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.cachekeys.profiles import load_profiles

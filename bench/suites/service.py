@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
 from promptpress.bench import datasets, plots, servers
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.bench.loadgen import CellResult, LoadSpec, run_load

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from promptpress.bench import cli, report, suites
 from promptpress.bench.frame import (
     DatasetInfo,

@@ -8,6 +8,7 @@ import sys
 import grpc
 import numpy as np
 import pytest
+
 from promptpress.bench import servers
 from promptpress.bench.echo_server import create_echo_server
 from promptpress.bench.loadgen import CellResult, LoadSpec, percentiles, run_load

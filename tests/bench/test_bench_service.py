@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from promptpress.bench import datasets
 from promptpress.bench.frame import SuiteContext, run_suite
 from promptpress.bench.service_workloads import COUNT_MODEL, build_workloads

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from promptpress.compressor.history import trim_history
 from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.errors import InvalidInput

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+
 from promptpress.server.forwarder import Forwarder
 from promptpress.server.tiers import Prices, RetryPolicy, Tier, UpstreamConfig, UpstreamKind
-
 from tests.routing.fake_upstream import FakeUpstream
 
 # Small waits so retry and cooldown paths run in milliseconds; cooldown long enough

@@ -6,6 +6,7 @@ from collections import Counter
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from promptpress.server.affinity import Node, pick, rendezvous_order
 
 NODES = [Node("a"), Node("b"), Node("c"), Node("d")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from promptpress.bench.suites.routing import Example, evaluate, split_by_source
 from promptpress.server.tiers import Prices
 

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from promptpress.errors import FailedPrecondition, InvalidInput
 from promptpress.server.difficulty import (
     DifficultyClassifier,

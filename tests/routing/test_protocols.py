@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from promptpress.errors import FailedPrecondition
 from promptpress.server import upstream_protocols as proto
 from promptpress.server.tiers import UpstreamConfig, UpstreamKind
@@ -16,7 +17,6 @@ from promptpress.server.upstream_failures import (
 )
 from promptpress.server.upstream_render import UpstreamRequest, render_anthropic
 from promptpress.types import Message, Role, Sampling, ToolCall
-
 from tests.routing.fake_upstream import anthropic_stream, openai_stream
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+
 from promptpress.errors import FailedPrecondition
 from promptpress.server.tiers import (
     Prices,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from promptpress.server.tiers import Prices
 from promptpress.server.usage import (
     Usage,
