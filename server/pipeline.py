@@ -13,13 +13,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from promptpress.cachekeys.cost import estimate_cost
-from promptpress.cachekeys.layout import ContextChunk, build_layout, split_messages
+from promptpress.cachekeys.layout import (
+    ContextChunk,
+    build_layout,
+    check_messages,
+    split_messages,
+)
 from promptpress.cachekeys.plan import CachePlan, plan_request
 from promptpress.compressor.compress import CompressionSettings
 from promptpress.compressor.history import trim_history
 from promptpress.compressor.segments import Segment, compress_segments
 from promptpress.compressor.tokens import TokenCounter, counter_for
-from promptpress.errors import FailedPrecondition
+from promptpress.errors import FailedPrecondition, InvalidInput
 from promptpress.retrieval import Retrieval, query_for, retrieve
 from promptpress.server.resources import Resources
 from promptpress.types import Document, Message, PreprocessInput, Role
@@ -177,8 +182,13 @@ class Pipeline:
         static_tokens = sum(counter.count_many([d.text for d in found.static_documents]))
         context_tokens = sum(c.tokens for c in found.selection.chunks)
 
+        # Volatile spans and tool-call JSON are checked against the request's own
+        # field paths (messages[i]...), before trimming renumbers anything.
+        problems = check_messages(inp.messages)
+        if problems:
+            raise InvalidInput(problems)
+
         with timer.stage("trim"):
-            system, history, last_user, tail = split_messages(inp.messages)
             tool_tokens = sum(
                 counter.count(t.parameters_json) + counter.count(t.name) for t in inp.tools
             )

@@ -103,6 +103,20 @@ async def test_preprocess_prefix_stable_across_turns(client) -> None:  # type: i
 
 
 BAD_REQUESTS = [
+    (
+        pb.PreprocessRequest(
+            messages=[
+                pb.Message(role=pb.ROLE_USER, content="q"),
+                pb.Message(
+                    role=pb.ROLE_ASSISTANT,
+                    tool_calls=[pb.ToolCall(id="c1", name="f", arguments_json="{not json")],
+                ),
+                pb.Message(role=pb.ROLE_TOOL, content="1", tool_call_id="c1"),
+                pb.Message(role=pb.ROLE_USER, content="and?"),
+            ]
+        ),
+        "messages[1].tool_calls[0].arguments_json",
+    ),
     (pb.PreprocessRequest(), "messages"),
     (
         pb.PreprocessRequest(messages=[pb.Message(role=pb.ROLE_UNSPECIFIED, content="x")]),
