@@ -48,6 +48,7 @@ class Completion:
     pre: PreprocessOutput
     cache_status: str  # "none" | "exact" | "semantic"
     similarity: float = 0.0
+    matched_key: str = ""
     decision: RoutingDecision | None = None
     upstream: str = ""
     model: str = ""
@@ -127,6 +128,7 @@ class Completer:
             pre=pre,
             cache_status=hit.kind,
             similarity=hit.similarity,
+            matched_key=hit.key,
             model=hit.metadata.get("model", ""),
             upstream=hit.metadata.get("upstream", ""),
             finish_reason="stop",

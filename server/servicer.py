@@ -269,6 +269,7 @@ def completion_to_proto(done: Completion) -> pb.CompleteResponse:
         model=done.model,
         cache_status=CACHE_STATUS_TO_PB[done.cache_status],
         similarity=done.similarity,
+        matched_key=done.matched_key,
         usage=pb.Usage(
             prompt_tokens=u.prompt_tokens,
             completion_tokens=u.completion_tokens,

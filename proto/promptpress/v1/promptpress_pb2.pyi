@@ -405,7 +405,7 @@ class RoutingDecision(_message.Message):
     def __init__(self, tier: _Optional[str] = ..., score: _Optional[float] = ..., forced: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
-    __slots__ = ("message", "routing", "upstream", "model", "cache_status", "similarity", "usage", "cost_usd", "finish_reason", "stats", "cache", "warnings")
+    __slots__ = ("message", "routing", "upstream", "model", "cache_status", "similarity", "usage", "cost_usd", "finish_reason", "stats", "cache", "warnings", "matched_key")
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ROUTING_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_FIELD_NUMBER: _ClassVar[int]
@@ -418,6 +418,7 @@ class CompleteResponse(_message.Message):
     STATS_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_KEY_FIELD_NUMBER: _ClassVar[int]
     message: Message
     routing: RoutingDecision
     upstream: str
@@ -430,7 +431,8 @@ class CompleteResponse(_message.Message):
     stats: Stats
     cache: CacheInfo
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, message: _Optional[_Union[Message, _Mapping]] = ..., routing: _Optional[_Union[RoutingDecision, _Mapping]] = ..., upstream: _Optional[str] = ..., model: _Optional[str] = ..., cache_status: _Optional[_Union[CacheStatus, str]] = ..., similarity: _Optional[float] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., finish_reason: _Optional[str] = ..., stats: _Optional[_Union[Stats, _Mapping]] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    matched_key: str
+    def __init__(self, message: _Optional[_Union[Message, _Mapping]] = ..., routing: _Optional[_Union[RoutingDecision, _Mapping]] = ..., upstream: _Optional[str] = ..., model: _Optional[str] = ..., cache_status: _Optional[_Union[CacheStatus, str]] = ..., similarity: _Optional[float] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., finish_reason: _Optional[str] = ..., stats: _Optional[_Union[Stats, _Mapping]] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., matched_key: _Optional[str] = ...) -> None: ...
 
 class StreamCompleteRequest(_message.Message):
     __slots__ = ("request",)
