@@ -86,15 +86,39 @@ def history_budget(inp: PreprocessInput, other_tokens: int) -> int:
     return min(limits) if limits else 0
 
 
+def context_budget(inp: PreprocessInput, counter: TokenCounter) -> int:
+    """max_context_tokens, capped so retrieved context fits max_prompt_tokens too.
+
+    What can never be trimmed (system messages, the last user turn, tools, inline
+    static documents) comes first; retrieved context may take what is left, or
+    half of it when there is history to keep as well. 0 means no limit.
+    """
+    limit = inp.budget.max_context_tokens
+    if inp.budget.max_prompt_tokens <= 0:
+        return limit
+    system, history, last_user, tail = split_messages(inp.messages)
+    kept = [*system, *([last_user] if last_user else []), *tail]
+    fixed = counter.count_messages(kept) + tools_tokens(inp, counter)
+    fixed += sum(counter.count_many([d.text for d in inp.documents if d.static]))
+    room = inp.budget.max_prompt_tokens - fixed
+    share = room // 2 if history else room
+    capped = max(1, share)  # never 0: that would mean "no limit"
+    return min(limit, capped) if limit > 0 else capped
+
+
+def tools_tokens(inp: PreprocessInput, counter: TokenCounter) -> int:
+    return sum(
+        counter.count(t.name) + counter.count(t.description) + counter.count(t.parameters_json)
+        for t in inp.tools
+    )
+
+
 def naive_prompt_tokens(
     inp: PreprocessInput, counter: TokenCounter, documents_text: list[str]
 ) -> int:
     """What the request would cost sent as is: every message, every document whole, tools."""
-    tools = sum(
-        counter.count(t.name) + counter.count(t.description) + counter.count(t.parameters_json)
-        for t in inp.tools
-    )
-    return counter.count_messages(inp.messages) + sum(counter.count_many(documents_text)) + tools
+    documents = sum(counter.count_many(documents_text))
+    return counter.count_messages(inp.messages) + documents + tools_tokens(inp, counter)
 
 
 class Pipeline:
@@ -116,7 +140,7 @@ class Pipeline:
             inp.tenant,
             query=query,
             counter=counter,
-            max_tokens=inp.budget.max_context_tokens,
+            max_tokens=context_budget(inp, counter),
             documents=inp.documents,
             document_ids=inp.document_ids,
             placement=inp.placement,
@@ -189,10 +213,8 @@ class Pipeline:
             raise InvalidInput(problems)
 
         with timer.stage("trim"):
-            tool_tokens = sum(
-                counter.count(t.parameters_json) + counter.count(t.name) for t in inp.tools
-            )
-            budget = history_budget(inp, static_tokens + context_tokens + tool_tokens)
+            others = static_tokens + context_tokens + tools_tokens(inp, counter)
+            budget = history_budget(inp, others)
             trimmed = trim_history(inp.messages, budget, counter)
             system, history, last_user, tail = split_messages(trimmed.messages)
 

@@ -176,3 +176,25 @@ async def test_static_document_goes_in_cached_prefix(client) -> None:  # type: i
     assert out.cache.breakpoints, "a >1024-token prefix should get a cache breakpoint"
     assert "cache_control" in out.provider_body
     assert out.stats.cost_after_usd < out.stats.cost_before_usd
+
+
+async def test_max_prompt_tokens_caps_context_and_history_together(client) -> None:  # type: ignore[no-untyped-def]
+    history = []
+    for i in range(12):
+        history += [
+            user(f"question {i} about espresso " + "detail " * 60),
+            pb.Message(role=pb.ROLE_ASSISTANT, content=f"answer {i} " + "more " * 80),
+        ]
+    docs = [pb.Document(id=f"d{i}", text=(MANUAL + "\n\n") * 6) for i in range(4)]
+    out = await client.preprocess(
+        pb.PreprocessRequest(
+            messages=[*history, user("How do I descale the Zephyr?")],
+            documents=docs,
+            budget=pb.Budget(max_prompt_tokens=1500),
+        )
+    )
+    assert out.stats.original_tokens > 3000
+    assert out.chunks and out.stats.dropped_messages > 0
+    # Chunk and document wrappers add a few tokens beyond the budgeted content.
+    assert out.stats.final_tokens <= 1500 * 1.05, out.stats.final_tokens
+    assert sum(c.tokens for c in out.chunks) <= 750
