@@ -54,7 +54,6 @@ def split_turns(messages: Sequence[Message]) -> tuple[list[int], int]:
 @dataclass(frozen=True, slots=True)
 class _Turn:
     start: int
-    end: int
     droppable: int  # tokens of its messages that trimming may drop
     kept: int  # tokens of its system/pinned messages (never dropped)
     head: int  # tokens it had when it was the newest turn: its opening user message
@@ -114,17 +113,18 @@ def trim_history(
     for s, e in zip(starts, bounds, strict=True):
         if e > protected_from:
             break
-        kept = sum(costs[i] for i in range(s, e) if _is_kept_always(messages[i]))
-        droppable = sum(costs[s:e]) - kept
+        always = sum(costs[i] for i in range(s, e) if _is_kept_always(messages[i]))
         opens_with_user = messages[s].role is Role.USER and not _is_kept_always(messages[s])
-        turns.append(_Turn(s, e, droppable, kept, costs[s] if opens_with_user else 0))
+        turns.append(_Turn(s, sum(costs[s:e]) - always, always, costs[s] if opens_with_user else 0))
     tail = sum(costs[protected_from:])
 
     cut = _stable_cut(turns, tail, priming, max_tokens, low_watermark)
     drop_before = turns[cut].start if cut < len(turns) else protected_from
-    kept_messages = tuple(
-        m for i, m in enumerate(messages) if i >= drop_before or _is_kept_always(m)
+    keep = [i for i, m in enumerate(messages) if i >= drop_before or _is_kept_always(m)]
+    tokens = sum(costs[i] for i in keep) + priming
+    return TrimResult(
+        tuple(messages[i] for i in keep),
+        len(messages) - len(keep),
+        tokens,
+        over_budget=tokens > max_tokens,
     )
-    kept = kept_messages
-    tokens = sum(counter.count_message(m) for m in kept) + priming
-    return TrimResult(kept, len(messages) - len(kept), tokens, over_budget=tokens > max_tokens)

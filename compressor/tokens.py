@@ -89,6 +89,18 @@ def get_encoding(name: str) -> tiktoken.Encoding:
     return tiktoken.get_encoding(name)
 
 
+# A conversation's history comes back on every turn, and one request counts the
+# same messages in several stages (trimming, budgets, stats): remembering the
+# length of short texts makes that free. Long texts would pin memory; they are
+# encoded each time. Worst case held: 4,096 x 8,192 characters.
+_MEMO_MAX_CHARS = 8_192
+
+
+@functools.lru_cache(maxsize=4_096)
+def _token_length(encoding_name: str, text: str) -> int:
+    return len(get_encoding(encoding_name).encode(text, disallowed_special=()))
+
+
 @dataclass(frozen=True, slots=True)
 class TokenCounter:
     """Counts, encodes and decodes text for one model."""
@@ -109,18 +121,20 @@ class TokenCounter:
     def decode(self, ids: Sequence[int]) -> str:
         return self.encoding.decode(list(ids))
 
+    def _scaled(self, n: int) -> int:
+        return n if self.multiplier == 1.0 else math.ceil(n * self.multiplier)
+
     def count(self, text: str) -> int:
         if not text:
             return 0
-        n = len(self.encode(text))
-        return n if self.multiplier == 1.0 else math.ceil(n * self.multiplier)
+        if len(text) <= _MEMO_MAX_CHARS:
+            return self._scaled(_token_length(self.encoding_name, text))
+        return self._scaled(len(self.encode(text)))
 
     def count_many(self, texts: Iterable[str]) -> list[int]:
         texts = list(texts)
         raw = self.encoding.encode_batch(texts, disallowed_special=()) if texts else []
-        if self.multiplier == 1.0:
-            return [len(ids) for ids in raw]
-        return [math.ceil(len(ids) * self.multiplier) for ids in raw]
+        return [self._scaled(len(ids)) for ids in raw]
 
     def count_message(self, message: Message) -> int:
         """One message in chat format: overhead + role + content (+ name, tool calls)."""

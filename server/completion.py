@@ -18,8 +18,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from promptpress.cachekeys.keys import normalize_query
-from promptpress.cachekeys.semantic import CacheHit, SemanticCache
+from promptpress.cachekeys.semantic import CacheHit, SemanticCache, query_vector
 from promptpress.errors import FailedPrecondition
 from promptpress.server.difficulty import RoutingDecision
 from promptpress.server.forwarder import TextDelta
@@ -80,7 +79,7 @@ class Completer:
         embedder = self.pipeline.resources.embedder
         if embedder is None or not query.strip():
             return None
-        return embedder.embed([normalize_query(query)])[0]
+        return query_vector(embedder, query)
 
     def _lookup(self, tenant: str, pre: PreprocessOutput) -> tuple[CacheHit | None, Any]:
         assert self.cache is not None

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from promptpress import types as core
+from promptpress.compressor.compress import CompressionSettings
 from promptpress.errors import FieldViolation, InvalidInput
 from promptpress.v1 import promptpress_pb2 as pb
 
@@ -258,18 +259,7 @@ def preprocess_from_proto(
     )
 
 
-@dataclass(frozen=True)
-class CompressInput:
-    text: str
-    method: core.CompressionMethod | None
-    rate: float | None
-    target_tokens: int
-    question: str
-    target_model: str
-    protected_spans: tuple[core.Span, ...]
-
-
-def compress_from_proto(req: pb.CompressRequest, limits: Limits) -> CompressInput:
+def compress_from_proto(req: pb.CompressRequest, limits: Limits) -> tuple[str, CompressionSettings]:
     v = Violations()
     if math.isnan(req.rate) or req.rate < 0 or req.rate > 1:
         v.add("rate", "must be in (0, 1] (0 means the server's default rate)")
@@ -281,8 +271,7 @@ def compress_from_proto(req: pb.CompressRequest, limits: Limits) -> CompressInpu
     method = method_from_proto(req.method, "method", v)
     spans = _spans(req.protected_spans, size, "protected_spans", v)
     v.raise_if_any()
-    return CompressInput(
-        text=req.text,
+    return req.text, CompressionSettings(
         method=method,
         rate=req.rate if req.rate > 0 else None,
         target_tokens=req.target_tokens,
@@ -290,3 +279,39 @@ def compress_from_proto(req: pb.CompressRequest, limits: Limits) -> CompressInpu
         target_model=target_from_proto(req.target).model,
         protected_spans=spans,
     )
+
+
+def count_tokens_from_proto(
+    req: pb.CountTokensRequest, limits: Limits
+) -> tuple[list[str], tuple[core.Message, ...]]:
+    v = Violations()
+    if len(req.texts) > limits.max_texts:
+        v.add("texts", f"has {len(req.texts)} texts; the limit is {limits.max_texts}")
+    for i, text in enumerate(req.texts):
+        if _utf8_len(text) > limits.max_text_bytes:
+            v.add(f"texts[{i}]", f"exceeds {limits.max_text_bytes} bytes")
+    messages = messages_from_proto(req.messages, "messages", limits, v, required=False)
+    v.raise_if_any()
+    return list(req.texts), messages
+
+
+def index_documents_from_proto(
+    req: pb.IndexDocumentsRequest, limits: Limits
+) -> tuple[core.Document, ...]:
+    v = Violations()
+    docs = documents_from_proto(req.documents, "documents", limits, v)
+    if not req.documents:
+        v.add("documents", "must contain at least one document")
+    v.raise_if_any()
+    return docs
+
+
+def document_ids_from_proto(req: pb.DeleteDocumentsRequest) -> list[str]:
+    v = Violations()
+    if not req.document_ids:
+        v.add("document_ids", "must contain at least one id")
+    for i, doc_id in enumerate(req.document_ids):
+        if not doc_id:
+            v.add(f"document_ids[{i}]", "must not be empty")
+    v.raise_if_any()
+    return list(req.document_ids)

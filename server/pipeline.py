@@ -24,7 +24,7 @@ from promptpress.compressor.compress import CompressionSettings
 from promptpress.compressor.history import trim_history
 from promptpress.compressor.segments import Segment, compress_segments
 from promptpress.compressor.tokens import TokenCounter, counter_for
-from promptpress.errors import FailedPrecondition, InvalidInput
+from promptpress.errors import InvalidInput
 from promptpress.retrieval import Retrieval, query_for, retrieve
 from promptpress.server.resources import Resources
 from promptpress.types import Document, Message, PreprocessInput, Role
@@ -130,11 +130,7 @@ class Pipeline:
     def _retrieve(self, inp: PreprocessInput, counter: TokenCounter, query: str) -> Retrieval:
         if not inp.documents and not inp.document_ids:
             return Retrieval()
-        corpus = self.resources.corpus
-        if corpus is None:
-            raise FailedPrecondition(
-                "documents need the retrieval models, which this server did not load"
-            )
+        corpus = self.resources.require_corpus()
         return retrieve(
             corpus,
             inp.tenant,
@@ -160,11 +156,7 @@ class Pipeline:
         are never compressed; nor are messages marked no_compress or carrying
         volatile spans (their byte offsets must stay valid).
         """
-        compressor = self.resources.compressor
-        if compressor is None:
-            raise FailedPrecondition(
-                "compression needs the compressor model, which this server did not load"
-            )
+        compressor = self.resources.require_compressor()
         prefix = [
             Segment(
                 m.content,

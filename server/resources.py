@@ -19,7 +19,7 @@ from promptpress.compressor.compress import CompressionLimits, Compressor
 from promptpress.compressor.loading import load_compressor
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
-from promptpress.errors import InvalidInput
+from promptpress.errors import FailedPrecondition, InvalidInput
 from promptpress.retrieval import Corpus, Embedder, Limits
 from promptpress.server.config import ServerConfig
 from promptpress.server.logs import log_event
@@ -37,6 +37,20 @@ class Resources:
     compressor: Compressor | None = None
     semantic_cache: SemanticCache | None = None
     closers: list[Any] = field(default_factory=list)
+
+    def require_corpus(self) -> Corpus:
+        if self.corpus is None:
+            raise FailedPrecondition(
+                "documents need the retrieval models, which this server did not load"
+            )
+        return self.corpus
+
+    def require_compressor(self) -> Compressor:
+        if self.compressor is None:
+            raise FailedPrecondition(
+                "compression needs the compressor model, which this server did not load"
+            )
+        return self.compressor
 
     def close(self) -> None:
         for resource in reversed(self.closers):

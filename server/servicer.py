@@ -17,9 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from promptpress.compressor.compress import CompressionSettings
 from promptpress.compressor.tokens import counter_for
-from promptpress.errors import FailedPrecondition
 from promptpress.retrieval import IndexStatus
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing
@@ -96,18 +94,9 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     # --- CountTokens -----------------------------------------------------------------
 
     def _count_tokens(self, tenant: str, req: pb.CountTokensRequest) -> pb.CountTokensResponse:
-        v = convert.Violations()
-        if len(req.texts) > self.limits.max_texts:
-            v.add("texts", f"has {len(req.texts)} texts; the limit is {self.limits.max_texts}")
-        for i, text in enumerate(req.texts):
-            if len(text.encode("utf-8", "surrogatepass")) > self.limits.max_text_bytes:
-                v.add(f"texts[{i}]", f"exceeds {self.limits.max_text_bytes} bytes")
-        messages = convert.messages_from_proto(
-            req.messages, "messages", self.limits, v, required=False
-        )
-        v.raise_if_any()
+        texts, messages = convert.count_tokens_from_proto(req, self.limits)
         counter = counter_for(req.model)
-        counts = counter.count_many(req.texts)
+        counts = counter.count_many(texts)
         messages_tokens = counter.count_messages(messages)
         return pb.CountTokensResponse(
             counts=counts,
@@ -135,23 +124,11 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
 
     # --- The corpus ---------------------------------------------------------------------
 
-    def _corpus(self):  # type: ignore[no-untyped-def]
-        corpus = self.pipeline.resources.corpus
-        if corpus is None:
-            raise FailedPrecondition(
-                "the corpus needs the retrieval models, which this server did not load"
-            )
-        return corpus
-
     def _index_documents(
         self, tenant: str, req: pb.IndexDocumentsRequest
     ) -> pb.IndexDocumentsResponse:
-        v = convert.Violations()
-        docs = convert.documents_from_proto(req.documents, "documents", self.limits, v)
-        if not req.documents:
-            v.add("documents", "must contain at least one document")
-        v.raise_if_any()
-        results = self._corpus().index_documents(tenant, docs)
+        docs = convert.index_documents_from_proto(req, self.limits)
+        results = self.pipeline.resources.require_corpus().index_documents(tenant, docs)
         return pb.IndexDocumentsResponse(
             documents=[
                 pb.IndexedDocument(
@@ -172,14 +149,8 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     def _delete_documents(
         self, tenant: str, req: pb.DeleteDocumentsRequest
     ) -> pb.DeleteDocumentsResponse:
-        v = convert.Violations()
-        if not req.document_ids:
-            v.add("document_ids", "must contain at least one id")
-        for i, doc_id in enumerate(req.document_ids):
-            if not doc_id:
-                v.add(f"document_ids[{i}]", "must not be empty")
-        v.raise_if_any()
-        result = self._corpus().delete_documents(tenant, list(req.document_ids))
+        ids = convert.document_ids_from_proto(req)
+        result = self.pipeline.resources.require_corpus().delete_documents(tenant, ids)
         return pb.DeleteDocumentsResponse(deleted=result.deleted, not_found=result.not_found)
 
     async def DeleteDocuments(
@@ -190,21 +161,9 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     # --- Compress ----------------------------------------------------------------------
 
     def _compress(self, tenant: str, req: pb.CompressRequest) -> pb.CompressResponse:
-        inp = convert.compress_from_proto(req, self.limits)
-        compressor = self.pipeline.resources.compressor
-        if compressor is None:
-            raise FailedPrecondition(
-                "compression needs the compressor model, which this server did not load"
-            )
-        settings = CompressionSettings(
-            method=inp.method,
-            rate=inp.rate,
-            target_tokens=inp.target_tokens,
-            question=inp.question,
-            target_model=inp.target_model,
-            protected_spans=inp.protected_spans,
-        )
-        result = compressor.compress(inp.text, settings, tenant=tenant)
+        text, settings = convert.compress_from_proto(req, self.limits)
+        compressor = self.pipeline.resources.require_compressor()
+        result = compressor.compress(text, settings, tenant=tenant)
         return pb.CompressResponse(
             text=result.text,
             original_tokens=result.original_tokens,
