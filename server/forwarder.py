@@ -25,7 +25,8 @@ import os
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
 import httpx
 
@@ -54,6 +55,8 @@ from promptpress.server.upstream_results import (
 
 _DEADLINE_SLACK_S = 0.001
 _DEFAULT_POLICY = RetryPolicy()
+
+_T = TypeVar("_T")
 
 
 class Forwarder:
@@ -125,11 +128,7 @@ class Forwarder:
                     if not await self._should_retry(upstream, failure, n, deadline, attempts):
                         break
                     continue
-                attempts.append(
-                    Attempt(upstream.qualified_name, "ok", 200, "ok", self._since(started))
-                )
-                self.cooldowns.reset(upstream.qualified_name)
-                return _result(upstream, completion, attempts)
+                return self._succeeded(upstream, completion, attempts, started)
         raise exhausted_error(attempts)
 
     async def _call(
@@ -137,23 +136,16 @@ class Forwarder:
     ) -> proto.Completion:
         url, body, headers = self._prepare(upstream, request, stream=False)
         budget = self._budget(deadline, self.policy.attempt_timeout_s)
-        try:
-            async with asyncio.timeout(budget):
-                response = await self._client.post(url, json=body, headers=headers, timeout=budget)
-        except (TimeoutError, httpx.TimeoutException):
-            raise timeout_failure(budget) from None
-        except httpx.TransportError as exc:
-            raise connection_failure(exc) from None
+        response = await _within(
+            budget, self._client.post(url, json=body, headers=headers, timeout=budget)
+        )
         if response.status_code != 200:
             raise http_failure(
                 response.status_code,
                 proto.error_summary(response.status_code, response.content),
                 response.headers,
             )
-        try:
-            return proto.parse_completion(upstream.kind, response.content)
-        except proto.ProtocolError as exc:
-            raise garbage_failure(exc) from None
+        return _parse_completion(upstream, response.content)
 
     # --- streamed --------------------------------------------------------------------
 
@@ -205,13 +197,7 @@ class Forwarder:
         started = self._clock()
         budget = self._budget(deadline, self.policy.stream_idle_timeout_s)
         req = self._client.build_request("POST", url, json=body, headers=headers, timeout=budget)
-        try:
-            async with asyncio.timeout(budget):
-                response = await self._client.send(req, stream=True)
-        except (TimeoutError, httpx.TimeoutException):
-            raise timeout_failure(budget) from None
-        except httpx.TransportError as exc:
-            raise connection_failure(exc) from None
+        response = await _within(budget, self._client.send(req, stream=True))
         try:
             if response.status_code != 200:
                 payload = await self._read_with_budget(response, deadline)
@@ -225,11 +211,7 @@ class Forwarder:
                 completion = await self._whole_answer(upstream, response, deadline)
                 if completion.text:
                     yield TextDelta(completion.text, upstream.qualified_name)
-                attempts.append(
-                    Attempt(upstream.qualified_name, "ok", 200, "ok", self._since(started))
-                )
-                self.cooldowns.reset(upstream.qualified_name)
-                yield StreamDone(_result(upstream, completion, attempts))
+                yield StreamDone(self._succeeded(upstream, completion, attempts, started))
                 return
             parser = proto.stream_parser_for(upstream.kind)
             parts: list[str] = []
@@ -240,9 +222,7 @@ class Forwarder:
                 completion = parser.result("".join(parts))
             except proto.ProtocolError as exc:
                 raise garbage_failure(exc) from None
-            attempts.append(Attempt(upstream.qualified_name, "ok", 200, "ok", self._since(started)))
-            self.cooldowns.reset(upstream.qualified_name)
-            yield StreamDone(_result(upstream, completion, attempts))
+            yield StreamDone(self._succeeded(upstream, completion, attempts, started))
         finally:
             # Unread (cancelled, failed, abandoned) streams close their connection here.
             await response.aclose()
@@ -276,7 +256,8 @@ class Forwarder:
             if line is None:
                 break
         if not parser.done:
-            terminator = "message_stop" if upstream_is_anthropic(parser) else "[DONE]"
+            anthropic = isinstance(parser, proto.AnthropicStreamParser)
+            terminator = "message_stop" if anthropic else "[DONE]"
             raise UpstreamCallFailed(
                 f"stream ended without {terminator}",
                 kind="midstream",
@@ -288,17 +269,8 @@ class Forwarder:
         self, upstream: UpstreamConfig, response: httpx.Response, deadline: float
     ) -> proto.Completion:
         budget = self._budget(deadline, self.policy.attempt_timeout_s)
-        try:
-            async with asyncio.timeout(budget):
-                payload = await response.aread()
-        except (TimeoutError, httpx.TimeoutException):
-            raise timeout_failure(budget) from None
-        except httpx.TransportError as exc:
-            raise connection_failure(exc) from None
-        try:
-            return proto.parse_completion(upstream.kind, payload)
-        except proto.ProtocolError as exc:
-            raise garbage_failure(exc) from None
+        payload = await _within(budget, response.aread())
+        return _parse_completion(upstream, payload)
 
     async def _read_with_budget(self, response: httpx.Response, deadline: float) -> bytes:
         budget = self._budget(deadline, self.policy.attempt_timeout_s)
@@ -382,9 +354,36 @@ class Forwarder:
     def _failed(self, upstream: UpstreamConfig, f: UpstreamCallFailed, started: float) -> Attempt:
         return Attempt(upstream.qualified_name, f.summary, f.status, f.kind, self._since(started))
 
+    def _succeeded(
+        self,
+        upstream: UpstreamConfig,
+        completion: proto.Completion,
+        attempts: list[Attempt],
+        started: float,
+    ) -> UpstreamResult:
+        """Records the successful attempt, ends the upstream's cooldown, builds the result."""
+        attempts.append(Attempt(upstream.qualified_name, "ok", 200, "ok", self._since(started)))
+        self.cooldowns.reset(upstream.qualified_name)
+        return _result(upstream, completion, attempts)
 
-def upstream_is_anthropic(parser: proto.StreamParser) -> bool:
-    return isinstance(parser, proto.AnthropicStreamParser)
+
+async def _within(budget: float, call: Awaitable[_T]) -> _T:
+    """Awaits one upstream call within `budget` seconds, timeouts and transport errors
+    mapped to retryable failures."""
+    try:
+        async with asyncio.timeout(budget):
+            return await call
+    except (TimeoutError, httpx.TimeoutException):
+        raise timeout_failure(budget) from None
+    except httpx.TransportError as exc:
+        raise connection_failure(exc) from None
+
+
+def _parse_completion(upstream: UpstreamConfig, payload: bytes) -> proto.Completion:
+    try:
+        return proto.parse_completion(upstream.kind, payload)
+    except proto.ProtocolError as exc:
+        raise garbage_failure(exc) from None
 
 
 def _result(

@@ -20,57 +20,47 @@ from promptpress.server.usage import Usage
 _PREFIX = "promptpress"
 
 
+def _counter(registry: CollectorRegistry, name: str, doc: str, *labels: str) -> Counter:
+    return Counter(f"{_PREFIX}_{name}", doc, labels, registry=registry)
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            f"{_PREFIX}_requests",
-            "Completed model requests.",
-            ["tenant", "tier", "cache_status"],
-            registry=r,
+        self.requests = _counter(
+            r, "requests", "Completed model requests.", "tenant", "tier", "cache_status"
         )
-        self.prompt_tokens = Counter(
-            f"{_PREFIX}_prompt_tokens",
-            "Prompt tokens sent upstream, cached included.",
-            ["tenant", "tier"],
-            registry=r,
+        self.prompt_tokens = _counter(
+            r, "prompt_tokens", "Prompt tokens sent upstream, cached included.", "tenant", "tier"
         )
-        self.completion_tokens = Counter(
-            f"{_PREFIX}_completion_tokens",
-            "Completion tokens received.",
-            ["tenant", "tier"],
-            registry=r,
+        self.completion_tokens = _counter(
+            r, "completion_tokens", "Completion tokens received.", "tenant", "tier"
         )
-        self.cached_tokens = Counter(
-            f"{_PREFIX}_cached_tokens",
-            "Prompt tokens read from provider caches.",
-            ["tenant", "tier"],
-            registry=r,
+        self.cached_tokens = _counter(
+            r, "cached_tokens", "Prompt tokens read from provider caches.", "tenant", "tier"
         )
-        self.cache_write_tokens = Counter(
-            f"{_PREFIX}_cache_write_tokens",
-            "Prompt tokens written to provider caches.",
-            ["tenant", "tier"],
-            registry=r,
+        self.cache_write_tokens = _counter(
+            r, "cache_write_tokens", "Prompt tokens written to provider caches.", "tenant", "tier"
         )
-        self.cost_usd = Counter(
-            f"{_PREFIX}_cost_usd",
-            "Estimated upstream spend in US dollars.",
-            ["tenant", "tier"],
-            registry=r,
+        self.cost_usd = _counter(
+            r, "cost_usd", "Estimated upstream spend in US dollars.", "tenant", "tier"
         )
-        self.cache_lookups = Counter(
-            f"{_PREFIX}_semantic_cache_lookups",
+        self.cache_lookups = _counter(
+            r,
+            "semantic_cache_lookups",
             "Semantic cache lookups by result (none, exact, semantic).",
-            ["tenant", "status"],
-            registry=r,
+            "tenant",
+            "status",
         )
-        self.upstream_errors = Counter(
-            f"{_PREFIX}_upstream_errors",
-            "Failed upstream attempts by kind (http, timeout, connection, protocol, config, midstream).",
-            ["tenant", "upstream", "kind"],
-            registry=r,
+        self.upstream_errors = _counter(
+            r,
+            "upstream_errors",
+            "Failed upstream attempts by kind "
+            "(http, timeout, connection, protocol, config, midstream).",
+            "tenant",
+            "upstream",
+            "kind",
         )
         self.upstream_seconds = Histogram(
             f"{_PREFIX}_upstream_seconds",

@@ -1,14 +1,18 @@
-"""The routing facade the servicer calls: decide a tier, forward, account.
+"""The routing facade the completion service calls: decide a tier, forward, account.
 
     router = Router.from_config(parse_routing_config(config.extra), embedder=..., metrics=...)
-    decision = router.decide(messages, forced_tier=req.tier)        # sync, CPU (embeds)
-    answer = await router.complete(tenant, decision, UpstreamRequest.from_messages(messages),
-                                   affinity_key=prefix_hash, deadline_s=context.time_remaining())
+    decision = router.decide(messages, forced_tier=tier)     # sync, CPU (may embed)
+    plan = router.config.tiers.plan_from(decision.tier)
+    request = upstream_request_for_layout(tenant, layout, plan, profiles, sampling=...)
+    answer = await router.complete(tenant, decision, request,
+                                   affinity_key=prompt_cache_key, deadline_s=time_left)
     # answer.result.text / .usage / .upstream / .model / .finish_reason, answer.cost_usd
 
-Streaming: ``async for event in router.stream(...)``: TextDelta events, then one
-RoutedAnswer. Errors are the core's FailedPrecondition / Unavailable /
-DeadlineExceeded (subclasses carrying the attempts), already counted in metrics.
+`UpstreamRequest.from_messages(messages)` stands in for the laid-out bodies when
+there is no cachekeys layout. Streaming: ``async for event in router.stream(...)``:
+TextDelta events, then one RoutedAnswer. Errors are the core's FailedPrecondition /
+Unavailable / DeadlineExceeded (subclasses carrying the attempts), already counted
+in metrics.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from promptpress.server.difficulty import (
     RoutingDecision,
     TrainedDifficultyModel,
 )
-from promptpress.server.forwarder import Forwarder, StreamDone, TextDelta, UpstreamResult
+from promptpress.server.forwarder import Forwarder
 from promptpress.server.metrics import Metrics
 from promptpress.server.tiers import RoutingConfig
 from promptpress.server.upstream_render import UpstreamRequest
+from promptpress.server.upstream_results import StreamDone, TextDelta, UpstreamResult
 from promptpress.server.usage import cost_usd
 from promptpress.types import Message
 

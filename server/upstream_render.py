@@ -4,7 +4,9 @@ A tier plan can fail over from an OpenAI-compatible upstream to an Anthropic one
 so a request carries a body for each kind it may be sent as. The bodies normally
 come from cachekeys' provider layout (which places cache breakpoints); the
 forwarder only overwrites ``model`` and ``stream``. `UpstreamRequest.from_messages`
-renders minimal bodies straight from core Messages for callers without a layout.
+renders minimal bodies straight from core Messages for callers without a layout;
+unlike cachekeys' renderers it keeps every system message in a plain ``system``
+string, keeps message order, and tolerates tool-call arguments that are not JSON.
 """
 
 from __future__ import annotations
