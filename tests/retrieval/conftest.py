@@ -1,4 +1,4 @@
-"""Retrieval fixtures: the real embedding model (loaded once) and a fast fake one."""
+"""Retrieval fixtures: the real embedding model (the session's shared one) and a fast fake one."""
 
 from __future__ import annotations
 
@@ -47,9 +47,9 @@ class HashingEmbedder:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    """all-MiniLM-L6-v2 from the wheel, once per session."""
-    return Embedder()
+def embedder(shared_embedder: Embedder) -> Embedder:
+    """all-MiniLM-L6-v2 from the wheel: the session's one copy (tests/conftest.py)."""
+    return shared_embedder
 
 
 @pytest.fixture(scope="session")
