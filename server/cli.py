@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import json_format
 
@@ -83,19 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_error(err: Exception) -> int:
-    from promptpress.client import PromptPressRpcError
+def _invoke(args: argparse.Namespace, method: str, request: Any) -> Any:
+    """Call one client method; on an RPC error print the status and fields to stderr
+    and return None."""
+    from promptpress.client import Client, PromptPressRpcError
 
-    if isinstance(err, PromptPressRpcError):
-        print(f"error: {err.code.name}: {err.details}", file=sys.stderr)
-        for v in err.violations:
-            print(f"  {v.field}: {v.description}", file=sys.stderr)
-        return 1
-    raise err
+    with Client(args.address, api_key=args.api_key, timeout=args.timeout) as client:
+        try:
+            result = getattr(client, method)(request)
+            # A server stream is drained inside the try: its errors arrive mid-iteration.
+            return list(result) if method == "stream_complete" else result
+        except PromptPressRpcError as err:
+            print(f"error: {err.code.name}: {err.details}", file=sys.stderr)
+            for v in err.violations:
+                print(f"  {v.field}: {v.description}", file=sys.stderr)
+            return None
 
 
 def _call(args: argparse.Namespace) -> int:
-    from promptpress.client import Client, PromptPressRpcError
     from promptpress.v1 import promptpress_pb2 as pb
 
     type_name, method = RPCS[args.rpc]
@@ -106,27 +112,21 @@ def _call(args: argparse.Namespace) -> int:
     except json_format.ParseError as exc:
         print(f"error: request is not valid {type_name} JSON: {exc}", file=sys.stderr)
         return 2
-    with Client(args.address, api_key=args.api_key, timeout=args.timeout) as client:
-        try:
-            result = getattr(client, method)(request)
-            items = list(result) if args.rpc == "StreamComplete" else [result]
-        except PromptPressRpcError as err:
-            return _print_error(err)
-    for item in items:
+    result = _invoke(args, method, request)
+    if result is None:
+        return 1
+    for item in result if isinstance(result, list) else [result]:
         print(json_format.MessageToJson(item, indent=2))
     return 0
 
 
 def _count(args: argparse.Namespace) -> int:
-    from promptpress.client import Client, PromptPressRpcError
     from promptpress.v1 import promptpress_pb2 as pb
 
     texts = args.texts or [sys.stdin.read()]
-    with Client(args.address, api_key=args.api_key, timeout=args.timeout) as client:
-        try:
-            resp = client.count_tokens(pb.CountTokensRequest(texts=texts, model=args.model))
-        except PromptPressRpcError as err:
-            return _print_error(err)
+    resp = _invoke(args, "count_tokens", pb.CountTokensRequest(texts=texts, model=args.model))
+    if resp is None:
+        return 1
     for text, n in zip(texts, resp.counts, strict=True):
         print(f"{n}\t{text[:60]!r}")
     print(f"total {resp.total} ({resp.encoding}{', approximate' if resp.approximate else ''})")
@@ -134,28 +134,20 @@ def _count(args: argparse.Namespace) -> int:
 
 
 def _compress(args: argparse.Namespace) -> int:
-    from promptpress.client import Client, PromptPressRpcError
     from promptpress.v1 import promptpress_pb2 as pb
 
-    methods = {
-        "": pb.COMPRESSION_METHOD_UNSPECIFIED,
-        "llmlingua": pb.COMPRESSION_METHOD_LLMLINGUA,
-        "longllmlingua": pb.COMPRESSION_METHOD_LONGLLMLINGUA,
-        "llmlingua2": pb.COMPRESSION_METHOD_LLMLINGUA2,
-    }
+    method = f"COMPRESSION_METHOD_{args.method.upper() or 'UNSPECIFIED'}"
     request = pb.CompressRequest(
         text=sys.stdin.read(),
         rate=args.rate,
         target_tokens=args.target_tokens,
         question=args.question,
-        method=methods[args.method],
+        method=pb.CompressionMethod.Value(method),
         target=pb.Target(model=args.model),
     )
-    with Client(args.address, api_key=args.api_key, timeout=args.timeout) as client:
-        try:
-            resp = client.compress(request)
-        except PromptPressRpcError as err:
-            return _print_error(err)
+    resp = _invoke(args, "compress", request)
+    if resp is None:
+        return 1
     print(resp.text)
     print(
         f"# {resp.original_tokens} -> {resp.compressed_tokens} tokens (ratio {resp.ratio:.2f})",
