@@ -33,6 +33,9 @@ class Retrieval:
     # document_ids order; they go whole into the cacheable prefix.
     static_documents: tuple[Document, ...] = ()
     selection: Selection = field(default_factory=Selection)
+    # Every candidate document (inline, then stored), whole: what the request
+    # would have sent without selection, so callers need not read the corpus again.
+    documents: tuple[Document, ...] = ()
 
 
 def query_for(query: str, messages: Sequence[Message]) -> str:
@@ -71,8 +74,9 @@ def retrieve(
     static = [d for d in documents if d.static] + [p.document for p in stored if p.document.static]
     dynamic = [corpus.prepare(d) for d in documents if not d.static]
     dynamic += [p for p in stored if not p.document.static]
+    candidates = (*documents, *(p.document for p in stored))
     if not dynamic:
-        return Retrieval(tuple(static), Selection())
+        return Retrieval(tuple(static), Selection(), candidates)
     pool = corpus.candidate_pool(tenant, dynamic)
     # Finer candidates only when the budget holds fewer than three stored chunks
     # and cannot simply take them all.
@@ -101,7 +105,7 @@ def retrieve(
         )
         stats = dataclasses.replace(selection.stats, granularity=corpus.chunking.size)
         selection = dataclasses.replace(selection, stats=stats)
-    return Retrieval(tuple(static), selection)
+    return Retrieval(tuple(static), selection, candidates)
 
 
 def render_context(chunks: Sequence[ScoredChunk]) -> str:

@@ -242,13 +242,7 @@ class Pipeline:
                 embedder_model_id=embedder.model_id if embedder else "",
             )
 
-        documents_text = [d.text for d in inp.documents]
-        if inp.document_ids and self.resources.corpus is not None:
-            documents_text += [
-                p.document.text
-                for p in self.resources.corpus.get_documents(inp.tenant, inp.document_ids)
-            ]
-        original = naive_prompt_tokens(inp, counter, documents_text)
+        original = naive_prompt_tokens(inp, counter, [d.text for d in found.documents])
         stats = PreprocessStats(
             original_tokens=original,
             final_tokens=plan.prompt_tokens,
