@@ -62,7 +62,8 @@ class CompressionLimits:
     max_protected_spans: int = 4096
 
 
-def _ratio(original: int, compressed: int) -> float:
+def compression_ratio(original: int, compressed: int) -> float:
+    """original / compressed as a float; 1.0 when nothing was removed (or nothing is left)."""
     return 1.0 if compressed <= 0 or compressed >= original else original / compressed
 
 
@@ -191,7 +192,7 @@ class Compressor:
         if self.cache is not None and prepared is None:
             key = self._key(tenant, text, method, settings, counter, budget)
             if (hit := self.cache.get(key)) is not None:
-                ratio = _ratio(hit.original_tokens, hit.compressed_tokens)
+                ratio = compression_ratio(hit.original_tokens, hit.compressed_tokens)
                 return CompressionResult(
                     hit.text,
                     hit.original_tokens,
@@ -224,7 +225,12 @@ class Compressor:
                 key, CachedCompression(out, original, tokens, method.value, counter.encoding_name)
             )
         return CompressionResult(
-            out, original, tokens, _ratio(original, tokens), method, counter.encoding_name
+            out,
+            original,
+            tokens,
+            compression_ratio(original, tokens),
+            method,
+            counter.encoding_name,
         )
 
     def prepare(self, text: str, settings: CompressionSettings) -> Prepared:

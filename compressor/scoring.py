@@ -146,9 +146,6 @@ class CausalLMScorer:
                 losses[start : start + len(chunk)] = loss.double().numpy()
         return TokenScores(offsets, losses)
 
-    def surprisal_batch(self, texts: Sequence[str], *, prefix: str = "") -> list[TokenScores]:
-        return [self.surprisal(t, prefix=prefix) for t in texts]
-
 
 class TokenClassifierScorer:
     """LLMLingua-2: each token's probability of the "keep" label."""

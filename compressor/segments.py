@@ -22,7 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from promptpress.compressor import relevance
-from promptpress.compressor.compress import CompressionResult, CompressionSettings, Compressor
+from promptpress.compressor.compress import (
+    CompressionResult,
+    CompressionSettings,
+    Compressor,
+    compression_ratio,
+)
 from promptpress.compressor.methods import rank_bias
 from promptpress.compressor.tokens import counter_for
 from promptpress.types import CompressionMethod, Span
@@ -53,8 +58,7 @@ class SegmentsResult:
 
     @property
     def ratio(self) -> float:
-        c = self.compressed_tokens
-        return 1.0 if c <= 0 or c >= self.original_tokens else self.original_tokens / c
+        return compression_ratio(self.original_tokens, self.compressed_tokens)
 
 
 def compress_segments(
@@ -161,24 +165,24 @@ def _compress_tail(
             tail
         )
     movable = [i for i, seg in enumerate(tail) if seg.compress and seg.text]
-    fixed = sum(n for i, n in enumerate(lengths) if i not in movable)
+    movable_lengths = [lengths[i] for i in movable]
+    fixed = sum(lengths) - sum(movable_lengths)
     scores = np.zeros(len(tail))
     if settings.question:
         scores[movable] = relevance.text_relevance(
             [tail[i].text for i in movable], settings.question
         )
     shares = _dynamic_budgets(
-        [lengths[i] for i in movable], scores[movable], max(0, budget - fixed), question_aware
+        movable_lengths, scores[movable], max(0, budget - fixed), question_aware
     )
+    share_of = dict(zip(movable, shares, strict=True))
     out: list[CompressionResult] = []
     for i, seg in enumerate(tail):
-        if i not in movable:
+        if i not in share_of:
             out.append(_passthrough(compressor, seg.text, seg_settings))
             continue
         own = dataclasses.replace(seg_settings, protected_spans=seg.protected_spans)
-        out.append(
-            compressor.compress_to_budget(seg.text, own, shares[movable.index(i)], tenant=tenant)
-        )
+        out.append(compressor.compress_to_budget(seg.text, own, share_of[i], tenant=tenant))
     return tuple(out), tuple(float(r) for r in scores)
 
 

@@ -26,7 +26,6 @@ _CONNECTOR = r"(?:of|the|de|du|da|del|der|di|van|von|la|le|al|bin)"
 # unit: compression keeps a name whole or drops it, never half of it.
 _NAME = rf"{_CAP}(?:[ \t]+(?:{_CONNECTOR}[ \t]+){{0,2}}{_CAP}){{1,7}}"
 _ATOM = re.compile(rf"{_NAME}|{_WORD}|[^\w\s]")
-_ATOM_NO_NAMES = re.compile(rf"{_WORD}|[^\w\s]")
 _CLOSERS = frozenset(",.;:!?)]}'\"…")
 
 # Tier of an ordinary word, after the protected tiers.
@@ -43,17 +42,14 @@ class Unit:
     tier: int
 
 
-def split_units(
-    text: str, regions: Sequence[Region], *, group_names: bool = True
-) -> tuple[list[Unit], str]:
+def split_units(text: str, regions: Sequence[Region]) -> tuple[list[Unit], str]:
     """The units of text, in order, and the trailing whitespace after the last one."""
     units: list[Unit] = []
     pos = 0
-    atom = _ATOM if group_names else _ATOM_NO_NAMES
 
     def add_free(upto: int) -> None:
         nonlocal pos
-        for m in atom.finditer(text, pos, upto):
+        for m in _ATOM.finditer(text, pos, upto):
             units.append(Unit(pos, m.start(), m.end(), WORD))
             pos = m.end()
 

