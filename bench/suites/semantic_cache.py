@@ -46,6 +46,7 @@ import numpy as np
 from promptpress.bench import datasets, plots
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.cachekeys import Entry, SemanticCache
+from promptpress.cachekeys.keys import normalize_query
 from promptpress.retrieval import Embedder
 
 NAME = "semantic_cache"
@@ -342,7 +343,8 @@ def run(ctx: SuiteContext) -> SuiteResult:
     texts = sorted({q for _, _, q in stored} | {p.text for p in probes} | set(fill_source))
     matrix = np.concatenate(
         [
-            model.embed(texts[k : k + 512])
+            # As the service embeds a query (cachekeys.semantic.query_vector): normalised first.
+            model.embed([normalize_query(t) for t in texts[k : k + 512]])
             for k in ctx.progress(range(0, len(texts), 512), desc="embedding")
         ]
     )
