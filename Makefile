@@ -39,7 +39,12 @@ lint: install
 	cd proto && ../$(VENV)/buf/node_modules/.bin/buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy compressor retrieval cachekeys server
+	$(BIN)/mypy -p promptpress
+	@# mypy must see promptpress itself, not Any: the package resolves through
+	@# proto/ (mypy_path in pyproject.toml; the stage folders are symlinked
+	@# into proto/promptpress), so a packaging change that hides it fails here.
+	@$(BIN)/mypy --no-incremental -c 'from promptpress.types import Message; reveal_type(Message)' \
+	  | grep -q 'promptpress.types.Message' || { echo "mypy sees promptpress types as Any"; exit 1; }
 
 proto: install
 	$(BIN)/python proto/generate.py

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 
 from promptpress.bench.datasets import Conversation, SquadArticle
-from promptpress.compressor.tokens import TokenCounter
+from promptpress.tokens import TokenCounter
 from promptpress.v1 import promptpress_pb2 as pb
 
 COUNT_MODEL = "gpt-4o"

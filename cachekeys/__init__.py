@@ -41,7 +41,6 @@ from promptpress.cachekeys.cost import (
     usage_from_gemini,
     usage_from_openai,
 )
-from promptpress.cachekeys.guards import GuardVerdict, check_pair
 from promptpress.cachekeys.keys import CacheKeys, compute_keys, normalize_query
 from promptpress.cachekeys.layout import (
     ContextChunk,
@@ -62,7 +61,14 @@ from promptpress.cachekeys.profiles import (
     load_profiles,
 )
 from promptpress.cachekeys.render import render_payload, render_provider_body
-from promptpress.cachekeys.semantic import CacheHit, Embedder, Entry, SemanticCache, query_vector
+from promptpress.cachekeys.semantic_cache.cache import (
+    CacheHit,
+    Embedder,
+    Entry,
+    SemanticCache,
+    query_vector,
+)
+from promptpress.cachekeys.semantic_cache.guards import GuardVerdict, check_pair
 from promptpress.cachekeys.simulate import CacheSimulator, SimRequest, SimResult
 
 __all__ = [

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from promptpress.cachekeys.layout import PromptLayout, Segment
 from promptpress.cachekeys.profiles import CacheRules
-from promptpress.compressor.tokens import TokenCounter
+from promptpress.tokens import TokenCounter
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from promptpress.cachekeys.keys import CacheKeys, compute_keys
 from promptpress.cachekeys.layout import PromptLayout, canonical_json
 from promptpress.cachekeys.profiles import ResolvedTarget
 from promptpress.cachekeys.render import render_payload
-from promptpress.compressor.tokens import TokenCounter
+from promptpress.tokens import TokenCounter
 from promptpress.types import Sampling
 
 _NO_SAMPLING = Sampling()

@@ -17,8 +17,8 @@ from promptpress.compressor.methods import Prepared, prepare, render
 from promptpress.compressor.protect import byte_spans_to_chars
 from promptpress.compressor.scoring import KeepScorer, SurprisalScorer
 from promptpress.compressor.selection import select_within_budget
-from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.errors import FailedPrecondition, InvalidInput
+from promptpress.tokens import TokenCounter, counter_for
 from promptpress.types import CompressionMethod, Span
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from promptpress.compressor.tokens import TokenCounter
 from promptpress.errors import InvalidInput
+from promptpress.tokens import TokenCounter
 from promptpress.types import Message, Role
 
 

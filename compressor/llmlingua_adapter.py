@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from nltk.tokenize.punkt import PunktSentenceTokenizer
 
-from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
+from promptpress.tiktoken_offline import ensure_offline_encodings
 
 # llmlingua calls tiktoken.encoding_for_model at construction and nltk at
 # import; the offline encodings must be in place before it is imported.

@@ -29,7 +29,7 @@ from promptpress.compressor.compress import (
     compression_ratio,
 )
 from promptpress.compressor.methods import rank_bias
-from promptpress.compressor.tokens import counter_for
+from promptpress.tokens import counter_for
 from promptpress.types import CompressionMethod, Span
 
 # LongLLMLingua's dynamic_context_compression_ratio: the most relevant chunk's

@@ -130,7 +130,7 @@ class Selection:
 
 def select_within_budget(
     units: Sequence[Unit],
-    scores: Sequence[float],
+    scores: Sequence[float] | np.ndarray,
     budget: int,
     *,
     render: Callable[[Sequence[bool]], str],

@@ -19,7 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from promptpress.compressor.tokens import TokenCounter
+from promptpress.tokens import TokenCounter
 from promptpress.types import Document
 
 DEFAULT_CHUNK_TOKENS = 256

@@ -30,7 +30,6 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
-from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.errors import FieldViolation, InvalidInput
 from promptpress.retrieval.chunking import (
     DEFAULT_CHUNKING,
@@ -49,6 +48,7 @@ from promptpress.retrieval.validation import (
     document_violations,
     raise_if,
 )
+from promptpress.tokens import TokenCounter, counter_for
 from promptpress.types import Document
 
 # Bump when chunk records or BM25 term extraction change: stored documents then

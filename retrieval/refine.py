@@ -30,7 +30,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from promptpress.compressor.tokens import TokenCounter
 from promptpress.retrieval.chunking import Chunk, ChunkingConfig, chunk_document, counter_identity
 from promptpress.retrieval.corpus import Corpus
 from promptpress.retrieval.ranking import bm25_terms
@@ -41,6 +40,7 @@ from promptpress.retrieval.selection import (
     rank_chunks,
     select_ranked,
 )
+from promptpress.tokens import TokenCounter
 from promptpress.types import Document, Placement
 
 # Sub-chunks are cut at about budget / FINE_PER_BUDGET tokens, so that a budget

@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from promptpress.compressor.tokens import TokenCounter
 from promptpress.retrieval.corpus import Corpus
 from promptpress.retrieval.refine import fine_chunking, select_refined
 from promptpress.retrieval.selection import (
@@ -22,6 +21,7 @@ from promptpress.retrieval.selection import (
     select_chunks,
 )
 from promptpress.retrieval.validation import document_id_violations, document_violations, raise_if
+from promptpress.tokens import TokenCounter
 from promptpress.types import Document, Message, Placement, Role
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from promptpress.compressor.tokens import TokenCounter
 from promptpress.retrieval.chunking import Chunk, counter_identity
 from promptpress.retrieval.embedder import TextEmbedder
 from promptpress.retrieval.ranking import (
@@ -25,6 +24,7 @@ from promptpress.retrieval.ranking import (
     ranks,
     reciprocal_rank_fusion,
 )
+from promptpress.tokens import TokenCounter
 from promptpress.types import Placement
 
 DEFAULT_DEDUP_THRESHOLD = 0.95

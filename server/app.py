@@ -18,8 +18,6 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
-from promptpress.compressor.tokens import get_encoding
 from promptpress.errors import InvalidInput
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing
@@ -29,9 +27,11 @@ from promptpress.server.logs import log_event
 from promptpress.server.metrics import Metrics, MetricsServer, start_metrics_http_server
 from promptpress.server.pipeline import Pipeline
 from promptpress.server.resources import Resources, load_resources
-from promptpress.server.routing_engine import Router
+from promptpress.server.routing.router import Router
+from promptpress.server.routing.tiers import parse_routing_config
 from promptpress.server.servicer import PromptPressServicer
-from promptpress.server.tiers import parse_routing_config
+from promptpress.tiktoken_offline import ensure_offline_encodings
+from promptpress.tokens import get_encoding
 from promptpress.v1 import promptpress_pb2 as pb
 from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
 

@@ -142,7 +142,7 @@ def _compress(args: argparse.Namespace) -> int:
         rate=args.rate,
         target_tokens=args.target_tokens,
         question=args.question,
-        method=pb.CompressionMethod.Value(method),
+        method=method,
         target=pb.Target(model=args.model),
     )
     resp = _invoke(args, "compress", request)
@@ -187,8 +187,8 @@ def _prepare(args: argparse.Namespace) -> int:
 def _train_difficulty(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from promptpress.compressor.tokens import counter_for
-    from promptpress.server.difficulty_train import train_from_file
+    from promptpress.server.routing.difficulty_train import train_from_file
+    from promptpress.tokens import counter_for
 
     embedder = None
     if not args.no_embedding:

@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from promptpress.cachekeys.semantic import CacheHit, SemanticCache, query_vector
+from promptpress.cachekeys.semantic_cache.cache import CacheHit, SemanticCache, query_vector
 from promptpress.errors import FailedPrecondition
-from promptpress.server.difficulty import RoutingDecision
-from promptpress.server.forwarder import TextDelta
 from promptpress.server.metrics import Metrics
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
-from promptpress.server.routing_bodies import upstream_request_for_layout
-from promptpress.server.routing_engine import RoutedAnswer, Router
-from promptpress.server.usage import Usage
+from promptpress.server.routing.bodies import upstream_request_for_layout
+from promptpress.server.routing.difficulty import RoutingDecision
+from promptpress.server.routing.forwarder import TextDelta
+from promptpress.server.routing.router import RoutedAnswer, Router
+from promptpress.server.routing.usage import Usage
 from promptpress.types import PreprocessInput
 
 T = TypeVar("T")
@@ -196,7 +196,7 @@ class Completer:
 
     async def stream(
         self, tenant: str, inp: CompletionInput, deadline_s: float | None
-    ) -> AsyncIterator[str | Completion]:
+    ) -> AsyncGenerator[str | Completion, None]:
         """Text deltas in order, then exactly one Completion (only after the upstream finished)."""
         pre, hit, vec = await self._prepare(tenant, inp)
         if hit is not None:

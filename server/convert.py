@@ -23,7 +23,7 @@ ROLE_FROM_PB = {
     pb.ROLE_TOOL: core.Role.TOOL,
 }
 ROLE_TO_PB = {v: k for k, v in ROLE_FROM_PB.items()}
-METHOD_FROM_PB = {
+METHOD_FROM_PB: dict[pb.CompressionMethod, core.CompressionMethod] = {
     pb.COMPRESSION_METHOD_LLMLINGUA: core.CompressionMethod.LLMLINGUA,
     pb.COMPRESSION_METHOD_LONGLLMLINGUA: core.CompressionMethod.LONGLLMLINGUA,
     pb.COMPRESSION_METHOD_LLMLINGUA2: core.CompressionMethod.LLMLINGUA2,
@@ -208,7 +208,9 @@ def sampling_from_proto(s: pb.Sampling, v: Violations) -> core.Sampling:
     )
 
 
-def method_from_proto(value: int, field: str, v: Violations) -> core.CompressionMethod | None:
+def method_from_proto(
+    value: pb.CompressionMethod, field: str, v: Violations
+) -> core.CompressionMethod | None:
     if value == pb.COMPRESSION_METHOD_UNSPECIFIED:
         return None
     method = METHOD_FROM_PB.get(value)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-from promptpress.server.upstream_failures import Attempt
-from promptpress.server.usage import Usage
+from promptpress.server.routing.failures import Attempt
+from promptpress.server.routing.usage import Usage
 
 _PREFIX = "promptpress"
 

@@ -23,10 +23,10 @@ from promptpress.cachekeys.plan import CachePlan, plan_request
 from promptpress.compressor.compress import CompressionSettings
 from promptpress.compressor.history import trim_history
 from promptpress.compressor.segments import Segment, compress_segments
-from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.errors import InvalidInput
 from promptpress.retrieval import Retrieval, query_for, retrieve
 from promptpress.server.resources import Resources
+from promptpress.tokens import TokenCounter, counter_for
 from promptpress.types import Document, Message, PreprocessInput, Role
 
 

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from promptpress.cachekeys.profiles import ProfileSet, load_profiles
-from promptpress.cachekeys.semantic import SemanticCache
+from promptpress.cachekeys.semantic_cache.cache import SemanticCache
 from promptpress.compressor.compress import CompressionLimits, Compressor
 from promptpress.compressor.loading import load_compressor
 from promptpress.compressor.model_prep import prepare_default_model
-from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
 from promptpress.errors import FailedPrecondition, InvalidInput
 from promptpress.retrieval import Corpus, Embedder, Limits
 from promptpress.server.config import ServerConfig
 from promptpress.server.logs import log_event
+from promptpress.tiktoken_offline import ensure_offline_encodings
 
 log = logging.getLogger("promptpress.server")
 

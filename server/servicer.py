@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import grpc
 
-from promptpress.compressor.tokens import counter_for
 from promptpress.retrieval import IndexStatus
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing
@@ -25,6 +24,7 @@ from promptpress.server.completion import Completer, Completion, CompletionInput
 from promptpress.server.logs import log_event
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
 from promptpress.server.status import status_for
+from promptpress.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
 from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
 

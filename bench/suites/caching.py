@@ -46,7 +46,7 @@ from promptpress.cachekeys import (
 )
 from promptpress.cachekeys.keys import prefix_hashes
 from promptpress.compressor.history import trim_history
-from promptpress.compressor.tokens import TokenCounter, counter_for
+from promptpress.tokens import TokenCounter, counter_for
 from promptpress.types import Message, Role, Target
 
 NAME = "caching"

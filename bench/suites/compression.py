@@ -43,8 +43,8 @@ from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter, reference
 from promptpress.compressor.methods import sentence_starts
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.scoring import CausalLMScorer
-from promptpress.compressor.tokens import counter_for
 from promptpress.server.config import default_data_dir
+from promptpress.tokens import counter_for
 from promptpress.types import CompressionMethod
 
 NAME = "compression"

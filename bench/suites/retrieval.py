@@ -46,7 +46,6 @@ from promptpress.bench.datasets import SquadArticle, SquadQuestion, sample, squa
 from promptpress.bench.datasets import squad_normalise as normalise
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.bench.loadgen import percentiles
-from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.retrieval import (
     Corpus,
     Embedder,
@@ -57,6 +56,7 @@ from promptpress.retrieval import (
     TextEmbedder,
     retrieve,
 )
+from promptpress.tokens import TokenCounter, counter_for
 from promptpress.types import Document
 
 NAME = "retrieval"

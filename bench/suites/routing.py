@@ -35,16 +35,16 @@ import numpy as np
 from promptpress.bench import datasets, plots
 from promptpress.bench.frame import DatasetInfo, SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.cachekeys.profiles import load_profiles
-from promptpress.compressor.tokens import counter_for
-from promptpress.server.difficulty import (
+from promptpress.server.routing.difficulty import (
     DifficultyClassifier,
     TrainedDifficultyModel,
     extract_features,
     heuristic_score,
 )
-from promptpress.server.difficulty_train import LabelledExample, train_difficulty_model
-from promptpress.server.tiers import Prices
-from promptpress.server.usage import Usage, cost_usd
+from promptpress.server.routing.difficulty_train import LabelledExample, train_difficulty_model
+from promptpress.server.routing.tiers import Prices
+from promptpress.server.routing.usage import Usage, cost_usd
+from promptpress.tokens import counter_for
 from promptpress.types import Message, Role, Target
 
 NAME = "routing"

@@ -206,7 +206,7 @@ def evaluate(stored, probes, vecs: dict[str, np.ndarray], tmp: Path) -> dict[str
             entries = [Entry(ctx if scoped else "", q, vecs[q], qid) for ctx, qid, q in stored]
             for k in range(0, len(entries), 2000):
                 cache.store_many(TENANT, entries[k : k + 2000])
-            out = []
+            out: list[tuple[str | None, float]] = []
             for p in probes:
                 hit = cache.lookup(TENANT, p.context if scoped else "", p.text, vecs[p.text])
                 out.append((hit.response, hit.similarity) if hit else (None, 0.0))

@@ -20,17 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from promptpress.bench import datasets, plots, servers
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.bench.loadgen import CellResult, LoadSpec, run_load
 from promptpress.bench.service_workloads import COUNT_MODEL, Workload, build_workloads
-from promptpress.compressor.tokens import counter_for
+from promptpress.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
 
 NAME = "service"
 SERVICE = "/promptpress.v1.PromptPressService/"
-RPCS = {"CountTokens": pb.CountTokensResponse, "Preprocess": pb.PreprocessResponse}
+RPCS: dict[str, type[Message]] = {
+    "CountTokens": pb.CountTokensResponse,
+    "Preprocess": pb.PreprocessResponse,
+}
 TARGETS = ("echo", "promptpress")  # echo first in each cell pair: the baseline
 MB = 1024 * 1024
 

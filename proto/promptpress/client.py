@@ -1,9 +1,10 @@
 """The promptpress client library: `Client` (blocking) and `AsyncClient` (asyncio).
 
-Needs only grpcio and protobuf. Both clients send `authorization: Bearer KEY`
+Needs only grpcio, protobuf and grpcio-status (which reads the standard
+`google.rpc.Status` error details). Both clients send `authorization: Bearer KEY`
 when given an api_key, apply a default deadline, and retry UNAVAILABLE with
 exponential backoff through gRPC's own retry policy. Errors surface as
-PromptPressRpcError, with the server's field violations parsed out.
+PromptPressRpcError, with the server's rich error details unpacked.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from promptpress.v1 import promptpress_pb2 as pb
 from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
@@ -44,79 +47,63 @@ class FieldViolation:
 
 
 class PromptPressRpcError(Exception):
-    """A failed RPC: the status code, the server's message and any field violations."""
+    """A failed RPC: the status code, the server's message and its rich error details.
+
+    `status` is the server's `google.rpc.Status` (None when it sent none); its
+    `details` are `google.protobuf.Any` values, unpacked here for the common
+    kinds: `violations` (BadRequest), `retry_delay_s` (RetryInfo) and
+    `error_info` (ErrorInfo). Anything else is still in `status.details`.
+    """
 
     def __init__(
-        self, code: grpc.StatusCode, details: str, violations: Sequence[FieldViolation] = ()
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        violations: Sequence[FieldViolation] = (),
+        *,
+        status: status_pb2.Status | None = None,
     ) -> None:
         self.code = code
         self.details = details
         self.violations = tuple(violations)
+        self.status = status
+        self.retry_delay_s: float | None = None
+        self.error_info: error_details_pb2.ErrorInfo | None = None
+        for detail in status.details if status is not None else ():
+            if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                info = error_details_pb2.RetryInfo()
+                detail.Unpack(info)
+                self.retry_delay_s = info.retry_delay.ToTimedelta().total_seconds()
+            elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                self.error_info = error_details_pb2.ErrorInfo()
+                detail.Unpack(self.error_info)
         super().__init__(f"{code.name}: {details}")
 
     @classmethod
     def from_rpc_error(cls, err: grpc.RpcError) -> PromptPressRpcError:
         code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
         details = err.details() if hasattr(err, "details") else str(err)
-        trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else ()
-        return cls(code, details or "", _violations_from_trailers(trailers or ()))
+        status = _rich_status(err)
+        return cls(code, details or "", _violations(status), status=status)
 
 
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
+def _rich_status(err: grpc.RpcError) -> status_pb2.Status | None:
+    """The google.rpc.Status in the trailers, or None (none sent, or it does not match)."""
+    if not hasattr(err, "trailing_metadata"):
+        return None
+    try:
+        return rpc_status.from_call(err)  # type: ignore[arg-type]
+    except ValueError:  # code or message disagree with the status line: ignore the details
+        return None
 
 
-def _fields(buf: bytes) -> Iterator[tuple[int, bytes | int]]:
-    """Minimal protobuf wire-format reader (varint and length-delimited fields)."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _read_varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _read_varint(buf, pos)
-            yield number, value
-        elif wire == 2:
-            size, pos = _read_varint(buf, pos)
-            yield number, buf[pos : pos + size]
-            pos += size
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        else:
-            return
-
-
-def _violations_from_trailers(trailers: Any) -> list[FieldViolation]:
-    """google.rpc.Status -> BadRequest.field_violations, decoded without googleapis protos."""
+def _violations(status: status_pb2.Status | None) -> list[FieldViolation]:
     out: list[FieldViolation] = []
-    for key, value in trailers:
-        if key != "grpc-status-details-bin" or not isinstance(value, bytes):
-            continue
-        try:
-            for num, detail in _fields(value):
-                if num != 3 or not isinstance(detail, bytes):  # Status.details (Any)
-                    continue
-                parts = dict(_fields(detail))
-                if str(parts.get(1, b""), "utf-8", "replace").endswith("google.rpc.BadRequest"):
-                    for fnum, fv in _fields(parts.get(2, b"")):  # type: ignore[arg-type]
-                        if fnum == 1 and isinstance(fv, bytes):
-                            f = dict(_fields(fv))
-                            out.append(
-                                FieldViolation(
-                                    bytes(f.get(1, b"")).decode("utf-8", "replace"),  # type: ignore[arg-type]
-                                    bytes(f.get(2, b"")).decode("utf-8", "replace"),  # type: ignore[arg-type]
-                                )
-                            )
-        except (IndexError, ValueError):
-            continue
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            out.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
     return out
 
 

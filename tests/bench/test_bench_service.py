@@ -12,7 +12,7 @@ from promptpress.bench import datasets
 from promptpress.bench.frame import SuiteContext, run_suite
 from promptpress.bench.service_workloads import COUNT_MODEL, build_workloads
 from promptpress.bench.suites import service
-from promptpress.compressor.tokens import counter_for
+from promptpress.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from promptpress.cachekeys import load_profiles
-from promptpress.compressor.tokens import counter_for
 from promptpress.retrieval import Embedder
+from promptpress.tokens import counter_for
 from promptpress.types import Message, Role, Target
 
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from promptpress.cachekeys import Entry, SemanticCache, query_vector, semantic_store
+from promptpress.cachekeys import Entry, SemanticCache, query_vector
+from promptpress.cachekeys.semantic_cache import store as semantic_store
 
 DIM = 16
 

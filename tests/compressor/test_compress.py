@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from promptpress.compressor.compress import CompressionLimits, CompressionSettings, Compressor
 from promptpress.compressor.compression_cache import CompressionCache
-from promptpress.compressor.tokens import counter_for
 from promptpress.errors import FailedPrecondition, InvalidInput
+from promptpress.tokens import counter_for
 from promptpress.types import CompressionMethod, Span
 
 WORDS = [

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from promptpress.compressor.protect import Tier, find_regions
 from promptpress.compressor.selection import assemble, select_within_budget, split_units
-from promptpress.compressor.tokens import counter_for
+from promptpress.tokens import counter_for
 
 COUNT = counter_for("gpt-4o").count
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from promptpress.compressor.history import trim_history
-from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.errors import InvalidInput
+from promptpress.tokens import TokenCounter, counter_for
 from promptpress.types import Message, Role, ToolCall
 
 C = counter_for("gpt-4o")

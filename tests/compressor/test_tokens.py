@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promptpress.compressor.tokens import counter_for, load_encoding_table
+from promptpress.tokens import counter_for, load_encoding_table
 from promptpress.types import Message, Role, ToolCall
 
 

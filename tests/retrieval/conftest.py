@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.retrieval import Corpus, Embedder
+from promptpress.tokens import TokenCounter, counter_for
 
 
 class HashingEmbedder:

@@ -15,10 +15,10 @@ from promptpress.bench.suites.retrieval import (
     selected_pieces,
     service_corpus,
 )
-from promptpress.compressor.tokens import counter_for
 from promptpress.retrieval import ChunkingConfig, FusionWeights, Selection, SelectionOptions
 from promptpress.retrieval.chunking import Chunk
 from promptpress.retrieval.selection import ScoredChunk
+from promptpress.tokens import counter_for
 from tests.retrieval.conftest import HashingEmbedder
 
 

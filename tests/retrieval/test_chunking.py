@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.retrieval.chunking import ChunkingConfig, chunk_document
+from promptpress.tokens import TokenCounter, counter_for
 from promptpress.types import Document
 
 SENTENCE = "The river Rhine flows through {n} countries before it reaches the North Sea."

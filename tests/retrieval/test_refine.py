@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptpress.compressor.tokens import TokenCounter
 from promptpress.retrieval import (
     DEFAULT_CHUNK_TOKENS,
     ChunkingConfig,
@@ -22,6 +21,7 @@ from promptpress.retrieval import (
 from promptpress.retrieval.chunking import chunk_document
 from promptpress.retrieval.refine import fine_chunking, kept_chunks, split_chunk
 from promptpress.retrieval.selection import CandidatePool
+from promptpress.tokens import TokenCounter
 from promptpress.types import Document, Placement
 from tests.retrieval.conftest import HashingEmbedder
 

@@ -4,10 +4,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from promptpress.compressor.tokens import TokenCounter
 from promptpress.retrieval import Corpus, query_for, render_context, retrieve
 from promptpress.retrieval.chunking import Chunk
 from promptpress.retrieval.selection import ScoredChunk
+from promptpress.tokens import TokenCounter
 from promptpress.types import Document, Message, Placement, Role
 from tests.retrieval.conftest import HashingEmbedder
 

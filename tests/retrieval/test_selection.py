@@ -5,7 +5,6 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from promptpress.compressor.tokens import TokenCounter, counter_for
 from promptpress.retrieval import (
     CandidatePool,
     Chunk,
@@ -19,6 +18,7 @@ from promptpress.retrieval import (
 )
 from promptpress.retrieval.ranking import bm25_terms
 from promptpress.retrieval.selection import Ranking, place
+from promptpress.tokens import TokenCounter, counter_for
 from promptpress.types import Document, Placement
 from tests.retrieval.conftest import HashingEmbedder
 

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from promptpress.server.forwarder import Forwarder
-from promptpress.server.tiers import Prices, RetryPolicy, Tier, UpstreamConfig, UpstreamKind
+from promptpress.server.routing.forwarder import Forwarder
+from promptpress.server.routing.tiers import Prices, RetryPolicy, Tier, UpstreamConfig, UpstreamKind
 from tests.routing.fake_upstream import FakeUpstream
 
 # Small waits so retry and cooldown paths run in milliseconds; cooldown long enough

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from promptpress.server.affinity import Node, pick, rendezvous_order
+from promptpress.server.routing.affinity import Node, pick, rendezvous_order
 
 NODES = [Node("a"), Node("b"), Node("c"), Node("d")]
 KEYS = [f"prefix-{i}" for i in range(4000)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from promptpress.bench.suites.routing import Example, evaluate, split_by_source
-from promptpress.server.tiers import Prices
+from promptpress.server.routing.tiers import Prices
 
 PRICES = {"small": Prices(input=1.0, output=2.0), "frontier": Prices(input=10.0, output=20.0)}
 

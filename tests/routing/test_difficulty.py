@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from promptpress.errors import FailedPrecondition, InvalidInput
-from promptpress.server.difficulty import (
+from promptpress.server.routing.difficulty import (
     DifficultyClassifier,
     TrainedDifficultyModel,
     extract_features,
     heuristic_score,
 )
-from promptpress.server.difficulty_train import (
+from promptpress.server.routing.difficulty_train import (
     load_labelled,
     train_difficulty_model,
     train_from_file,

@@ -8,10 +8,10 @@ import contextlib
 import pytest
 
 from promptpress.errors import DeadlineExceeded, FailedPrecondition, Unavailable
-from promptpress.server.forwarder import Forwarder, StreamDone, TextDelta
-from promptpress.server.tiers import UpstreamKind
-from promptpress.server.upstream_render import UpstreamRequest
-from promptpress.server.usage import Usage
+from promptpress.server.routing.forwarder import Forwarder, StreamDone, TextDelta
+from promptpress.server.routing.tiers import UpstreamKind
+from promptpress.server.routing.upstream_render import UpstreamRequest
+from promptpress.server.routing.usage import Usage
 from promptpress.types import Message, Role
 from tests.routing.conftest import tier, upstream
 from tests.routing.fake_upstream import (

@@ -7,15 +7,15 @@ import json
 import pytest
 
 from promptpress.errors import FailedPrecondition
-from promptpress.server import upstream_protocols as proto
-from promptpress.server.tiers import UpstreamConfig, UpstreamKind
-from promptpress.server.upstream_failures import (
+from promptpress.server.routing import protocols as proto
+from promptpress.server.routing.failures import (
     Attempt,
     http_failure,
     retry_after_seconds,
     summarise,
 )
-from promptpress.server.upstream_render import UpstreamRequest, render_anthropic
+from promptpress.server.routing.tiers import UpstreamConfig, UpstreamKind
+from promptpress.server.routing.upstream_render import UpstreamRequest, render_anthropic
 from promptpress.types import Message, Role, Sampling, ToolCall
 from tests.routing.fake_upstream import anthropic_stream, openai_stream
 

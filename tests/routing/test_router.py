@@ -9,9 +9,9 @@ import pytest
 
 from promptpress.errors import FailedPrecondition, Unavailable
 from promptpress.server.metrics import Metrics, start_metrics_http_server
-from promptpress.server.routing_engine import RoutedAnswer, Router
-from promptpress.server.tiers import parse_routing_config
-from promptpress.server.upstream_render import UpstreamRequest
+from promptpress.server.routing.router import RoutedAnswer, Router
+from promptpress.server.routing.tiers import parse_routing_config
+from promptpress.server.routing.upstream_render import UpstreamRequest
 from promptpress.types import Message, Role
 from tests.routing.fake_upstream import (
     JSONReply,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from promptpress.cachekeys.layout import build_layout
 from promptpress.cachekeys.profiles import load_profiles
-from promptpress.server.routing_bodies import upstream_request_for_layout
-from promptpress.server.tiers import UpstreamKind
+from promptpress.server.routing.bodies import upstream_request_for_layout
+from promptpress.server.routing.tiers import UpstreamKind
 from promptpress.types import Message, Role
 from tests.routing.conftest import tier, upstream
 from tests.routing.fake_upstream import JSONReply, anthropic_message, error_reply

@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 from promptpress.errors import FailedPrecondition
-from promptpress.server.tiers import (
+from promptpress.server.routing.tiers import (
     Prices,
     RetryPolicy,
     UpstreamKind,

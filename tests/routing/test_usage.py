@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from promptpress.server.tiers import Prices
-from promptpress.server.usage import (
+from promptpress.server.routing.tiers import Prices
+from promptpress.server.routing.usage import (
     Usage,
     UsageError,
     cost_usd,

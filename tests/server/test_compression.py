@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from promptpress import PromptPressRpcError
-from promptpress.compressor.tokens import counter_for
+from promptpress.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
 
 PASSAGE = (

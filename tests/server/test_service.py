@@ -8,7 +8,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from promptpress import PromptPressRpcError
-from promptpress.compressor.tokens import counter_for
+from promptpress.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
 
 

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import lmdb
 import numpy as np
 
-from promptpress.cachekeys.semantic import _EXPIRES, _h16, _ts, new_entry_id
+from promptpress.cachekeys.semantic_cache.cache import _EXPIRES, _h16, _ts, new_entry_id
 
 if TYPE_CHECKING:
-    from promptpress.cachekeys.semantic import Entry, SemanticCache
+    from promptpress.cachekeys.semantic_cache.cache import Entry, SemanticCache
 
 PURGE_PER_WRITE = 256  # expired entries removed per store, so no write is unbounded
 Added = tuple[str, bytes, np.ndarray, float]  # (context, eid, vector, expires)

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from promptpress.cachekeys.layout import PromptLayout
 from promptpress.cachekeys.plan import plan_request
 from promptpress.cachekeys.profiles import ProfileSet
-from promptpress.compressor.tokens import counter_for
-from promptpress.server.tiers import Tier, UpstreamConfig, UpstreamKind
-from promptpress.server.upstream_render import UpstreamRequest
+from promptpress.server.routing.tiers import Tier, UpstreamConfig, UpstreamKind
+from promptpress.server.routing.upstream_render import UpstreamRequest
+from promptpress.tokens import counter_for
 from promptpress.types import Sampling, Target
 
 _NO_SAMPLING = Sampling()

@@ -20,7 +20,7 @@ from promptpress.cachekeys.cost import (
     usage_from_gemini,
     usage_from_openai,
 )
-from promptpress.server.tiers import Prices
+from promptpress.server.routing.tiers import Prices
 
 __all__ = [
     "Usage",

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from promptpress.errors import FieldViolation, InvalidInput
-from promptpress.server.difficulty import (
+from promptpress.server.routing.difficulty import (
     FEATURE_NAMES,
     Embedder,
     TrainedDifficultyModel,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptpress.errors import FailedPrecondition
-from promptpress.server.tiers import UpstreamKind
+from promptpress.server.routing.tiers import UpstreamKind
 from promptpress.types import Message, Role, Sampling
 
 DEFAULT_MAX_OUTPUT_TOKENS = 1024  # Anthropic requires max_tokens; used when none is given

@@ -39,9 +39,9 @@ from typing import Literal, Protocol, runtime_checkable
 import lmdb
 import numpy as np
 
-from promptpress.cachekeys.guards import Features, compare, features
 from promptpress.cachekeys.keys import normalize_query
-from promptpress.cachekeys.semantic_index import Bucket
+from promptpress.cachekeys.semantic_cache.guards import Features, compare, features
+from promptpress.cachekeys.semantic_cache.index import Bucket
 
 _EXPIRES = struct.Struct(">d")
 _DBS = (b"entries", b"byctx", b"exact", b"order", b"expiry", b"meta")
@@ -52,8 +52,11 @@ class Embedder(Protocol):
     """What the cache needs from an embedding model (declared here so cachekeys
     does not import retrieval)."""
 
-    model_id: str
-    dim: int
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -408,7 +411,7 @@ class SemanticCache:
 
 
 # The LMDB write logic lives in semantic_store (imported last: it uses the helpers above).
-from promptpress.cachekeys.semantic_store import (  # noqa: E402
+from promptpress.cachekeys.semantic_cache.store import (  # noqa: E402
     apply_touches,
     delete_tenant,
     write_entries,

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from promptpress.server.tiers import UpstreamConfig, UpstreamKind
-from promptpress.server.upstream_render import UpstreamRequest
-from promptpress.server.usage import (
+from promptpress.server.routing.tiers import UpstreamConfig, UpstreamKind
+from promptpress.server.routing.upstream_render import UpstreamRequest
+from promptpress.server.routing.usage import (
     Usage,
     UsageError,
     merge_anthropic_stream_usage,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tiktoken
 
-from promptpress.compressor.tiktoken_offline import ensure_offline_encodings
+from promptpress.tiktoken_offline import ensure_offline_encodings
 from promptpress.types import Message
 
 _TABLE_PATH = Path(__file__).with_name("encodings.toml")

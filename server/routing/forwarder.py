@@ -25,15 +25,14 @@ import os
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 import httpx
 
-from promptpress.server import upstream_protocols as proto
-from promptpress.server.affinity import Node, rendezvous_order
-from promptpress.server.tiers import RetryPolicy, Tier, UpstreamConfig
-from promptpress.server.upstream_failures import (
+from promptpress.server.routing import protocols as proto
+from promptpress.server.routing.affinity import Node, rendezvous_order
+from promptpress.server.routing.failures import (
     Attempt,
     UpstreamCallFailed,
     UpstreamUnavailable,
@@ -44,14 +43,15 @@ from promptpress.server.upstream_failures import (
     http_failure,
     timeout_failure,
 )
-from promptpress.server.upstream_render import UpstreamRequest
-from promptpress.server.upstream_results import (
+from promptpress.server.routing.results import (
     CooldownTracker,
     StreamDone,
     StreamEvent,
     TextDelta,
     UpstreamResult,
 )
+from promptpress.server.routing.tiers import RetryPolicy, Tier, UpstreamConfig
+from promptpress.server.routing.upstream_render import UpstreamRequest
 
 _DEADLINE_SLACK_S = 0.001
 _DEFAULT_POLICY = RetryPolicy()
@@ -156,7 +156,7 @@ class Forwarder:
         *,
         affinity_key: str = "",
         deadline_s: float | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """TextDelta events as they arrive, then exactly one StreamDone, or an error."""
         deadline = self._deadline(deadline_s)
         attempts: list[Attempt] = []
@@ -192,7 +192,7 @@ class Forwarder:
         request: UpstreamRequest,
         deadline: float,
         attempts: list[Attempt],
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         url, body, headers = self._prepare(upstream, request, stream=True)
         started = self._clock()
         budget = self._budget(deadline, self.policy.stream_idle_timeout_s)

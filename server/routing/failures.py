@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from promptpress.errors import DeadlineExceeded, FailedPrecondition, Unavailable
-from promptpress.server.upstream_protocols import snippet
+from promptpress.server.routing.protocols import snippet
 
 _MAX_SUMMARY = 600
 

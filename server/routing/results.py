@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from promptpress.server.upstream_failures import Attempt
-from promptpress.server.usage import Usage
+from promptpress.server.routing.failures import Attempt
+from promptpress.server.routing.usage import Usage
 
 
 @dataclass(frozen=True, slots=True)

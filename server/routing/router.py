@@ -18,24 +18,24 @@ in metrics.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
 
-from promptpress.compressor.tokens import counter_for
-from promptpress.server.difficulty import (
+from promptpress.server.metrics import Metrics
+from promptpress.server.routing.difficulty import (
     DifficultyClassifier,
     Embedder,
     RoutingDecision,
     TrainedDifficultyModel,
 )
-from promptpress.server.forwarder import Forwarder
-from promptpress.server.metrics import Metrics
-from promptpress.server.tiers import RoutingConfig
-from promptpress.server.upstream_render import UpstreamRequest
-from promptpress.server.upstream_results import StreamDone, TextDelta, UpstreamResult
-from promptpress.server.usage import cost_usd
+from promptpress.server.routing.forwarder import Forwarder
+from promptpress.server.routing.results import StreamDone, TextDelta, UpstreamResult
+from promptpress.server.routing.tiers import RoutingConfig
+from promptpress.server.routing.upstream_render import UpstreamRequest
+from promptpress.server.routing.usage import cost_usd
+from promptpress.tokens import counter_for
 from promptpress.types import Message
 
 
@@ -120,7 +120,7 @@ class Router:
         *,
         affinity_key: str = "",
         deadline_s: float | None = None,
-    ) -> AsyncIterator[TextDelta | RoutedAnswer]:
+    ) -> AsyncGenerator[TextDelta | RoutedAnswer, None]:
         plan = self.config.tiers.plan_from(decision.tier)
         events = self.forwarder.stream(
             plan, request, affinity_key=affinity_key, deadline_s=deadline_s
