@@ -27,7 +27,7 @@ from promptpress.server.routing.difficulty import RoutingDecision
 from promptpress.server.routing.forwarder import TextDelta
 from promptpress.server.routing.router import RoutedAnswer, Router
 from promptpress.server.routing.usage import Usage
-from promptpress.types import PreprocessInput
+from promptpress.types import PreprocessInput, ToolCall, ToolCallDelta
 
 T = TypeVar("T")
 
@@ -53,7 +53,8 @@ class Completion:
     model: str = ""
     usage: Usage | None = None
     cost_usd: float = 0.0
-    finish_reason: str = ""
+    finish_reason: str = ""  # a FinishReason value, or what the upstream said
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class Completer:
@@ -196,8 +197,9 @@ class Completer:
 
     async def stream(
         self, tenant: str, inp: CompletionInput, deadline_s: float | None
-    ) -> AsyncGenerator[str | Completion, None]:
-        """Text deltas in order, then exactly one Completion (only after the upstream finished)."""
+    ) -> AsyncGenerator[str | ToolCallDelta | Completion, None]:
+        """Text deltas and tool-call pieces in order, then exactly one Completion (only
+        after the upstream finished; it carries the assembled tool calls)."""
         pre, hit, vec = await self._prepare(tenant, inp)
         if hit is not None:
             yield hit.response

@@ -7,6 +7,7 @@ InvalidInput, so the caller sees all problems at once.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +35,18 @@ PLACEMENT_FROM_PB = {
     pb.PLACEMENT_EDGES: core.Placement.EDGES,
     pb.PLACEMENT_SCORE: core.Placement.SCORE,
     pb.PLACEMENT_SOURCE: core.Placement.SOURCE,
+}
+
+TOOL_CHOICE_FROM_PB = {
+    pb.TOOL_CHOICE_MODE_AUTO: core.ToolChoiceMode.AUTO,
+    pb.TOOL_CHOICE_MODE_NONE: core.ToolChoiceMode.NONE,
+    pb.TOOL_CHOICE_MODE_REQUIRED: core.ToolChoiceMode.REQUIRED,
+    pb.TOOL_CHOICE_MODE_TOOL: core.ToolChoiceMode.TOOL,
+}
+RESPONSE_FORMAT_FROM_PB = {
+    pb.RESPONSE_FORMAT_TYPE_TEXT: core.ResponseFormatType.TEXT,
+    pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT: core.ResponseFormatType.JSON_OBJECT,
+    pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA: core.ResponseFormatType.JSON_SCHEMA,
 }
 
 
@@ -219,6 +232,60 @@ def method_from_proto(
     return method
 
 
+def tool_choice_from_proto(
+    req: pb.PreprocessRequest, tools: Iterable[core.Tool], v: Violations
+) -> core.ToolChoice | None:
+    if not req.HasField("tool_choice"):
+        return None
+    tc = req.tool_choice
+    if tc.mode == pb.TOOL_CHOICE_MODE_UNSPECIFIED:
+        if tc.name or tc.disable_parallel_tool_calls:
+            v.add("tool_choice.mode", "must be set when name or disable_parallel_tool_calls is")
+        return None
+    mode = TOOL_CHOICE_FROM_PB.get(tc.mode)
+    if mode is None:
+        v.add("tool_choice.mode", f"unknown mode {tc.mode}")
+        return None
+    names = {t.name for t in tools}
+    if mode is core.ToolChoiceMode.TOOL and tc.name not in names:
+        v.add("tool_choice.name", f"must name one of the request's tools, got {tc.name!r}")
+    elif mode is not core.ToolChoiceMode.TOOL and tc.name:
+        v.add("tool_choice.name", "is only allowed with TOOL_CHOICE_MODE_TOOL")
+    if mode is not core.ToolChoiceMode.NONE and not names:
+        v.add("tool_choice", "asks for tool calls but the request has no tools")
+    return core.ToolChoice(mode, tc.name, tc.disable_parallel_tool_calls)
+
+
+def response_format_from_proto(
+    req: pb.PreprocessRequest, v: Violations
+) -> core.ResponseFormat | None:
+    if not req.HasField("response_format"):
+        return None
+    rf = req.response_format
+    if rf.type == pb.RESPONSE_FORMAT_TYPE_UNSPECIFIED:
+        return None
+    kind = RESPONSE_FORMAT_FROM_PB.get(rf.type)
+    if kind is None:
+        v.add("response_format.type", f"unknown type {rf.type}")
+        return None
+    if kind is core.ResponseFormatType.JSON_SCHEMA:
+        try:
+            schema = json.loads(rf.schema_json)
+        except ValueError:
+            schema = None
+        if not isinstance(schema, dict):
+            v.add("response_format.schema_json", "must be a JSON Schema object as JSON text")
+    elif rf.schema_json:
+        v.add(
+            "response_format.schema_json", "is only allowed with RESPONSE_FORMAT_TYPE_JSON_SCHEMA"
+        )
+    return core.ResponseFormat(kind, rf.name, rf.schema_json, rf.strict)
+
+
+def tool_call_delta_to_proto(d: core.ToolCallDelta) -> pb.ToolCallDelta:
+    return pb.ToolCallDelta(index=d.index, id=d.id, name=d.name, arguments_delta=d.arguments)
+
+
 def preprocess_from_proto(
     req: pb.PreprocessRequest, tenant: str, limits: Limits
 ) -> core.PreprocessInput:
@@ -245,6 +312,8 @@ def preprocess_from_proto(
     for i, t in enumerate(req.tools):
         if not t.name:
             v.add(f"tools[{i}].name", "must not be empty")
+    tool_choice = tool_choice_from_proto(req, tools, v)
+    response_format = response_format_from_proto(req, v)
     v.raise_if_any()
     return core.PreprocessInput(
         tenant=tenant,
@@ -258,6 +327,8 @@ def preprocess_from_proto(
         sampling=sampling,
         placement=placement or core.Placement.EDGES,
         compression_method=method,
+        tool_choice=tool_choice,
+        response_format=response_format,
     )
 
 

@@ -25,6 +25,7 @@ from promptpress.server.logs import log_event
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
 from promptpress.server.status import status_for
 from promptpress.tokens import counter_for
+from promptpress.types import ToolCallDelta
 from promptpress.v1 import promptpress_pb2 as pb
 from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
 
@@ -204,6 +205,10 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
                 async for event in events:
                     if isinstance(event, str):
                         yield pb.StreamCompleteResponse(delta=event)
+                    elif isinstance(event, ToolCallDelta):
+                        yield pb.StreamCompleteResponse(
+                            tool_call=convert.tool_call_delta_to_proto(event)
+                        )
                     else:
                         yield pb.StreamCompleteResponse(done=completion_to_proto(event))
 
@@ -220,7 +225,14 @@ def completion_to_proto(done: Completion) -> pb.CompleteResponse:
     d = done.decision
     u = done.usage
     return pb.CompleteResponse(
-        message=pb.Message(role=pb.ROLE_ASSISTANT, content=done.text),
+        message=pb.Message(
+            role=pb.ROLE_ASSISTANT,
+            content=done.text,
+            tool_calls=[
+                pb.ToolCall(id=c.id, name=c.name, arguments_json=c.arguments_json)
+                for c in done.tool_calls
+            ],
+        ),
         routing=pb.RoutingDecision(tier=d.tier, score=d.score, forced=d.forced, reason=d.reason)
         if d
         else pb.RoutingDecision(reason="answered from the semantic cache"),

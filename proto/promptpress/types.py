@@ -40,9 +40,63 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
+    """A call the model made: provider-assigned id, function name, and the arguments
+    exactly as the model produced them (normally JSON text, not guaranteed)."""
+
     id: str
     name: str
     arguments_json: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call. ``index`` tells parallel calls apart (they may
+    interleave); ``id`` and ``name`` come with a call's first piece, ``arguments`` is
+    the next slice of its arguments text (concatenate the slices in order)."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+class FinishReason(enum.StrEnum):
+    """Why an answer ended, in OpenAI's vocabulary (Anthropic's stop reasons map to it)."""
+
+    STOP = "stop"
+    LENGTH = "length"
+    TOOL_CALLS = "tool_calls"
+    CONTENT_FILTER = "content_filter"
+
+
+class ToolChoiceMode(enum.Enum):
+    AUTO = "auto"  # the model decides (the providers' default when tools are given)
+    NONE = "none"  # no tool calls
+    REQUIRED = "required"  # at least one tool call (Anthropic: "any")
+    TOOL = "tool"  # a call to the named tool
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    mode: ToolChoiceMode = ToolChoiceMode.AUTO
+    name: str = ""  # for ToolChoiceMode.TOOL
+    disable_parallel_tool_calls: bool = False
+
+
+class ResponseFormatType(enum.Enum):
+    TEXT = "text"
+    JSON_OBJECT = "json_object"
+    JSON_SCHEMA = "json_schema"
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """Structured output: OpenAI ``response_format``, Anthropic ``output_config.format``."""
+
+    type: ResponseFormatType = ResponseFormatType.TEXT
+    name: str = ""  # the schema's name (OpenAI requires one; default "response")
+    schema_json: str = ""  # JSON Schema as JSON text, for JSON_SCHEMA
+    strict: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +168,5 @@ class PreprocessInput:
     sampling: Sampling = Sampling()
     placement: Placement = Placement.EDGES
     compression_method: CompressionMethod | None = None
+    tool_choice: ToolChoice | None = None  # None: the provider's default
+    response_format: ResponseFormat | None = None  # None: plain text
