@@ -23,6 +23,7 @@ from promptpress.server import convert
 from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer
 from promptpress.server.config import ServerConfig
+from promptpress.server.decode import DecodeGuard
 from promptpress.server.logs import log_event
 from promptpress.server.metrics import Metrics, MetricsServer, start_metrics_http_server
 from promptpress.server.pipeline import Pipeline
@@ -112,10 +113,11 @@ async def build_app(
             )
         pipeline = Pipeline(resources)
     server = grpc.aio.server(
+        interceptors=[DecodeGuard()],
         options=[
             ("grpc.max_receive_message_length", config.max_receive_message_bytes),
             ("grpc.max_send_message_length", config.max_receive_message_bytes),
-        ]
+        ],
     )
     metrics = Metrics()
     router = build_router(config, pipeline.resources, metrics)

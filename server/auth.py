@@ -47,12 +47,18 @@ class KeyRing:
         if not self.required:
             return DEFAULT_TENANT
         token = ""
+        seen = 0
         for key, value in metadata:
             if key.lower() == "authorization":
+                seen += 1
                 text = value.decode() if isinstance(value, bytes) else value
                 scheme, _, rest = text.partition(" ")
                 if scheme.lower() == "bearer":
                     token = rest.strip()
+        if seen > 1:
+            # A proxy that appends its own header must not move a call to another tenant
+            # by whichever copy happens to come last: ambiguity is refused.
+            raise Unauthenticated("more than one `authorization` header")
         if not token:
             raise Unauthenticated("missing `authorization: Bearer KEY` metadata")
         # Compare against every key in constant time so timing does not leak keys.

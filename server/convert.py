@@ -79,14 +79,31 @@ def _utf8_len(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+def _on_char_boundary(data: bytes, offset: int) -> bool:
+    # UTF-8 continuation bytes are 0b10xxxxxx; a boundary never sits before one.
+    return offset == len(data) or (data[offset] & 0xC0) != 0x80
+
+
 def _spans(
-    spans: Iterable[pb.ByteSpan], size: int, field: str, v: Violations
+    spans: Iterable[pb.ByteSpan], text: str, field: str, v: Violations
 ) -> tuple[core.Span, ...]:
+    """Byte spans checked whether or not compression runs later: inside the text and
+    on UTF-8 character boundaries, reported with the caller's full field path."""
+    items = list(spans)
+    if not items:
+        return ()
+    data = text.encode("utf-8", "surrogatepass")
+    size = len(data)
     out = []
-    for i, s in enumerate(spans):
+    for i, s in enumerate(items):
         if not 0 <= s.start <= s.end <= size:
             v.add(
                 f"{field}[{i}]", f"span [{s.start}, {s.end}) is outside the text (0..{size} bytes)"
+            )
+        elif not (_on_char_boundary(data, s.start) and _on_char_boundary(data, s.end)):
+            v.add(
+                f"{field}[{i}]",
+                f"span [{s.start}, {s.end}) has a boundary inside a UTF-8 character",
             )
         else:
             out.append(core.Span(s.start, s.end))
@@ -108,8 +125,8 @@ def message_from_proto(
     for i, c in enumerate(m.tool_calls):
         if not c.id:
             v.add(f"{field}.tool_calls[{i}].id", "must not be empty")
-    protected = _spans(m.protected_spans, size, f"{field}.protected_spans", v)
-    volatile = _spans(m.volatile_spans, size, f"{field}.volatile_spans", v)
+    protected = _spans(m.protected_spans, m.content, f"{field}.protected_spans", v)
+    volatile = _spans(m.volatile_spans, m.content, f"{field}.volatile_spans", v)
     if role is None:
         return None
     return core.Message(
@@ -342,7 +359,7 @@ def compress_from_proto(req: pb.CompressRequest, limits: Limits) -> tuple[str, C
     if size > limits.max_text_bytes:
         v.add("text", f"is {size} bytes; the limit is {limits.max_text_bytes}")
     method = method_from_proto(req.method, "method", v)
-    spans = _spans(req.protected_spans, size, "protected_spans", v)
+    spans = _spans(req.protected_spans, req.text, "protected_spans", v)
     v.raise_if_any()
     return req.text, CompressionSettings(
         method=method,
