@@ -2,7 +2,8 @@
 
 create_server builds everything (loaded resources, servicer, health, reflection)
 and binds, but does not start; tests bind port 0 and start it themselves.
-serve() runs until SIGTERM/SIGINT, then drains: health goes NOT_SERVING, in-flight
+serve() re-reads the API keys file on SIGHUP (see server/keyfile.py) and runs until
+SIGTERM/SIGINT, then drains: health goes NOT_SERVING, in-flight
 RPCs get `grace_period_s` to finish, the worker pool and stores close.
 """
 
@@ -24,6 +25,7 @@ from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer
 from promptpress.server.config import ServerConfig
 from promptpress.server.decode import DecodeGuard
+from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
 from promptpress.server.metrics import Metrics, MetricsServer, start_metrics_http_server
 from promptpress.server.pipeline import Pipeline
@@ -53,13 +55,26 @@ class App:
     owns_resources: bool = True
     metrics: Metrics | None = None
     metrics_server: MetricsServer | None = None
+    keys_watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.server.start()
+        keys = self.servicer.keyring
+        if isinstance(keys, KeyFile) and self.config.api_keys_reload_s > 0:
+            self.keys_watcher = asyncio.create_task(keys.watch(self.config.api_keys_reload_s))
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
 
+    async def reload_api_keys(self) -> bool:
+        """Re-read the keys file now (what SIGHUP does); False without a keys file or on error."""
+        keys = self.servicer.keyring
+        if not isinstance(keys, KeyFile):
+            return False
+        return await asyncio.to_thread(keys.reload, force=True)
+
     async def stop(self, grace: float | None = None) -> None:
+        if self.keys_watcher is not None:
+            self.keys_watcher.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.config.grace_period_s if grace is None else grace)
         router = self.servicer.completer.router
@@ -101,7 +116,7 @@ async def build_app(
     """Load resources (unless given), build the servicer, bind. Does not start serving."""
     owns_resources = resources is None and pipeline is None
     ensure_offline_encodings(config.data_path / "tiktoken")
-    keyring = KeyRing.from_file(config.api_keys) if config.api_keys else KeyRing.open()
+    keyring = KeyFile(config.api_keys) if config.api_keys else KeyRing.open()
     executor = ThreadPoolExecutor(
         max_workers=config.worker_threads, thread_name_prefix="promptpress-worker"
     )
@@ -189,6 +204,14 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[bool]] = set()  # strong references until each finishes
+
+    def on_sighup() -> None:
+        task = asyncio.ensure_future(app.reload_api_keys())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await stop.wait()
     log_event(log, "draining", grace_period_s=config.grace_period_s)
     await app.stop()

@@ -34,6 +34,8 @@ class ServerConfig:
     data_dir: str = field(default_factory=default_data_dir)
     # File of `KEY TENANT` lines; empty: no authentication, every call is tenant "default".
     api_keys: str = ""
+    # Seconds between checks of the keys file for a change (0: reload on SIGHUP only).
+    api_keys_reload_s: float = 2.0
     log_level: str = "INFO"
     # Seconds in-flight RPCs get to finish after SIGTERM.
     grace_period_s: float = 10.0

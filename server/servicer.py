@@ -21,6 +21,7 @@ from promptpress.retrieval import IndexStatus
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer, Completion, CompletionInput
+from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
 from promptpress.server.status import status_for
@@ -42,7 +43,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     def __init__(
         self,
         *,
-        keyring: KeyRing,
+        keyring: KeyRing | KeyFile,
         limits: convert.Limits,
         pipeline: Pipeline,
         executor: Executor,

@@ -262,6 +262,10 @@ class Server(Proc):
     def address(self) -> str:
         return f"{LOOPBACK}:{self.port}"
 
+    def wait_serving(self, timeout: float = 120.0) -> Server:
+        _wait_until(self, lambda: grpc_serving(self.address), timeout, "SERVING")
+        return self
+
 
 def grpc_serving(address: str, service: str = "", timeout: float = 1.0) -> bool:
     """True when the gRPC health service at `address` says SERVING."""
@@ -323,12 +327,14 @@ def start_server(
     env: Mapping[str, str] | None = None,
     name: str = "promptpress",
     timeout: float = 120.0,
+    wait: bool = True,
 ) -> Server:
     """`python -m promptpress.server.cli serve` from this checkout on a free port.
 
     `settings` become the TOML config (top-level keys and `[tables]`); without
     `data_dir` it gets its own directory under log_dir. Waits until gRPC health
-    says SERVING (model loading included), so the caller can send requests.
+    says SERVING (model loading included), so the caller can send requests;
+    with `wait=False` it returns at once (start several, then `wait_serving()` each).
     """
     port = free_port()
     data_dir = Path(str((settings or {}).get("data_dir", log_dir / f"{name}-{port}-data")))
@@ -359,8 +365,7 @@ def start_server(
     ]
     base = _spawn(name, argv, log_dir, port, env=child_env)
     proc = Server(base.name, base.popen, base.log_path, base.port, data_dir=data_dir)
-    _wait_until(proc, lambda: grpc_serving(proc.address), timeout, "SERVING")
-    return proc
+    return proc.wait_serving(timeout) if wait else proc
 
 
 @contextlib.contextmanager
