@@ -60,6 +60,12 @@ class Cost:
         return self.input_usd + self.cache_read_usd + self.cache_write_usd
 
 
+def round_usd(dollars: float) -> float:
+    """Dollars at a precision fit to report: 1e-10 (a ten-thousandth of a micro-dollar),
+    so float noise like 9.299999999999999e-06 reads 9.3e-06."""
+    return round(dollars, 10)
+
+
 class UsageError(ValueError):
     """A usage object that is present but not shaped like the provider's."""
 

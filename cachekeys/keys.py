@@ -8,7 +8,9 @@
 - ``prompt_cache_key``: the conversation's anchor (tools, system, static
   documents and its first user message, volatile spans removed): the same on
   every turn of a conversation, different across conversations.
-- ``context_fingerprint``: everything in the prompt except the final query.
+- ``context_fingerprint``: everything in the prompt except the final query
+  (tool definitions, tool calls and tool results included), plus the tool
+  choice and response format when set: an answer never crosses them.
 - ``semantic_key``: the context fingerprint plus the id of the normalised
   query's embedding. The same question in another conversation, or over other
   documents, gets another key.
@@ -24,8 +26,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from promptpress.cachekeys.layout import PromptLayout, Segment, canonical_json
-from promptpress.types import Message, Sampling
+from promptpress.cachekeys.layout import (
+    PromptLayout,
+    Segment,
+    canonical_json,
+    canonical_json_text,
+)
+from promptpress.types import Message, ResponseFormat, Sampling, ToolChoice
 
 _NO_SAMPLING = Sampling()
 
@@ -78,6 +85,22 @@ def sampling_spec(s: Sampling) -> dict[str, object]:
     }
 
 
+def answer_spec(tool_choice: ToolChoice | None, response_format: ResponseFormat | None) -> str:
+    """What besides the prompt shapes the answer; "" when neither is set (so requests
+    without them keep the keys they always had)."""
+    if tool_choice is None and response_format is None:
+        return ""
+    spec: dict[str, object] = {}
+    if tool_choice is not None:
+        tc = tool_choice
+        spec["tool_choice"] = [tc.mode.value, tc.name, tc.disable_parallel_tool_calls]
+    if response_format is not None:
+        rf = response_format
+        schema = canonical_json_text(rf.schema_json) if rf.schema_json else ""
+        spec["response_format"] = [rf.type.value, rf.name, schema, rf.strict]
+    return canonical_json(spec)
+
+
 def prefix_hashes(tenant: str, layout: PromptLayout) -> tuple[str, ...]:
     h = _hasher("prefix", tenant)
     _feed(h, layout.tools_json())
@@ -89,7 +112,13 @@ def prefix_hashes(tenant: str, layout: PromptLayout) -> tuple[str, ...]:
 
 
 def exact_key(
-    tenant: str, layout: PromptLayout, *, provider: str, model: str, sampling: Sampling
+    tenant: str,
+    layout: PromptLayout,
+    *,
+    provider: str,
+    model: str,
+    sampling: Sampling,
+    answer: str = "",
 ) -> str:
     h = _hasher("exact", tenant)
     for part in (
@@ -99,6 +128,8 @@ def exact_key(
         layout.tools_json(),
     ):
         _feed(h, part)
+    if answer:
+        _feed(h, answer)
     for i in range(len(layout.messages)):
         _feed(h, layout.message_json(i))
     return h.hexdigest()
@@ -130,11 +161,15 @@ def prompt_cache_key(tenant: str, layout: PromptLayout) -> str:
     return "pp1-" + h.hexdigest()[:32]
 
 
-def context_fingerprint(tenant: str, layout: PromptLayout, *, include_volatile: bool = True) -> str:
+def context_fingerprint(
+    tenant: str, layout: PromptLayout, *, include_volatile: bool = True, answer: str = ""
+) -> str:
     """Everything but the final query (volatile values too, unless excluded:
     an answer may depend on the date a system prompt carries)."""
     h = _hasher("context", tenant)
     _feed(h, layout.tools_json())
+    if answer:
+        _feed(h, answer)
     for i, seg in enumerate(layout.segments):
         if seg is Segment.QUERY or (seg is Segment.VOLATILE and not include_volatile):
             continue
@@ -160,16 +195,21 @@ def compute_keys(
     query_text: str | None = None,
     embedder_model_id: str = "",
     include_volatile: bool = True,
+    tool_choice: ToolChoice | None = None,
+    response_format: ResponseFormat | None = None,
 ) -> CacheKeys:
     """All keys for one laid-out request. `query_text` defaults to the last user
     message; `embedder_model_id` names the model whose embedding the id stands for."""
     if query_text is None:
         q = layout.query_index
         query_text = layout.messages[q].content if q >= 0 else ""
-    ctx = context_fingerprint(tenant, layout, include_volatile=include_volatile)
+    answer = answer_spec(tool_choice, response_format)
+    ctx = context_fingerprint(tenant, layout, include_volatile=include_volatile, answer=answer)
     emb = embedding_id(tenant, query_text, embedder_model_id)
     return CacheKeys(
-        exact_key=exact_key(tenant, layout, provider=provider, model=model, sampling=sampling),
+        exact_key=exact_key(
+            tenant, layout, provider=provider, model=model, sampling=sampling, answer=answer
+        ),
         prompt_cache_key=prompt_cache_key(tenant, layout),
         context_fingerprint=ctx,
         semantic_key=f"{ctx[:32]}.{emb}",

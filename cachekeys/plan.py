@@ -23,7 +23,7 @@ from promptpress.cachekeys.layout import PromptLayout, canonical_json
 from promptpress.cachekeys.profiles import ResolvedTarget
 from promptpress.cachekeys.render import render_payload
 from promptpress.tokens import TokenCounter
-from promptpress.types import Sampling
+from promptpress.types import ResponseFormat, Sampling, ToolChoice
 
 _NO_SAMPLING = Sampling()
 
@@ -57,6 +57,8 @@ def plan_request(
     query_text: str | None = None,
     embedder_model_id: str = "",
     policy: PlacementPolicy | None = None,
+    tool_choice: ToolChoice | None = None,
+    response_format: ResponseFormat | None = None,
 ) -> CachePlan:
     """Breakpoints, keys, the provider body and the expected input cost of one request."""
     keys = compute_keys(
@@ -67,12 +69,22 @@ def plan_request(
         sampling=sampling,
         query_text=query_text,
         embedder_model_id=embedder_model_id,
+        tool_choice=tool_choice,
+        response_format=response_format,
     )
     stats = prefix_stats(layout, counter)
     bps = place_breakpoints(
         layout, target.rules, stats, keys.prefix_hashes, policy=policy or PlacementPolicy()
     )
-    payload = render_payload(target, layout, sampling, bps, keys.prompt_cache_key)
+    payload = render_payload(
+        target,
+        layout,
+        sampling,
+        bps,
+        keys.prompt_cache_key,
+        tool_choice=tool_choice,
+        response_format=response_format,
+    )
     read, written = expected_cache_tokens(layout, target.rules, stats, bps)
     cost = estimate_cost(
         target, prompt_tokens=stats.total_tokens, cached_tokens=read, cache_write_tokens=written

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptpress.cachekeys.breakpoints import Breakpoint
+from promptpress.cachekeys.controls import CONTROLS
 from promptpress.cachekeys.layout import PromptLayout, canonical_json, canonical_json_text
 from promptpress.cachekeys.profiles import ResolvedTarget
 from promptpress.errors import InvalidInput
-from promptpress.types import Message, Role, Sampling, Tool
+from promptpress.types import Message, ResponseFormat, Role, Sampling, Tool, ToolChoice
 
 _NO_SAMPLING = Sampling()
 
@@ -319,9 +320,15 @@ def render_payload(
     sampling: Sampling = _NO_SAMPLING,
     breakpoints: Sequence[Breakpoint] = (),
     prompt_cache_key: str = "",
+    *,
+    tool_choice: ToolChoice | None = None,
+    response_format: ResponseFormat | None = None,
 ) -> dict[str, Any]:
     """The body as a dict, for callers that still change it (e.g. a forwarder)."""
-    return RENDERERS[target.format](target, layout, sampling, breakpoints, prompt_cache_key)
+    body = RENDERERS[target.format](target, layout, sampling, breakpoints, prompt_cache_key)
+    if tool_choice is not None or response_format is not None:
+        CONTROLS[target.format](body, tool_choice, response_format)
+    return body
 
 
 def render_provider_body(
@@ -330,6 +337,19 @@ def render_provider_body(
     sampling: Sampling = _NO_SAMPLING,
     breakpoints: Sequence[Breakpoint] = (),
     prompt_cache_key: str = "",
+    *,
+    tool_choice: ToolChoice | None = None,
+    response_format: ResponseFormat | None = None,
 ) -> str:
     """The body as canonical JSON text (what PreprocessResponse.provider_body carries)."""
-    return canonical_json(render_payload(target, layout, sampling, breakpoints, prompt_cache_key))
+    return canonical_json(
+        render_payload(
+            target,
+            layout,
+            sampling,
+            breakpoints,
+            prompt_cache_key,
+            tool_choice=tool_choice,
+            response_format=response_format,
+        )
+    )

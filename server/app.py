@@ -87,7 +87,7 @@ class App:
             self.servicer.pipeline.resources.close()
 
 
-def build_router(config: ServerConfig, resources: Resources, metrics: Metrics) -> Router | None:
+def build_router(config: ServerConfig, resources: Resources) -> Router | None:
     """The tier router from the config's [routing] and [tiers.*] tables; None without tiers."""
     if "tiers" not in config.extra:
         return None
@@ -95,7 +95,7 @@ def build_router(config: ServerConfig, resources: Resources, metrics: Metrics) -
         routing = parse_routing_config(config.extra)
     except ValueError as exc:
         raise InvalidInput.single("tiers", str(exc)) from exc
-    return Router.from_config(routing, embedder=resources.embedder, metrics=metrics)
+    return Router.from_config(routing, profiles=resources.profiles, embedder=resources.embedder)
 
 
 def limits_from_config(config: ServerConfig) -> convert.Limits:
@@ -135,7 +135,7 @@ async def build_app(
         ],
     )
     metrics = Metrics()
-    router = build_router(config, pipeline.resources, metrics)
+    router = build_router(config, pipeline.resources)
     completer = Completer(
         pipeline, executor, router=router, cache=pipeline.resources.semantic_cache, metrics=metrics
     )

@@ -22,10 +22,10 @@ from promptpress.cachekeys.semantic_cache.cache import CacheHit, SemanticCache, 
 from promptpress.errors import FailedPrecondition
 from promptpress.server.metrics import Metrics
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
-from promptpress.server.routing.bodies import upstream_request_for_layout
+from promptpress.server.routing.bodies import UpstreamRequest, upstream_request
 from promptpress.server.routing.difficulty import RoutingDecision
 from promptpress.server.routing.forwarder import TextDelta
-from promptpress.server.routing.router import RoutedAnswer, Router
+from promptpress.server.routing.router import Route, RoutedAnswer, Router
 from promptpress.server.routing.usage import Usage
 from promptpress.types import PreprocessInput, ToolCall, ToolCallDelta
 
@@ -55,6 +55,7 @@ class Completion:
     cost_usd: float = 0.0
     finish_reason: str = ""  # a FinishReason value, or what the upstream said
     tool_calls: tuple[ToolCall, ...] = ()
+    warnings: tuple[str, ...] = ()  # besides the preprocessing's (e.g. an unpriced model)
 
 
 class Completer:
@@ -134,20 +135,36 @@ class Completer:
             finish_reason="stop",
         )
 
-    async def _route(self, tenant: str, inp: CompletionInput, pre: PreprocessOutput):  # type: ignore[no-untyped-def]
-        assert self.router is not None
-        decision = await self._run(self.router.decide, inp.request.messages, inp.tier)
-        plan = self.router.config.tiers.plan_from(decision.tier)
-        request = await self._run(
-            lambda: upstream_request_for_layout(
-                tenant,
-                pre.plan.layout,
-                plan,
-                self.pipeline.resources.profiles,
-                sampling=inp.request.sampling,
-            )
+    def _upstream_request(
+        self, inp: CompletionInput, pre: PreprocessOutput, route: Route
+    ) -> UpstreamRequest:
+        r = inp.request
+        return upstream_request(
+            pre.plan,
+            route.plan,
+            self.pipeline.resources.profiles,
+            sampling=r.sampling,
+            tool_choice=r.tool_choice,
+            response_format=r.response_format,
         )
-        return decision, request
+
+    async def _route(
+        self, inp: CompletionInput, pre: PreprocessOutput
+    ) -> tuple[Route, UpstreamRequest]:
+        assert self.router is not None
+        route = await self._run(self.router.route, inp.request.messages, inp.tier)
+        request = await self._run(self._upstream_request, inp, pre, route)
+        return route, request
+
+    def _record(self, tenant: str, answer: RoutedAnswer) -> None:
+        if self.metrics is not None:
+            r = answer.result
+            self.metrics.record_attempts(tenant, r.attempts)
+            self.metrics.record_completion(tenant, r.tier, r.usage, answer.cost_usd)
+
+    def _record_failure(self, tenant: str, exc: BaseException) -> None:
+        if self.metrics is not None:
+            self.metrics.record_attempts(tenant, getattr(exc, "attempts", ()))
 
     def _answered(self, pre: PreprocessOutput, answer: RoutedAnswer) -> Completion:
         r = answer.result
@@ -161,6 +178,7 @@ class Completer:
             usage=r.usage,
             cost_usd=answer.cost_usd,
             finish_reason=r.finish_reason,
+            warnings=answer.warnings,
         )
 
     async def _remember(
@@ -183,15 +201,19 @@ class Completer:
         pre, hit, vec = await self._prepare(tenant, inp)
         if hit is not None:
             return self._cached(pre, hit)
-        decision, request = await self._route(tenant, inp, pre)
+        route, request = await self._route(inp, pre)
         assert self.router is not None
-        answer = await self.router.complete(
-            tenant,
-            decision,
-            request,
-            affinity_key=pre.plan.keys.prompt_cache_key,
-            deadline_s=deadline_s,
-        )
+        try:
+            answer = await self.router.complete(
+                route,
+                request,
+                affinity_key=pre.plan.keys.prompt_cache_key,
+                deadline_s=deadline_s,
+            )
+        except Exception as exc:
+            self._record_failure(tenant, exc)
+            raise
+        self._record(tenant, answer)
         await self._remember(tenant, inp, pre, vec, answer)
         return self._answered(pre, answer)
 
@@ -205,19 +227,23 @@ class Completer:
             yield hit.response
             yield self._cached(pre, hit)
             return
-        decision, request = await self._route(tenant, inp, pre)
+        route, request = await self._route(inp, pre)
         assert self.router is not None
         events = self.router.stream(
-            tenant,
-            decision,
+            route,
             request,
             affinity_key=pre.plan.keys.prompt_cache_key,
             deadline_s=deadline_s,
         )
         async with contextlib.aclosing(events):
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    yield event.text
-                else:
-                    await self._remember(tenant, inp, pre, vec, event)
-                    yield self._answered(pre, event)
+            try:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        yield event.text
+                    elif isinstance(event, RoutedAnswer):
+                        self._record(tenant, event)
+                        await self._remember(tenant, inp, pre, vec, event)
+                        yield self._answered(pre, event)
+            except Exception as exc:
+                self._record_failure(tenant, exc)
+                raise

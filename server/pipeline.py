@@ -240,6 +240,8 @@ class Pipeline:
                 sampling=inp.sampling,
                 query_text=query,
                 embedder_model_id=embedder.model_id if embedder else "",
+                tool_choice=inp.tool_choice,
+                response_format=inp.response_format,
             )
 
         original = naive_prompt_tokens(inp, counter, [d.text for d in found.documents])

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from promptpress.cachekeys.cost import round_usd
 from promptpress.retrieval import IndexStatus
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing
@@ -250,11 +251,11 @@ def completion_to_proto(done: Completion) -> pb.CompleteResponse:
         )
         if u
         else pb.Usage(),
-        cost_usd=done.cost_usd,
+        cost_usd=round_usd(done.cost_usd),
         finish_reason=done.finish_reason,
         stats=pre.stats,
         cache=pre.cache,
-        warnings=pre.warnings,
+        warnings=[*pre.warnings, *done.warnings],
     )
 
 
@@ -285,8 +286,8 @@ def preprocess_output_to_proto(out: PreprocessOutput) -> pb.PreprocessResponse:
             encoding=s.encoding,
             approximate=s.approximate,
             dropped_messages=s.dropped_messages,
-            cost_before_usd=s.cost_before_usd,
-            cost_after_usd=s.cost_after_usd,
+            cost_before_usd=round_usd(s.cost_before_usd),
+            cost_after_usd=round_usd(s.cost_after_usd),
         ),
         chunks=[
             pb.SelectedChunk(

@@ -32,6 +32,7 @@ import httpx
 
 from promptpress.server.routing import protocols as proto
 from promptpress.server.routing.affinity import Node, rendezvous_order
+from promptpress.server.routing.bodies import UpstreamRequest
 from promptpress.server.routing.failures import (
     Attempt,
     UpstreamCallFailed,
@@ -51,7 +52,6 @@ from promptpress.server.routing.results import (
     UpstreamResult,
 )
 from promptpress.server.routing.tiers import RetryPolicy, Tier, UpstreamConfig
-from promptpress.server.routing.upstream_render import UpstreamRequest
 
 _DEADLINE_SLACK_S = 0.001
 _DEFAULT_POLICY = RetryPolicy()

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from promptpress.server.routing.bodies import UpstreamRequest
 from promptpress.server.routing.tiers import UpstreamConfig, UpstreamKind
-from promptpress.server.routing.upstream_render import UpstreamRequest
 from promptpress.server.routing.usage import (
     Usage,
     UsageError,
@@ -67,14 +67,21 @@ def request_headers(upstream: UpstreamConfig, api_key: str, *, stream: bool) -> 
 
 
 def request_body(upstream: UpstreamConfig, request: UpstreamRequest, *, stream: bool) -> dict:
-    """The body for this upstream: its kind's body with its own model and stream flags."""
+    """The body for this upstream: its kind's body with its own model, stream flags and
+    (OpenAI-compatible) options: which max-tokens field, prompt_cache_key or not,
+    stream_options or not."""
     body = dict(request.body_for(upstream.kind))
     body["model"] = upstream.model
     body["stream"] = stream
-    if stream and upstream.kind is UpstreamKind.OPENAI:
-        body["stream_options"] = {"include_usage": True}
-    elif not stream:
-        body.pop("stream_options", None)
+    body.pop("stream_options", None)
+    if upstream.kind is UpstreamKind.OPENAI:
+        if stream and upstream.send_stream_options:
+            body["stream_options"] = {"include_usage": True}
+        if not upstream.send_prompt_cache_key:
+            body.pop("prompt_cache_key", None)
+        for name in ("max_completion_tokens", "max_tokens"):
+            if name in body and name != upstream.max_tokens_field:
+                body[upstream.max_tokens_field] = body.pop(name)
     return body
 
 

@@ -1,29 +1,29 @@
-"""The routing facade the completion service calls: decide a tier, forward, account.
+"""The routing facade the completion service calls: decide a tier, forward, price.
 
-    router = Router.from_config(parse_routing_config(config.extra), embedder=..., metrics=...)
-    decision = router.decide(messages, forced_tier=tier)     # sync, CPU (may embed)
-    plan = router.config.tiers.plan_from(decision.tier)
-    request = upstream_request_for_layout(tenant, layout, plan, profiles, sampling=...)
-    answer = await router.complete(tenant, decision, request,
+    router = Router.from_config(parse_routing_config(config.extra), profiles=..., embedder=...)
+    route = router.route(messages, forced_tier=tier)     # sync, CPU (may embed); plan derived once
+    request = upstream_request(pre.plan, route.plan, profiles, sampling=...)
+    answer = await router.complete(route, request,
                                    affinity_key=prompt_cache_key, deadline_s=time_left)
-    # answer.result.text / .usage / .upstream / .model / .finish_reason, answer.cost_usd
+    # answer.result.text / .tool_calls / .usage / .upstream / .finish_reason, answer.cost_usd
 
-`UpstreamRequest.from_messages(messages)` stands in for the laid-out bodies when
-there is no cachekeys layout. Streaming: ``async for event in router.stream(...)``:
-TextDelta events, then one RoutedAnswer. Errors are the core's FailedPrecondition /
-Unavailable / DeadlineExceeded (subclasses carrying the attempts), already counted
-in metrics.
+Streaming: ``async for event in router.stream(...)``: TextDelta and ToolCallDelta
+events, then one RoutedAnswer. Errors are the core's InvalidInput (the provider
+rejected the request) / FailedPrecondition / Unavailable / DeadlineExceeded,
+subclasses carrying the attempts made. Metrics are the caller's business: the
+attempts are on the answer and on the error.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, Callable, Sequence
+import logging
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
 
-from promptpress.server.metrics import Metrics
+from promptpress.cachekeys.profiles import ProfileSet, load_profiles
+from promptpress.server.routing.bodies import UpstreamRequest
 from promptpress.server.routing.difficulty import (
     DifficultyClassifier,
     Embedder,
@@ -31,12 +31,22 @@ from promptpress.server.routing.difficulty import (
     TrainedDifficultyModel,
 )
 from promptpress.server.routing.forwarder import Forwarder
-from promptpress.server.routing.results import StreamDone, TextDelta, UpstreamResult
-from promptpress.server.routing.tiers import RoutingConfig
-from promptpress.server.routing.upstream_render import UpstreamRequest
-from promptpress.server.routing.usage import cost_usd
+from promptpress.server.routing.results import StreamDone, UpstreamResult
+from promptpress.server.routing.results import StreamEvent as ForwardedEvent
+from promptpress.server.routing.tiers import RoutingConfig, Tier
+from promptpress.server.routing.usage import UpstreamPrices, cost_usd, round_usd, upstream_prices
 from promptpress.tokens import counter_for
 from promptpress.types import Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The tier decision and the failover plan it implies (derived once per request)."""
+
+    decision: RoutingDecision
+    plan: tuple[Tier, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,7 @@ class RoutedAnswer:
     decision: RoutingDecision
     result: UpstreamResult
     cost_usd: float
+    warnings: tuple[str, ...] = ()
 
 
 class Router:
@@ -52,20 +63,20 @@ class Router:
         config: RoutingConfig,
         classifier: DifficultyClassifier,
         forwarder: Forwarder,
-        metrics: Metrics | None = None,
+        prices: Mapping[str, UpstreamPrices],
     ) -> None:
         self.config = config
         self.classifier = classifier
         self.forwarder = forwarder
-        self.metrics = metrics
+        self.prices = prices  # by upstream qualified name
 
     @classmethod
     def from_config(
         cls,
         config: RoutingConfig,
         *,
+        profiles: ProfileSet | None = None,
         embedder: Embedder | None = None,
-        metrics: Metrics | None = None,
         count_tokens: Callable[[str], int] | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> Router:
@@ -84,7 +95,11 @@ class Router:
             embedder=embedder,
             count_tokens=count_tokens,
         )
-        return cls(config, classifier, Forwarder(config.policy, client=client), metrics)
+        prices = price_book(config, profiles or load_profiles())
+        for p in prices.values():
+            if p.warning:
+                log.warning(p.warning)
+        return cls(config, classifier, Forwarder(config.policy, client=client), prices)
 
     async def aclose(self) -> None:
         await self.forwarder.aclose()
@@ -93,61 +108,57 @@ class Router:
         """The tier for these messages; FailedPrecondition for an unknown forced tier."""
         return self.classifier.decide(messages, forced_tier)
 
+    def route(self, messages: Sequence[Message], forced_tier: str = "") -> Route:
+        """The decision and its plan; FailedPrecondition when no tier of it has upstreams."""
+        decision = self.decide(messages, forced_tier)
+        return Route(decision, self.config.tiers.plan_from(decision.tier))
+
     async def complete(
         self,
-        tenant: str,
-        decision: RoutingDecision,
+        route: Route,
         request: UpstreamRequest,
         *,
         affinity_key: str = "",
         deadline_s: float | None = None,
     ) -> RoutedAnswer:
-        plan = self.config.tiers.plan_from(decision.tier)
-        try:
-            result = await self.forwarder.complete(
-                plan, request, affinity_key=affinity_key, deadline_s=deadline_s
-            )
-        except Exception as exc:
-            self._record_failure(tenant, exc)
-            raise
-        return self._account(tenant, decision, result)
+        result = await self.forwarder.complete(
+            route.plan, request, affinity_key=affinity_key, deadline_s=deadline_s
+        )
+        return self._priced(route.decision, result)
 
     async def stream(
         self,
-        tenant: str,
-        decision: RoutingDecision,
+        route: Route,
         request: UpstreamRequest,
         *,
         affinity_key: str = "",
         deadline_s: float | None = None,
-    ) -> AsyncGenerator[TextDelta | RoutedAnswer, None]:
-        plan = self.config.tiers.plan_from(decision.tier)
+    ) -> AsyncGenerator[ForwardedEvent | RoutedAnswer, None]:
+        """The forwarder's deltas as they come, then one RoutedAnswer instead of StreamDone."""
         events = self.forwarder.stream(
-            plan, request, affinity_key=affinity_key, deadline_s=deadline_s
+            route.plan, request, affinity_key=affinity_key, deadline_s=deadline_s
         )
-        async with contextlib.aclosing(events):
-            try:
-                async for event in events:
-                    if isinstance(event, StreamDone):
-                        yield self._account(tenant, decision, event.result)
-                    else:
-                        yield event
-            except Exception as exc:
-                self._record_failure(tenant, exc)
-                raise
+        try:
+            async for event in events:
+                if isinstance(event, StreamDone):
+                    yield self._priced(route.decision, event.result)
+                else:
+                    yield event
+        finally:
+            await events.aclose()
 
     def cost(self, result: UpstreamResult) -> float:
-        return cost_usd(result.usage, self.config.tiers.get(result.tier).prices)
+        return round_usd(cost_usd(result.usage, self.prices[result.upstream].prices))
 
-    def _account(
-        self, tenant: str, decision: RoutingDecision, result: UpstreamResult
-    ) -> RoutedAnswer:
-        dollars = self.cost(result)
-        if self.metrics is not None:
-            self.metrics.record_attempts(tenant, result.attempts)
-            self.metrics.record_completion(tenant, result.tier, result.usage, dollars)
-        return RoutedAnswer(decision, result, dollars)
+    def _priced(self, decision: RoutingDecision, result: UpstreamResult) -> RoutedAnswer:
+        warning = self.prices[result.upstream].warning
+        return RoutedAnswer(decision, result, self.cost(result), (warning,) if warning else ())
 
-    def _record_failure(self, tenant: str, exc: Exception) -> None:
-        if self.metrics is not None:
-            self.metrics.record_attempts(tenant, getattr(exc, "attempts", ()))
+
+def price_book(config: RoutingConfig, profiles: ProfileSet) -> dict[str, UpstreamPrices]:
+    """Every upstream's prices, by qualified name (see usage.upstream_prices)."""
+    return {
+        u.qualified_name: upstream_prices(u, tier.prices, profiles)
+        for tier in config.tiers.tiers
+        for u in tier.upstreams
+    }

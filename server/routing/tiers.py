@@ -11,6 +11,8 @@ The config loader hands over its raw, non-scalar tables (``ServerConfig.extra``)
     cooldown_s = 30.0
 
     [tiers.small]
+    # Optional: prices come from cachekeys/profiles.toml (dated, sourced) for
+    # every model it knows; a tier's prices override them key by key.
     prices = { input = 0.15, cached_input = 0.075, cache_write = 0.0, output = 0.60 }
 
     [[tiers.small.upstreams]]
@@ -20,6 +22,10 @@ The config loader hands over its raw, non-scalar tables (``ServerConfig.extra``)
     model = "gpt-4o-mini"
     api_key_env = "OPENAI_API_KEY"
     weight = 1.0
+    # OpenAI-compatible servers differ; the defaults suit OpenAI itself:
+    max_tokens_field = "max_completion_tokens"   # or "max_tokens" (older servers)
+    send_prompt_cache_key = true         # false for servers that reject the field
+    send_stream_options = true           # stream_options.include_usage when streaming
 
 A config that cannot be right (bad kind, negative price) raises ValueError naming
 the key, at start-up. A tier with no upstreams is allowed in the file (routing can
@@ -54,6 +60,22 @@ class Prices:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceOverrides:
+    """A tier's own prices (USD per million tokens); None: take the price table's."""
+
+    input: float | None = None
+    cached_input: float | None = None
+    cache_write: float | None = None
+    output: float | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, k) is None for k in _PRICE_KEYS)
+
+
+MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")
+
+
+@dataclass(frozen=True, slots=True)
 class UpstreamConfig:
     name: str
     kind: UpstreamKind
@@ -63,6 +85,10 @@ class UpstreamConfig:
     api_key_env: str = ""
     weight: float = 1.0
     tier: str = ""
+    # OpenAI-compatible only (Anthropic's API has one way for each):
+    max_tokens_field: str = "max_completion_tokens"
+    send_prompt_cache_key: bool = True
+    send_stream_options: bool = True
 
     @property
     def qualified_name(self) -> str:
@@ -74,7 +100,7 @@ class UpstreamConfig:
 class Tier:
     name: str
     upstreams: tuple[UpstreamConfig, ...]
-    prices: Prices = Prices()
+    prices: PriceOverrides = PriceOverrides()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +193,7 @@ def _parse_tier(name: str, raw: Any) -> Tier:
     for key in prices_raw:
         if key not in _PRICE_KEYS:
             raise ValueError(f"{where}.prices.{key}: unknown price (known: {_PRICE_KEYS})")
-    values = {k: _non_negative(prices_raw.get(k, 0.0), f"{where}.prices.{k}") for k in _PRICE_KEYS}
-    # Unset cache prices mean "billed like plain input", the safe assumption for cost.
-    for key in ("cached_input", "cache_write"):
-        if key not in prices_raw:
-            values[key] = values["input"]
+    values = {k: _non_negative(v, f"{where}.prices.{k}") for k, v in prices_raw.items()}
     upstreams_raw = raw.get("upstreams", [])
     if not isinstance(upstreams_raw, list):
         raise ValueError(f"{where}.upstreams: must be an array of tables")
@@ -183,7 +205,7 @@ def _parse_tier(name: str, raw: Any) -> Tier:
         if u.name in seen:
             raise ValueError(f"{where}.upstreams: duplicate name {u.name!r}")
         seen.add(u.name)
-    return Tier(name=name, upstreams=upstreams, prices=Prices(**values))
+    return Tier(name=name, upstreams=upstreams, prices=PriceOverrides(**values))
 
 
 def _parse_upstream(tier: str, index: int, raw: Any, where: str) -> UpstreamConfig:
@@ -201,6 +223,12 @@ def _parse_upstream(tier: str, index: int, raw: Any, where: str) -> UpstreamConf
     weight = _non_negative(raw.get("weight", 1.0), f"{where}.weight")
     if weight == 0:
         raise ValueError(f"{where}.weight: must be positive")
+    unknown = sorted(set(raw) - _UPSTREAM_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}")
+    max_tokens_field = str(raw.get("max_tokens_field", MAX_TOKENS_FIELDS[0]))
+    if max_tokens_field not in MAX_TOKENS_FIELDS:
+        raise ValueError(f"{where}.max_tokens_field: must be one of {MAX_TOKENS_FIELDS}")
     return UpstreamConfig(
         name=str(raw.get("name") or f"{kind.value}-{index}"),
         kind=kind,
@@ -209,7 +237,29 @@ def _parse_upstream(tier: str, index: int, raw: Any, where: str) -> UpstreamConf
         api_key_env=str(raw.get("api_key_env", "")),
         weight=weight,
         tier=tier,
+        max_tokens_field=max_tokens_field,
+        send_prompt_cache_key=_bool(raw.get("send_prompt_cache_key", True), where),
+        send_stream_options=_bool(raw.get("send_stream_options", True), where),
     )
+
+
+_UPSTREAM_KEYS = {
+    "name",
+    "kind",
+    "base_url",
+    "model",
+    "api_key_env",
+    "weight",
+    "max_tokens_field",
+    "send_prompt_cache_key",
+    "send_stream_options",
+}
+
+
+def _bool(raw: Any, where: str) -> bool:
+    if not isinstance(raw, bool):
+        raise ValueError(f"{where}: send_* options must be true or false, got {raw!r}")
+    return raw
 
 
 _ROUTING_KEYS = {"tier_order", "threshold", "difficulty_model", *_POLICY_FIELDS}

@@ -10,10 +10,9 @@ import pytest
 from promptpress.errors import DeadlineExceeded, FailedPrecondition, Unavailable
 from promptpress.server.routing.forwarder import Forwarder, StreamDone, TextDelta
 from promptpress.server.routing.tiers import UpstreamKind
-from promptpress.server.routing.upstream_render import UpstreamRequest
 from promptpress.server.routing.usage import Usage
 from promptpress.types import Message, Role
-from tests.routing.conftest import tier, upstream
+from tests.routing.conftest import request_for, tier, upstream
 from tests.routing.fake_upstream import (
     Drop,
     Hang,
@@ -26,7 +25,7 @@ from tests.routing.fake_upstream import (
     openai_stream,
 )
 
-REQUEST = UpstreamRequest.from_messages(
+REQUEST = request_for(
     [Message(Role.SYSTEM, "Be brief."), Message(Role.USER, "What is the capital of France?")]
 )
 
@@ -75,7 +74,7 @@ async def test_anthropic_json_answer_normalises_usage(fake, forwarder):
     assert sent.headers["x-api-key"] == "sk-test-123"
     assert sent.headers["anthropic-version"]
     body = sent.json()
-    assert body["system"] == "Be brief." and body["max_tokens"] > 0
+    assert body["system"] == [{"type": "text", "text": "Be brief."}] and body["max_tokens"] > 0
     assert [m["role"] for m in body["messages"]] == ["user"]
 
 

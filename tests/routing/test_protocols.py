@@ -8,6 +8,7 @@ import pytest
 
 from promptpress.errors import FailedPrecondition
 from promptpress.server.routing import protocols as proto
+from promptpress.server.routing.bodies import UpstreamRequest
 from promptpress.server.routing.failures import (
     Attempt,
     http_failure,
@@ -15,8 +16,8 @@ from promptpress.server.routing.failures import (
     summarise,
 )
 from promptpress.server.routing.tiers import UpstreamConfig, UpstreamKind
-from promptpress.server.routing.upstream_render import UpstreamRequest, render_anthropic
 from promptpress.types import Message, Role, Sampling, ToolCall
+from tests.routing.conftest import request_for
 from tests.routing.fake_upstream import anthropic_stream, openai_stream
 
 
@@ -98,18 +99,46 @@ def test_anthropic_body_merges_roles_and_moves_system_and_tools():
         Message(Role.TOOL, "result", tool_call_id="t1"),
         Message(Role.USER, "q2"),
     ]
-    body = render_anthropic(messages, Sampling(max_output_tokens=50, stop=("END",), seed=3))
-    assert body["system"] == "sys"
-    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
-    assert body["messages"][1]["content"][0]["input"] == {"q": 1}
-    assert body["messages"][2]["content"][0]["type"] == "tool_result"
-    assert body["max_tokens"] == 50 and body["stop_sequences"] == ["END"] and "seed" not in body
+    body = request_for(messages, sampling=Sampling(max_output_tokens=50, stop=("END",), seed=3))
+    anthropic = dict(body.body_for(UpstreamKind.ANTHROPIC))
+    assert [b["text"] for b in anthropic["system"]] == ["sys"]
+    assert [m["role"] for m in anthropic["messages"]] == ["user", "assistant", "user"]
+    assert anthropic["messages"][1]["content"][0]["input"] == {"q": 1}
+    assert anthropic["messages"][2]["content"][0] == {
+        "type": "tool_result",
+        "tool_use_id": "t1",
+        "content": "result",
+    }
+    assert anthropic["max_tokens"] == 50 and anthropic["stop_sequences"] == ["END"]
+    assert "seed" not in anthropic
 
 
 def test_request_without_a_body_for_a_kind_cannot_be_sent_there():
     request = UpstreamRequest(openai={"messages": []})
     with pytest.raises(FailedPrecondition):
         request.body_for(UpstreamKind.ANTHROPIC)
+
+
+def test_openai_compatible_options_shape_the_body():
+    request = request_for([Message(Role.USER, "hi")], sampling=Sampling(max_output_tokens=20))
+    openai_default = UpstreamConfig("a", UpstreamKind.OPENAI, "http://x/v1", "m1")
+    body = proto.request_body(openai_default, request, stream=True)
+    assert body["max_completion_tokens"] == 20 and "max_tokens" not in body
+    assert body["prompt_cache_key"].startswith("pp1-")
+    assert body["stream_options"] == {"include_usage": True}
+
+    legacy = UpstreamConfig(
+        "b",
+        UpstreamKind.OPENAI,
+        "http://x/v1",
+        "m1",
+        max_tokens_field="max_tokens",
+        send_prompt_cache_key=False,
+        send_stream_options=False,
+    )
+    body = proto.request_body(legacy, request, stream=True)
+    assert body["max_tokens"] == 20 and "max_completion_tokens" not in body
+    assert "prompt_cache_key" not in body and "stream_options" not in body
 
 
 def test_request_body_overrides_model_and_stream():

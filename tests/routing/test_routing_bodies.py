@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from promptpress.cachekeys.layout import build_layout
-from promptpress.cachekeys.profiles import load_profiles
-from promptpress.server.routing.bodies import upstream_request_for_layout
 from promptpress.server.routing.tiers import UpstreamKind
 from promptpress.types import Message, Role
-from tests.routing.conftest import tier, upstream
+from tests.routing.conftest import request_for, tier, upstream
 from tests.routing.fake_upstream import JSONReply, anthropic_message, error_reply
 
 SYSTEM = "You are a meticulous assistant. " * 300  # long enough for explicit cache breakpoints
-LAYOUT = build_layout(system=[SYSTEM], last_user=Message(Role.USER, "Summarise the rules."))
+MESSAGES = [Message(Role.SYSTEM, SYSTEM), Message(Role.USER, "Summarise the rules.")]
 
 
 async def test_failover_from_openai_to_anthropic_sends_each_its_own_layout(make_fake, forwarder):
@@ -22,7 +19,7 @@ async def test_failover_from_openai_to_anthropic_sends_each_its_own_layout(make_
         tier("small", upstream("gpt", oa)),
         tier("frontier", upstream("claude", an, tier="frontier", kind=UpstreamKind.ANTHROPIC)),
     ]
-    request = upstream_request_for_layout("acme", LAYOUT, plan, load_profiles())
+    request = request_for(MESSAGES, plan)
 
     result = await forwarder.complete(plan, request)
 
@@ -35,9 +32,7 @@ async def test_failover_from_openai_to_anthropic_sends_each_its_own_layout(make_
 
 
 def test_protocols_the_plan_does_not_use_get_no_body():
-    request = upstream_request_for_layout(
-        "acme", LAYOUT, [tier("small", upstream("gpt", _Fake()))], load_profiles()
-    )
+    request = request_for(MESSAGES, [tier("small", upstream("gpt", _Fake()))])
     assert request.openai is not None and request.anthropic is None
 
 

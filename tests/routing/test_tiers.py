@@ -8,7 +8,7 @@ import pytest
 
 from promptpress.errors import FailedPrecondition
 from promptpress.server.routing.tiers import (
-    Prices,
+    PriceOverrides,
     RetryPolicy,
     UpstreamKind,
     parse_routing_config,
@@ -55,8 +55,8 @@ def test_parses_tiers_in_the_declared_order_with_upstreams_and_prices():
     small = config.tiers.get("small")
     assert [u.qualified_name for u in small.upstreams] == ["small/mini", "small/local"]
     assert small.upstreams[0].weight == 3 and small.upstreams[1].api_key_env == ""
-    # Unset cache prices are billed as plain input: never under-estimate spend.
-    assert small.prices == Prices(input=0.15, cached_input=0.15, cache_write=0.15, output=0.6)
+    # Only what the tier sets overrides the price table.
+    assert small.prices == PriceOverrides(input=0.15, output=0.6)
     claude = config.tiers.get("frontier").upstreams[0]
     assert claude.kind is UpstreamKind.ANTHROPIC
     assert claude.base_url == "https://api.anthropic.com"  # trailing slash dropped

@@ -282,3 +282,11 @@ async def test_cli_complete_and_metrics(routed) -> None:  # type: ignore[no-unty
     url = f"http://127.0.0.1:{app.metrics_server.port}/metrics"
     text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
     assert 'tenant="default"' in text and "promptpress_" in text
+    # The completion service (not the router) records what was sent and spent.
+    assert app.metrics is not None
+    assert (
+        app.metrics.value("promptpress_prompt_tokens_total", tenant="default", tier="small") == 12
+    )
+    assert app.metrics.value(
+        "promptpress_cost_usd_total", tenant="default", tier="small"
+    ) == pytest.approx(body["costUsd"])
