@@ -29,6 +29,7 @@ from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
 from promptpress.server.metrics import Metrics, MetricsServer, start_metrics_http_server
 from promptpress.server.pipeline import Pipeline
+from promptpress.server.rate_limits import RateLimits
 from promptpress.server.resources import Resources, load_resources
 from promptpress.server.routing.router import Router
 from promptpress.server.routing.tiers import parse_routing_config
@@ -83,6 +84,7 @@ class App:
         if self.metrics_server is not None:
             self.metrics_server.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.servicer.rate_limits.close()
         if self.owns_resources:
             self.servicer.pipeline.resources.close()
 
@@ -145,6 +147,7 @@ async def build_app(
         pipeline=pipeline,
         executor=executor,
         completer=completer,
+        rate_limits=RateLimits.from_config(config.extra.get("tenants", {}), config.store_url),
     )
     pb_grpc.add_PromptPressServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()

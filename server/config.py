@@ -36,6 +36,8 @@ class ServerConfig:
     api_keys: str = ""
     # Seconds between checks of the keys file for a change (0: reload on SIGHUP only).
     api_keys_reload_s: float = 2.0
+    # Shared store for replicas (redis://, rediss://); empty: LMDB in data_dir, per host.
+    store_url: str = ""
     log_level: str = "INFO"
     # Seconds in-flight RPCs get to finish after SIGTERM.
     grace_period_s: float = 10.0

@@ -25,6 +25,7 @@ from promptpress.server.completion import Completer, Completion, CompletionInput
 from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
+from promptpress.server.rate_limits import LocalCounters, RateLimits
 from promptpress.server.status import status_for
 from promptpress.tokens import counter_for
 from promptpress.types import ToolCallDelta
@@ -49,8 +50,10 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         pipeline: Pipeline,
         executor: Executor,
         completer: Completer,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.completer = completer
+        self.rate_limits = rate_limits or RateLimits({}, LocalCounters())
         self.keyring = keyring
         self.limits = limits
         self.pipeline = pipeline
@@ -63,6 +66,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         try:
             await context.send_initial_metadata((("x-request-id", request_id),))
             tenant = self.keyring.tenant_for(context.invocation_metadata() or ())
+            await self.rate_limits.admit(tenant)
             yield tenant
             log_event(log, "rpc", rpc=rpc, tenant=tenant, request_id=request_id, code="OK")
         except asyncio.CancelledError:
@@ -123,7 +127,12 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     async def Preprocess(
         self, request: pb.PreprocessRequest, context: grpc.aio.ServicerContext
     ) -> pb.PreprocessResponse:
-        return await self._unary("Preprocess", request, context, self._preprocess)
+        async with self._rpc("Preprocess", context) as tenant:
+            loop = asyncio.get_running_loop()
+            resp = await loop.run_in_executor(self.executor, self._preprocess, tenant, request)
+            await self.rate_limits.charge(tenant, tokens=resp.stats.final_tokens)
+            return resp
+        raise AssertionError("unreachable")
 
     # --- The corpus ---------------------------------------------------------------------
 
@@ -194,6 +203,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         async with self._rpc("Complete", context) as tenant:
             inp = self._completion_input(tenant, request)
             done = await self.completer.complete(tenant, inp, context.time_remaining())
+            await self._charge(tenant, done)
             return completion_to_proto(done)
         raise AssertionError("unreachable")
 
@@ -212,7 +222,15 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
                             tool_call=convert.tool_call_delta_to_proto(event)
                         )
                     else:
+                        await self._charge(tenant, event)
                         yield pb.StreamCompleteResponse(done=completion_to_proto(event))
+
+    async def _charge(self, tenant: str, done: Completion) -> None:
+        """Count an answer against the tenant's limits: the input tokens sent upstream
+        (after preprocessing; none for a cache hit) and what the upstream cost."""
+        upstream = done.cache_status == "none"
+        tokens = done.pre.stats.final_tokens if upstream else 0
+        await self.rate_limits.charge(tenant, tokens=tokens, spend_usd=done.cost_usd)
 
 
 CACHE_STATUS_TO_PB = {

@@ -14,6 +14,8 @@ violations into RESOURCE_EXHAUSTED instead of INVALID_ARGUMENT.
 
 from __future__ import annotations
 
+import math
+
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
@@ -25,6 +27,7 @@ from promptpress.errors import (
     InvalidInput,
     NotFound,
     PromptPressError,
+    ResourceExhausted,
     Unavailable,
 )
 from promptpress.server.auth import Unauthenticated
@@ -104,6 +107,13 @@ def resource_exhausted(
     return code, message, details_trailer(code, message, [packed])
 
 
+def http_retry_after(retry_after_s: float | None) -> tuple[int, dict[str, str]]:
+    """HTTP 429 and its `Retry-After` header (whole seconds, rounded up) for a
+    ResourceExhausted, for the HTTP endpoints to answer what gRPC answers with RetryInfo."""
+    seconds = max(1, math.ceil(retry_after_s or 1.0))
+    return 429, {"Retry-After": str(seconds)}
+
+
 def status_for(
     exc: BaseException, request_id: str
 ) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
@@ -117,6 +127,8 @@ def status_for(
         as_invalid = InvalidInput.single(exc.field, exc.description)
         message = invalid_input_message(as_invalid)
         return code, message, details_trailer(code, message, bad_request_details(as_invalid))
+    if isinstance(exc, ResourceExhausted):
+        return resource_exhausted(_clip(str(exc), MAX_MESSAGE_CHARS), exc.retry_after_s or 1.0)
     for kind, code in _SIMPLE.items():
         if isinstance(exc, kind):
             return code, _clip(str(exc), MAX_MESSAGE_CHARS), ()

@@ -368,6 +368,14 @@ def start_server(
     return proc.wait_serving(timeout) if wait else proc
 
 
+def stop_all(*procs: Proc, timeout: float = 10.0) -> None:
+    """SIGTERM every process first, then wait for each: they shut down in parallel."""
+    for proc in procs:
+        proc.signal(signal.SIGTERM)
+    for proc in procs:
+        proc.stop(timeout)
+
+
 @contextlib.contextmanager
 def temp_log_dir(prefix: str = "promptpress-procs-"):  # type: ignore[no-untyped-def]
     """A temporary directory for logs and configs, kept when PROMPTPRESS_KEEP_LOGS is set."""

@@ -55,3 +55,11 @@ class Unavailable(PromptPressError):
 
 class DeadlineExceeded(PromptPressError):
     """The caller's deadline ran out while waiting on an upstream."""
+
+
+class ResourceExhausted(PromptPressError):
+    """A limit (capacity, quota, rate) refuses the call for now; retry after a while."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)

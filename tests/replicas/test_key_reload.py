@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.procs import Server, start_server, temp_log_dir
+from tests.procs import Server, start_server, stop_all, temp_log_dir
 
 
 def replace(path: Path, text: str) -> None:
@@ -65,8 +65,7 @@ def servers() -> Iterator[tuple[Server, Path, Server, Path]]:
         try:
             yield polled.wait_serving(), polled_keys, hup.wait_serving(), hup_keys
         finally:
-            polled.stop()
-            hup.stop()
+            stop_all(polled, hup)
 
 
 def test_changed_file_is_picked_up_and_bad_file_keeps_old_keys(servers) -> None:  # type: ignore[no-untyped-def]
