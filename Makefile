@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 BUF_VERSION := 1.75.0
 PROMPTPRESS_DATA_DIR ?= $(CURDIR)/.data
 export PROMPTPRESS_DATA_DIR
+# `make run` also serves the OpenAI/Anthropic-compatible HTTP endpoints here
+# (`make run HTTP_ADDRESS=0.0.0.0:8080`; `HTTP_ADDRESS=` turns them off).
+HTTP_ADDRESS ?= $(or $(PROMPTPRESS_HTTP_ADDRESS),127.0.0.1:8080)
 
 .PHONY: install run test lint proto bench prepare clean
 
@@ -30,7 +33,7 @@ prepare: install
 	$(BIN)/promptpress prepare
 
 run: prepare
-	$(BIN)/promptpress serve
+	$(BIN)/promptpress serve --http-address '$(HTTP_ADDRESS)'
 
 test: install
 	$(BIN)/python -m pytest -q

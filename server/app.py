@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ from promptpress.server.completion import Completer
 from promptpress.server.config import ServerConfig
 from promptpress.server.decode import DecodeGuard
 from promptpress.server.keyfile import KeyFile
+from promptpress.server.http.options import OptionDefaults
+from promptpress.server.http.server import HttpServer, create_http_server, ssl_context
+from promptpress.server.http.service import HttpService
 from promptpress.server.logs import log_event
 from promptpress.server.metrics import Metrics, MetricsServer, start_metrics_http_server
 from promptpress.server.pipeline import Pipeline
@@ -57,9 +61,17 @@ class App:
     metrics: Metrics | None = None
     metrics_server: MetricsServer | None = None
     keys_watcher: asyncio.Task[None] | None = None
+    http: HttpServer | None = None
+
+    @property
+    def http_port(self) -> int:
+        """The HTTP listener's port (0: no HTTP listener)."""
+        return self.http.port if self.http is not None else 0
 
     async def start(self) -> None:
         await self.server.start()
+        if self.http is not None:
+            await self.http.start()
         keys = self.servicer.keyring
         if isinstance(keys, KeyFile) and self.config.api_keys_reload_s > 0:
             self.keys_watcher = asyncio.create_task(keys.watch(self.config.api_keys_reload_s))
@@ -77,7 +89,11 @@ class App:
         if self.keys_watcher is not None:
             self.keys_watcher.cancel()
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(self.config.grace_period_s if grace is None else grace)
+        grace_s = self.config.grace_period_s if grace is None else grace
+        if self.http is not None:
+            await asyncio.gather(self.server.stop(grace_s), self.http.stop())
+        else:
+            await self.server.stop(grace_s)
         router = self.servicer.completer.router
         if router is not None:
             await router.aclose()
@@ -98,6 +114,37 @@ def build_router(config: ServerConfig, resources: Resources) -> Router | None:
     except ValueError as exc:
         raise InvalidInput.single("tiers", str(exc)) from exc
     return Router.from_config(routing, profiles=resources.profiles, embedder=resources.embedder)
+
+
+def http_ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
+    """TLS for the HTTP listener, from the same files as the gRPC listener (None: plain)."""
+    cert = getattr(config, "tls_cert_file", "")
+    key = getattr(config, "tls_key_file", "")
+    if not cert or not key:
+        return None
+    return ssl_context(cert, key, getattr(config, "tls_client_ca_file", ""))
+
+
+async def build_http_server(
+    config: ServerConfig, servicer: PromptPressServicer
+) -> HttpServer | None:
+    """The OpenAI/Anthropic-compatible listener on `http_address`, sharing the servicer's
+    completer (models, stores, caches, router), key ring and limits; None when unset."""
+    if not config.http_address:
+        return None
+    service = HttpService(
+        keyring=lambda: servicer.keyring,
+        limits=servicer.limits,
+        completer=servicer.completer,
+        defaults=OptionDefaults.from_config(config.extra),
+    )
+    return await create_http_server(
+        config.http_address,
+        service,
+        ssl_context=http_ssl_context(config),
+        max_body_bytes=config.max_receive_message_bytes,
+        shutdown_timeout=config.grace_period_s,
+    )
 
 
 def limits_from_config(config: ServerConfig) -> convert.Limits:
@@ -166,6 +213,7 @@ async def build_app(
     port = server.add_insecure_port(config.address)
     if port == 0:
         raise OSError(f"could not bind {config.address}")
+    http = await build_http_server(config, servicer)
     metrics_server = (
         start_metrics_http_server(config.metrics_port, metrics.registry)
         if config.metrics_port
@@ -181,6 +229,7 @@ async def build_app(
         owns_resources=owns_resources,
         metrics=metrics,
         metrics_server=metrics_server,
+        http=http,
     )
 
 
@@ -203,6 +252,9 @@ async def serve(config: ServerConfig) -> None:
         port=app.port,
         tenants_required=bool(config.api_keys),
     )
+    if app.http is not None:
+        http_host = config.http_address.rpartition(":")[0]
+        log_event(log, "serving_http", address=f"{app.http.scheme}://{http_host}:{app.http_port}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--address", help="HOST:PORT (default 127.0.0.1:50051; env PROMPTPRESS_ADDRESS)"
     )
+    serve.add_argument(
+        "--http-address",
+        dest="http_address",
+        help="HOST:PORT of the OpenAI/Anthropic-compatible HTTP endpoints "
+        "(default: off; env PROMPTPRESS_HTTP_ADDRESS)",
+    )
     serve.add_argument("--config", help="TOML config file (env PROMPTPRESS_CONFIG)")
     serve.add_argument(
         "--api-keys", dest="api_keys", help="file of `KEY TENANT` lines (env PROMPTPRESS_API_KEYS)"

@@ -31,6 +31,9 @@ def default_data_dir() -> str:
 @dataclass(frozen=True)
 class ServerConfig:
     address: str = "127.0.0.1:50051"
+    # OpenAI- and Anthropic-compatible HTTP endpoints (HOST:PORT; port 0 picks one).
+    # Empty: no HTTP listener. `make run` sets 127.0.0.1:8080.
+    http_address: str = ""
     data_dir: str = field(default_factory=default_data_dir)
     # File of `KEY TENANT` lines; empty: no authentication, every call is tenant "default".
     api_keys: str = ""

@@ -1,0 +1,206 @@
+"""The HTTP request handlers: authenticate, parse, run the Completer, render.
+
+Both doors share one flow (`_complete`); a `Dialect` supplies what differs
+(parsing, the JSON response, the stream's frames, the error JSON). The Completer,
+the key ring, the limits and the worker pool are the gRPC servicer's own, so both
+transports share models, stores, caches and limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from promptpress.server import convert
+from promptpress.server.auth import KeyRing, Unauthenticated
+from promptpress.server.completion import Completer, Completion, CompletionInput
+from promptpress.server.http import anthropic_api, openai_api, sse
+from promptpress.server.http.errors import HttpFailure, failure_for
+from promptpress.server.http.models import ModelChoice, list_models, resolve_model
+from promptpress.server.http.options import OptionDefaults, request_options
+from promptpress.server.http.report import report, report_headers
+from promptpress.server.http.wire import WireRequest, completion_input, json_object
+from promptpress.server.logs import log_event
+from promptpress.server.routing.tiers import TierConfig
+
+log = logging.getLogger("promptpress.server")
+
+REQUEST_ID = web.RequestKey("promptpress_request_id", str)
+TENANT = web.RequestKey("promptpress_tenant", str)
+
+
+class StreamFrames(Protocol):
+    def start(self) -> bytes: ...
+    def text(self, text: str) -> bytes: ...
+    def finish(self, done: Completion, report: dict[str, Any]) -> bytes: ...
+    def error(self, failure: HttpFailure, request_id: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str  # "openai" | "anthropic"
+    parse: Callable[[Mapping[str, Any]], WireRequest]
+    render: Callable[[Completion, str, str, dict[str, Any]], dict[str, Any]]
+    frames: Callable[[WireRequest, str, str], StreamFrames]
+
+
+OPENAI = Dialect(
+    "openai",
+    openai_api.parse_chat_request,
+    lambda done, model, rid, rep: openai_api.chat_completion(
+        done, model=model, request_id=rid, created=int(time.time()), report=rep
+    ),
+    lambda wire, model, rid: openai_api.ChunkStream(
+        model=model, request_id=rid, created=int(time.time()), include_usage=wire.include_usage
+    ),
+)
+ANTHROPIC = Dialect(
+    "anthropic",
+    anthropic_api.parse_messages_request,
+    lambda done, model, rid, rep: anthropic_api.message_json(
+        done, model=model, request_id=rid, report=rep
+    ),
+    lambda wire, model, rid: anthropic_api.EventStream(model=model, request_id=rid),
+)
+
+
+def api_key_metadata(all_values: Callable[[str], list[str]]) -> list[tuple[str, str]]:
+    """`Authorization: Bearer KEY` (OpenAI SDKs) or `x-api-key: KEY` (Anthropic SDKs), as
+    the gRPC metadata the key ring reads. Two different keys in one request are refused."""
+    authorization = all_values("authorization")
+    api_keys = [f"Bearer {k.strip()}" for k in all_values("x-api-key")]
+    distinct = set(authorization) | set(api_keys)
+    if len(distinct) > 1:
+        raise Unauthenticated("conflicting API keys in `authorization` and `x-api-key`")
+    return [("authorization", value) for value in distinct]
+
+
+class HttpService:
+    def __init__(
+        self,
+        *,
+        keyring: Callable[[], KeyRing],
+        limits: convert.Limits,
+        completer: Completer,
+        defaults: OptionDefaults,
+    ) -> None:
+        self.keyring = keyring  # read per request: the key ring may be reloaded
+        self.limits = limits
+        self.completer = completer
+        self.defaults = defaults
+
+    def tiers(self) -> TierConfig | None:
+        router = self.completer.router
+        return router.config.tiers if router is not None else None
+
+    def tenant(self, request: web.Request) -> str:
+        metadata = api_key_metadata(lambda name: list(request.headers.getall(name, [])))
+        return self.keyring().tenant_for(metadata)
+
+    # --- routes ------------------------------------------------------------------------
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._complete(request, OPENAI)
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        return await self._complete(request, ANTHROPIC)
+
+    async def models(self, request: web.Request) -> web.Response:
+        self.tenant(request)
+        entries = list_models(self.tiers())
+        if "anthropic-version" in request.headers:
+            body = anthropic_api.models_json(entries)
+        else:
+            body = openai_api.models_json(entries)
+        return web.json_response(body, headers={"x-request-id": request[REQUEST_ID]})
+
+    # --- the shared flow ----------------------------------------------------------------
+
+    async def _prepare(
+        self, request: web.Request, dialect: Dialect
+    ) -> tuple[str, WireRequest, ModelChoice, CompletionInput]:
+        tenant = self.tenant(request)
+        request[TENANT] = tenant
+        body = json_object(await request.read())
+        wire = dialect.parse(body)
+        choice = resolve_model(wire.model, self.tiers())
+        options = request_options(self.defaults.for_tenant(tenant), request.headers, body)
+        inp = completion_input(wire, options, choice, tenant=tenant, limits=self.limits)
+        return tenant, wire, choice, inp
+
+    async def _complete(self, request: web.Request, dialect: Dialect) -> web.StreamResponse:
+        request_id = request[REQUEST_ID]
+        tenant, wire, choice, inp = await self._prepare(request, dialect)
+        if wire.stream:
+            return await self._stream(request, dialect, tenant, wire, choice, inp)
+        done = await self.completer.complete(tenant, inp, None)
+        body = dialect.render(done, choice.name, request_id, report(done, request_id))
+        headers = {"x-request-id": request_id, **report_headers(done)}
+        return web.json_response(body, headers=headers)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        dialect: Dialect,
+        tenant: str,
+        wire: WireRequest,
+        choice: ModelChoice,
+        inp: CompletionInput,
+    ) -> web.StreamResponse:
+        request_id = request[REQUEST_ID]
+        events = self.completer.stream(tenant, inp, None)
+        async with contextlib.aclosing(events):
+            # Nothing is sent before the first event: a failure up to here (a bad
+            # request, every upstream down) is still a plain HTTP error with its status.
+            event = await anext(events)
+            response = await sse.open_stream(request, {"x-request-id": request_id})
+            frames = dialect.frames(wire, choice.name, request_id)
+            await response.write(frames.start())
+            try:
+                while isinstance(event, str):
+                    await response.write(frames.text(event))
+                    event = await anext(events)
+                await response.write(frames.finish(event, report(event, request_id)))
+            except (ConnectionError, StopAsyncIteration):
+                raise
+            except Exception as exc:  # after the headers: reported in the stream itself
+                failure = failure_for(exc, request_id)
+                log_failure(exc, failure, request, dialect.name)
+                await response.write(frames.error(failure, request_id))
+        await response.write_eof()
+        return response
+
+
+def log_failure(exc: BaseException, failure: HttpFailure, request: web.Request, api: str) -> None:
+    level = logging.ERROR if failure.status >= 500 and failure.kind == "internal" else logging.INFO
+    log.log(
+        level,
+        "http",
+        exc_info=exc if level == logging.ERROR else None,
+        extra={
+            "api": api,
+            "path": request.path,
+            "tenant": request.get(TENANT, ""),
+            "request_id": request.get(REQUEST_ID, ""),
+            "status": failure.status,
+            "detail": failure.message,
+        },
+    )
+
+
+def log_ok(request: web.Request, api: str, status: int) -> None:
+    log_event(
+        log,
+        "http",
+        api=api,
+        path=request.path,
+        tenant=request.get(TENANT, ""),
+        request_id=request.get(REQUEST_ID, ""),
+        status=status,
+    )
