@@ -7,7 +7,8 @@ tool messages (ahead of its text, as the API orders them); an assistant turn's
 promptpress places the provider's breakpoints itself. Images, documents and
 extended thinking are refused with their path. `message_json` and `EventStream`
 render a Completion as the JSON response or as the SSE event sequence
-(message_start, content_block_start/delta/stop, message_delta, message_stop).
+(message_start, content_block_start/delta/stop, message_delta, message_stop),
+tool_use blocks and their input_json_delta pieces included.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from promptpress.server.http.errors import HttpFailure, anthropic_error
 from promptpress.server.http.models import ModelEntry
 from promptpress.server.http.wire import WireRequest
 from promptpress.server.routing.usage import Usage
+from promptpress.types import ToolCallDelta
 from promptpress.v1 import promptpress_pb2 as pb
 
 STOP_REASONS = {
@@ -140,9 +142,49 @@ def _unsupported(body: Mapping[str, Any], v: Violations) -> None:
     thinking = body.get("thinking")
     if isinstance(thinking, dict) and thinking.get("type") == "enabled":
         v.add("thinking", "extended thinking is not supported")
-    choice = body.get("tool_choice")
-    if choice is not None and (not isinstance(choice, dict) or choice.get("type") != "auto"):
-        v.add("tool_choice", "only {type: auto} is supported")
+
+
+_TOOL_MODES = {
+    "auto": pb.TOOL_CHOICE_MODE_AUTO,
+    "any": pb.TOOL_CHOICE_MODE_REQUIRED,
+    "tool": pb.TOOL_CHOICE_MODE_TOOL,
+    "none": pb.TOOL_CHOICE_MODE_NONE,
+}
+
+
+def _tool_choice(value: Any, v: Violations) -> pb.ToolChoice | None:
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    mode = _TOOL_MODES.get(kind) if isinstance(kind, str) else None
+    if mode is None:
+        v.add("tool_choice", "must be {type: auto | any | tool | none}")
+        return None
+    name = value.get("name", "")
+    return pb.ToolChoice(
+        mode=mode,
+        name=name if isinstance(name, str) else "",
+        disable_parallel_tool_calls=value.get("disable_parallel_tool_use") is True,
+    )
+
+
+def _output_format(body: Mapping[str, Any], v: Violations) -> pb.ResponseFormat | None:
+    """Structured output: ``output_config.format`` = {type: json_schema, schema}."""
+    config = body.get("output_config")
+    spec = config.get("format") if isinstance(config, dict) else None
+    if spec is None:
+        return None
+    if (
+        not isinstance(spec, dict)
+        or spec.get("type") != "json_schema"
+        or not isinstance(spec.get("schema"), dict)
+    ):
+        v.add("output_config.format", "must be {type: json_schema, schema: {...}}")
+        return None
+    schema = json.dumps(spec["schema"], separators=(",", ":"))
+    return pb.ResponseFormat(
+        type=pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA, schema_json=schema, strict=True
+    )
 
 
 def parse_messages_request(body: Mapping[str, Any]) -> WireRequest:
@@ -174,14 +216,21 @@ def parse_messages_request(body: Mapping[str, Any]) -> WireRequest:
         stop_path="stop_sequences",
     )
     tools = _tools(body.get("tools"), v)
+    tool_choice = _tool_choice(body.get("tool_choice"), v)
+    output_format = _output_format(body, v)
     _unsupported(body, v)
     stream = body.get("stream", False)
     if not isinstance(stream, bool | None):
         v.add("stream", "must be a boolean")
     v.raise_if_any()
+    request = pb.PreprocessRequest(messages=messages, tools=tools, sampling=sampling)
+    if tool_choice is not None:
+        request.tool_choice.CopyFrom(tool_choice)
+    if output_format is not None:
+        request.response_format.CopyFrom(output_format)
     return WireRequest(
         model=body.get("model"),
-        request=pb.PreprocessRequest(messages=messages, tools=tools, sampling=sampling),
+        request=request,
         stream=bool(stream),
         message_paths=paths,
         field_paths={
@@ -189,6 +238,9 @@ def parse_messages_request(body: Mapping[str, Any]) -> WireRequest:
             "sampling.temperature": "temperature",
             "sampling.top_p": "top_p",
             "tools": "tools",
+            "tool_choice.mode": "tool_choice.type",
+            "tool_choice": "tool_choice",
+            "response_format.schema_json": "output_config.format.schema",
         },
     )
 
@@ -211,6 +263,26 @@ def stop_reason(done: Completion) -> str:
     return STOP_REASONS.get(done.finish_reason, "end_turn")
 
 
+def _arguments(text: str) -> Any:
+    """A tool call's arguments as the object Anthropic's tool_use.input is (else {})."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def content_json(done: Completion) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if done.text or not done.tool_calls:
+        blocks.append({"type": "text", "text": done.text})
+    blocks += [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": _arguments(c.arguments_json)}
+        for c in done.tool_calls
+    ]
+    return blocks
+
+
 def message_json(
     done: Completion, *, model: str, request_id: str, report: dict[str, Any]
 ) -> dict[str, Any]:
@@ -219,7 +291,7 @@ def message_json(
         "type": "message",
         "role": "assistant",
         "model": done.model or model,
-        "content": [{"type": "text", "text": done.text}],
+        "content": content_json(done),
         "stop_reason": stop_reason(done),
         "stop_sequence": None,
         "usage": usage_json(done.usage),
@@ -248,6 +320,7 @@ class EventStream:
         self.id = f"msg_{request_id}"
         self.open_block: int | None = None
         self.blocks = 0
+        self.tool_blocks: dict[int, int] = {}  # tool call index -> content block index
 
     @staticmethod
     def _event(name: str, **data: Any) -> bytes:
@@ -273,15 +346,31 @@ class EventStream:
         index, self.open_block = self.open_block, None
         return self._event("content_block_stop", index=index)
 
+    def _open(self, block: dict[str, Any]) -> bytes:
+        out = self._close_block()
+        self.open_block = self.blocks
+        self.blocks += 1
+        return out + self._event("content_block_start", index=self.open_block, content_block=block)
+
     def text(self, text: str) -> bytes:
         out = b""
-        if self.open_block is None:
-            self.open_block = self.blocks
-            self.blocks += 1
-            block = {"type": "text", "text": ""}
-            out += self._event("content_block_start", index=self.open_block, content_block=block)
+        if self.open_block is None or self.open_block in self.tool_blocks.values():
+            out += self._open({"type": "text", "text": ""})
         delta = {"type": "text_delta", "text": text}
         return out + self._event("content_block_delta", index=self.open_block, delta=delta)
+
+    def tool_call(self, d: ToolCallDelta) -> bytes:
+        """A tool call's first piece opens a tool_use block; its argument text follows
+        as input_json_delta. (Calls stream one after the other; a late piece of an
+        earlier call still goes to that call's block index, which the SDKs accumulate.)"""
+        out = b""
+        if d.index not in self.tool_blocks:
+            out += self._open({"type": "tool_use", "id": d.id, "name": d.name, "input": {}})
+            self.tool_blocks[d.index] = self.blocks - 1
+        if d.arguments:
+            delta = {"type": "input_json_delta", "partial_json": d.arguments}
+            out += self._event("content_block_delta", index=self.tool_blocks[d.index], delta=delta)
+        return out
 
     def finish(self, done: Completion, report: dict[str, Any]) -> bytes:
         """Closes the open block, then message_delta (usage, the report) and message_stop."""

@@ -2,14 +2,15 @@
 
 `parse_chat_request` reads a ``POST /v1/chat/completions`` body into a
 WireRequest; `chat_completion` and `ChunkStream` render a Completion as the JSON
-response or as ``chat.completion.chunk`` events. Fields that cannot be honoured
-(``n`` > 1, non-text content parts, a JSON ``response_format``) are refused with
-their path rather than silently ignored; fields without effect on the answer
+response or as ``chat.completion.chunk`` events, tool calls included. Fields that
+cannot be honoured (``n`` > 1, non-text content parts) are refused with their
+path rather than silently ignored; fields without effect on the answer
 (``user``, ``metadata``, ``store``, ``logit_bias``, penalties) are ignored.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from promptpress.server.http.errors import HttpFailure, openai_error
 from promptpress.server.http.models import ModelEntry
 from promptpress.server.http.wire import WireRequest
 from promptpress.server.routing.usage import Usage
+from promptpress.types import ToolCall, ToolCallDelta
 from promptpress.v1 import promptpress_pb2 as pb
 
 ROLES = {
@@ -140,12 +142,56 @@ def _tools(value: Any, v: Violations) -> list[pb.Tool]:
 def _unsupported(body: Mapping[str, Any], v: Violations) -> None:
     if body.get("n", 1) not in (1, None):
         v.add("n", "only n=1 is supported")
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
-        v.add("response_format", "only text responses are supported")
+
+
+def _tool_choice(body: Mapping[str, Any], v: Violations) -> pb.ToolChoice | None:
+    """tool_choice (+ parallel_tool_calls) in the gRPC API's terms; None: not given."""
     choice = body.get("tool_choice")
-    if choice not in (None, "auto"):
-        v.add("tool_choice", "only `auto` is supported")
+    serial = body.get("parallel_tool_calls") is False and bool(body.get("tools"))
+    if choice is None:
+        return (
+            pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_AUTO, disable_parallel_tool_calls=True)
+            if serial
+            else None
+        )
+    modes = {
+        "auto": pb.TOOL_CHOICE_MODE_AUTO,
+        "none": pb.TOOL_CHOICE_MODE_NONE,
+        "required": pb.TOOL_CHOICE_MODE_REQUIRED,
+    }
+    if isinstance(choice, str) and choice in modes:
+        return pb.ToolChoice(mode=modes[choice], disable_parallel_tool_calls=serial)
+    fn = choice.get("function") if isinstance(choice, dict) else None
+    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+        return pb.ToolChoice(
+            mode=pb.TOOL_CHOICE_MODE_TOOL, name=fn["name"], disable_parallel_tool_calls=serial
+        )
+    v.add("tool_choice", 'must be "auto", "none", "required" or {type: function, function: {name}}')
+    return None
+
+
+def _response_format(value: Any, v: Violations) -> pb.ResponseFormat | None:
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind == "text":
+        return pb.ResponseFormat(type=pb.RESPONSE_FORMAT_TYPE_TEXT)
+    if kind == "json_object":
+        return pb.ResponseFormat(type=pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT)
+    spec = value.get("json_schema") if kind == "json_schema" and isinstance(value, dict) else None
+    if isinstance(spec, dict) and isinstance(spec.get("schema"), dict):
+        name = spec.get("name")
+        return pb.ResponseFormat(
+            type=pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA,
+            name=name if isinstance(name, str) else "",
+            schema_json=json.dumps(spec["schema"], separators=(",", ":")),
+            strict=spec.get("strict") is True,
+        )
+    v.add(
+        "response_format",
+        "must be {type: text}, {type: json_object} or {type: json_schema, json_schema: {name, schema}}",
+    )
+    return None
 
 
 def parse_chat_request(body: Mapping[str, Any]) -> WireRequest:
@@ -167,6 +213,8 @@ def parse_chat_request(body: Mapping[str, Any]) -> WireRequest:
         stop=body.get("stop"),
     )
     tools = _tools(body.get("tools"), v)
+    tool_choice = _tool_choice(body, v)
+    response_format = _response_format(body.get("response_format"), v)
     _unsupported(body, v)
     stream = body.get("stream", False)
     if not isinstance(stream, bool | None):
@@ -175,9 +223,14 @@ def parse_chat_request(body: Mapping[str, Any]) -> WireRequest:
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
     v.raise_if_any()
     kept = [(i, m) for i, m in enumerate(messages) if m is not None]
+    request = pb.PreprocessRequest(messages=[m for _, m in kept], tools=tools, sampling=sampling)
+    if tool_choice is not None:
+        request.tool_choice.CopyFrom(tool_choice)
+    if response_format is not None:
+        request.response_format.CopyFrom(response_format)
     return WireRequest(
         model=body.get("model"),
-        request=pb.PreprocessRequest(messages=[m for _, m in kept], tools=tools, sampling=sampling),
+        request=request,
         stream=bool(stream),
         include_usage=include_usage,
         message_paths=[f"messages[{i}]" for i, _ in kept],
@@ -186,6 +239,9 @@ def parse_chat_request(body: Mapping[str, Any]) -> WireRequest:
             "sampling.temperature": "temperature",
             "sampling.top_p": "top_p",
             "tools": "tools",
+            "tool_choice": "tool_choice",
+            "response_format.schema_json": "response_format.json_schema.schema",
+            "response_format": "response_format",
         },
     )
 
@@ -208,9 +264,27 @@ def finish_reason(done: Completion) -> str:
     return FINISH_REASONS.get(done.finish_reason, "stop")
 
 
+def tool_calls_json(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.id,
+            "type": "function",
+            "function": {"name": c.name, "arguments": c.arguments_json or "{}"},
+        }
+        for c in calls
+    ]
+
+
 def chat_completion(
     done: Completion, *, model: str, request_id: str, created: int, report: dict[str, Any]
 ) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": done.text if done.text or not done.tool_calls else None,
+        "refusal": None,
+    }
+    if done.tool_calls:
+        message["tool_calls"] = tool_calls_json(done.tool_calls)
     return {
         "id": f"chatcmpl-{request_id}",
         "object": "chat.completion",
@@ -219,7 +293,7 @@ def chat_completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": done.text, "refusal": None},
+                "message": message,
                 "finish_reason": finish_reason(done),
                 "logprobs": None,
             }
@@ -268,6 +342,19 @@ class ChunkStream:
         return sse.frame(
             self._chunk([{"index": 0, "delta": {"content": text}, "finish_reason": None}])
         )
+
+    def tool_call(self, d: ToolCallDelta) -> bytes:
+        """A piece of a tool call: id, type and name come with a call's first piece."""
+        call: dict[str, Any] = {"index": d.index}
+        if d.id:
+            call["id"] = d.id
+            call["type"] = "function"
+        function = {"arguments": d.arguments}
+        if d.name:
+            function["name"] = d.name
+        call["function"] = function
+        delta = {"tool_calls": [call]}
+        return sse.frame(self._chunk([{"index": 0, "delta": delta, "finish_reason": None}]))
 
     def finish(self, done: Completion, report: dict[str, Any]) -> bytes:
         """The finishing chunk, the usage chunk when asked for, then [DONE].

@@ -26,8 +26,10 @@ from promptpress.server.http.models import ModelChoice, list_models, resolve_mod
 from promptpress.server.http.options import OptionDefaults, request_options
 from promptpress.server.http.report import report, report_headers
 from promptpress.server.http.wire import WireRequest, completion_input, json_object
+from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
 from promptpress.server.routing.tiers import TierConfig
+from promptpress.types import ToolCallDelta
 
 log = logging.getLogger("promptpress.server")
 
@@ -38,6 +40,7 @@ TENANT = web.RequestKey("promptpress_tenant", str)
 class StreamFrames(Protocol):
     def start(self) -> bytes: ...
     def text(self, text: str) -> bytes: ...
+    def tool_call(self, delta: ToolCallDelta) -> bytes: ...
     def finish(self, done: Completion, report: dict[str, Any]) -> bytes: ...
     def error(self, failure: HttpFailure, request_id: str) -> bytes: ...
 
@@ -85,7 +88,7 @@ class HttpService:
     def __init__(
         self,
         *,
-        keyring: Callable[[], KeyRing],
+        keyring: Callable[[], KeyRing | KeyFile],
         limits: convert.Limits,
         completer: Completer,
         defaults: OptionDefaults,
@@ -100,8 +103,13 @@ class HttpService:
         return router.config.tiers if router is not None else None
 
     def tenant(self, request: web.Request) -> str:
+        keyring = self.keyring()
         metadata = api_key_metadata(lambda name: list(request.headers.getall(name, [])))
-        return self.keyring().tenant_for(metadata)
+        if not metadata and keyring.required:
+            raise Unauthenticated(
+                "missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`"
+            )
+        return keyring.tenant_for(metadata)
 
     # --- routes ------------------------------------------------------------------------
 
@@ -163,8 +171,11 @@ class HttpService:
             frames = dialect.frames(wire, choice.name, request_id)
             await response.write(frames.start())
             try:
-                while isinstance(event, str):
-                    await response.write(frames.text(event))
+                while not isinstance(event, Completion):
+                    if isinstance(event, str):
+                        await response.write(frames.text(event))
+                    else:
+                        await response.write(frames.tool_call(event))
                     event = await anext(events)
                 await response.write(frames.finish(event, report(event, request_id)))
             except (ConnectionError, StopAsyncIteration):
