@@ -26,10 +26,10 @@ from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer
 from promptpress.server.config import ServerConfig
 from promptpress.server.decode import DecodeGuard
-from promptpress.server.keyfile import KeyFile
 from promptpress.server.http.options import OptionDefaults
 from promptpress.server.http.server import HttpServer, create_http_server, ssl_context
 from promptpress.server.http.service import HttpService
+from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
 from promptpress.server.metrics import Metrics, MetricsServer, start_metrics_http_server
 from promptpress.server.pipeline import Pipeline
