@@ -137,6 +137,8 @@ async def build_http_server(
         limits=servicer.limits,
         completer=servicer.completer,
         defaults=OptionDefaults.from_config(config.extra),
+        admit=lambda tenant: servicer.rate_limits.admit(tenant),
+        charge=servicer.charge_completion,
     )
     return await create_http_server(
         config.http_address,

@@ -203,7 +203,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         async with self._rpc("Complete", context) as tenant:
             inp = self._completion_input(tenant, request)
             done = await self.completer.complete(tenant, inp, context.time_remaining())
-            await self._charge(tenant, done)
+            await self.charge_completion(tenant, done)
             return completion_to_proto(done)
         raise AssertionError("unreachable")
 
@@ -222,12 +222,13 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
                             tool_call=convert.tool_call_delta_to_proto(event)
                         )
                     else:
-                        await self._charge(tenant, event)
+                        await self.charge_completion(tenant, event)
                         yield pb.StreamCompleteResponse(done=completion_to_proto(event))
 
-    async def _charge(self, tenant: str, done: Completion) -> None:
+    async def charge_completion(self, tenant: str, done: Completion) -> None:
         """Count an answer against the tenant's limits: the input tokens sent upstream
-        (after preprocessing; none for a cache hit) and what the upstream cost."""
+        (after preprocessing; none for a cache hit) and what the upstream cost.
+        The HTTP endpoints charge through this too."""
         upstream = done.cache_status == "none"
         tokens = done.pre.stats.final_tokens if upstream else 0
         await self.rate_limits.charge(tenant, tokens=tokens, spend_usd=done.cost_usd)

@@ -8,7 +8,6 @@ that is also logged; no traceback ever reaches the client.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +19,11 @@ from promptpress.errors import (
     InvalidInput,
     NotFound,
     PromptPressError,
+    ResourceExhausted,
     Unavailable,
 )
 from promptpress.server.auth import Unauthenticated
+from promptpress.server.status import http_retry_after
 
 MAX_MESSAGE_CHARS = 2048
 MAX_VIOLATIONS_SHOWN = 20
@@ -41,7 +42,7 @@ class HttpFailure:
     def headers(self, request_id: str) -> dict[str, str]:
         headers = {"x-request-id": request_id}
         if self.retry_after_s is not None:
-            headers["retry-after"] = str(max(1, math.ceil(self.retry_after_s)))
+            headers.update(http_retry_after(self.retry_after_s)[1])
         return headers
 
 
@@ -57,11 +58,6 @@ def _invalid(err: InvalidInput) -> HttpFailure:
     return HttpFailure(400, "invalid_request", _clip(text), param=shown[0].field or None)
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    value = getattr(exc, "retry_after_s", None)
-    return float(value) if isinstance(value, int | float) else None
-
-
 def failure_for(exc: BaseException, request_id: str) -> HttpFailure:
     """How `exc` is reported to an HTTP caller."""
     if isinstance(exc, InvalidInput):
@@ -70,10 +66,12 @@ def failure_for(exc: BaseException, request_id: str) -> HttpFailure:
         return HttpFailure(404, "not_found", _clip(str(exc)), param=exc.field)
     if isinstance(exc, Unauthenticated):
         return HttpFailure(401, "authentication", _clip(str(exc)))
-    if type(exc).__name__ == "ResourceExhausted":  # a limit; carries retry_after_s
-        return HttpFailure(429, "rate_limit", _clip(str(exc)), retry_after_s=_retry_after(exc))
+    if isinstance(exc, ResourceExhausted):
+        return HttpFailure(
+            429, "rate_limit", _clip(str(exc)), retry_after_s=exc.retry_after_s or 1.0
+        )
     if isinstance(exc, Unavailable):
-        return HttpFailure(503, "unavailable", _clip(str(exc)), retry_after_s=_retry_after(exc))
+        return HttpFailure(503, "unavailable", _clip(str(exc)))
     if isinstance(exc, FailedPrecondition):
         # The server is not set up for this request (no upstream, no model loaded):
         # nothing the caller can change in the request, so 503 rather than 400.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -92,8 +92,13 @@ class HttpService:
         limits: convert.Limits,
         completer: Completer,
         defaults: OptionDefaults,
+        admit: Callable[[str], Awaitable[None]],
+        charge: Callable[[str, Completion], Awaitable[None]],
     ) -> None:
         self.keyring = keyring  # read per request: the key ring may be reloaded
+        # The per-tenant limits the gRPC servicer applies (ResourceExhausted -> 429).
+        self.admit = admit
+        self.charge = charge
         self.limits = limits
         self.completer = completer
         self.defaults = defaults
@@ -102,14 +107,18 @@ class HttpService:
         router = self.completer.router
         return router.config.tiers if router is not None else None
 
-    def tenant(self, request: web.Request) -> str:
+    async def tenant(self, request: web.Request) -> str:
+        """The caller's tenant, admitted by its limits (before any work starts)."""
         keyring = self.keyring()
         metadata = api_key_metadata(lambda name: list(request.headers.getall(name, [])))
         if not metadata and keyring.required:
             raise Unauthenticated(
                 "missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`"
             )
-        return keyring.tenant_for(metadata)
+        tenant = keyring.tenant_for(metadata)
+        request[TENANT] = tenant
+        await self.admit(tenant)
+        return tenant
 
     # --- routes ------------------------------------------------------------------------
 
@@ -120,7 +129,7 @@ class HttpService:
         return await self._complete(request, ANTHROPIC)
 
     async def models(self, request: web.Request) -> web.Response:
-        self.tenant(request)
+        await self.tenant(request)
         entries = list_models(self.tiers())
         if "anthropic-version" in request.headers:
             body = anthropic_api.models_json(entries)
@@ -133,8 +142,7 @@ class HttpService:
     async def _prepare(
         self, request: web.Request, dialect: Dialect
     ) -> tuple[str, WireRequest, ModelChoice, CompletionInput]:
-        tenant = self.tenant(request)
-        request[TENANT] = tenant
+        tenant = await self.tenant(request)
         body = json_object(await request.read())
         wire = dialect.parse(body)
         choice = resolve_model(wire.model, self.tiers())
@@ -148,6 +156,7 @@ class HttpService:
         if wire.stream:
             return await self._stream(request, dialect, tenant, wire, choice, inp)
         done = await self.completer.complete(tenant, inp, None)
+        await self.charge(tenant, done)
         body = dialect.render(done, choice.name, request_id, report(done, request_id))
         headers = {"x-request-id": request_id, **report_headers(done)}
         return web.json_response(body, headers=headers)
@@ -177,6 +186,7 @@ class HttpService:
                     else:
                         await response.write(frames.tool_call(event))
                     event = await anext(events)
+                await self.charge(tenant, event)
                 await response.write(frames.finish(event, report(event, request_id)))
             except (ConnectionError, StopAsyncIteration):
                 raise

@@ -32,6 +32,7 @@ from tests.server.test_complete import tiers_config
 
 KEY = "sk-test-alpha"
 BUDGET_KEY = "sk-test-budget"
+LIMITED_KEY = "sk-test-limited"
 SYSTEM = "Answer briefly."
 
 
@@ -41,12 +42,14 @@ async def server(
 ) -> AsyncIterator[tuple[App, FakeUpstream, FakeUpstream]]:
     tmp = tmp_path_factory.mktemp("http")
     keys = tmp / "keys.txt"
-    keys.write_text(f"{KEY} alpha\n{BUDGET_KEY} budget\n")
+    keys.write_text(f"{KEY} alpha\n{BUDGET_KEY} budget\n{LIMITED_KEY} limited\n")
     small, frontier = FakeUpstream().start(), FakeUpstream().start()
     extra: dict[str, Any] = {
         **tiers_config(small, frontier),
         # Tenant "budget" keeps at most 40 tokens of history unless a request says otherwise.
         "http": {"tenants": {"budget": {"max_history_tokens": 40}}},
+        # Tenant "limited" may spend a millionth of a dollar a day: one call uses it up.
+        "tenants": {"limited": {"spend_usd_per_day": 0.000001}},
     }
     config = ServerConfig(
         address="127.0.0.1:0",
@@ -253,6 +256,33 @@ async def test_openai_bad_key(server, upstreams) -> None:  # type: ignore[no-unt
             await client.chat.completions.create(model="auto", messages=chat("Hi"))
     assert err.value.status_code == 401 and err.value.code == "invalid_api_key"
     assert not upstreams[0].requests
+
+
+async def test_over_a_tenant_limit_is_429_with_retry_after(server, upstreams) -> None:  # type: ignore[no-untyped-def]
+    app = server[0]
+    small, _ = upstreams
+    small.script(JSONReply(openai_completion("Rome.", prompt_tokens=20, completion_tokens=2)))
+    async with openai.AsyncOpenAI(
+        base_url=f"http://127.0.0.1:{app.http_port}/v1", api_key=LIMITED_KEY, max_retries=0
+    ) as client:
+        first = await client.chat.completions.create(
+            model="small", messages=chat("What is the capital of Italy?", system="Limit test.")
+        )
+        assert first.choices[0].message.content == "Rome."
+        with pytest.raises(openai.RateLimitError) as err:
+            await client.chat.completions.create(
+                model="small", messages=chat("And of Spain?", system="Limit test.")
+            )
+    assert err.value.status_code == 429 and int(err.value.response.headers["retry-after"]) >= 1
+    async with anthropic.AsyncAnthropic(
+        base_url=f"http://127.0.0.1:{app.http_port}", api_key=LIMITED_KEY, max_retries=0
+    ) as claude:
+        with pytest.raises(anthropic.RateLimitError) as aerr:
+            await claude.messages.create(
+                model="small", max_tokens=10, messages=[{"role": "user", "content": "Hi"}]
+            )
+    assert aerr.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert len(small.requests) == 1  # refused calls never reached the upstream
 
 
 async def test_openai_upstreams_down_is_503(oai: openai.AsyncOpenAI, upstreams) -> None:  # type: ignore[no-untyped-def]
