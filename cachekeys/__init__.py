@@ -45,7 +45,7 @@ from promptpress.cachekeys.keys import CacheKeys, compute_keys, normalize_query
 from promptpress.cachekeys.layout import (
     ContextChunk,
     PromptLayout,
-    Segment,
+    Section,
     build_layout,
     canonical_json,
     check_messages,
@@ -63,7 +63,6 @@ from promptpress.cachekeys.profiles import (
 from promptpress.cachekeys.render import render_payload, render_provider_body
 from promptpress.cachekeys.semantic_cache.cache import (
     CacheHit,
-    Embedder,
     Entry,
     SemanticCache,
     query_vector,
@@ -80,7 +79,6 @@ __all__ = [
     "CacheSimulator",
     "ContextChunk",
     "Cost",
-    "Embedder",
     "Entry",
     "GuardVerdict",
     "ModelPrice",
@@ -90,7 +88,7 @@ __all__ = [
     "PromptLayout",
     "ProviderProfile",
     "ResolvedTarget",
-    "Segment",
+    "Section",
     "SemanticCache",
     "SimRequest",
     "SimResult",

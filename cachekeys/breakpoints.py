@@ -28,7 +28,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from promptpress.cachekeys.layout import PromptLayout, Segment
+from promptpress.cachekeys.layout import PromptLayout, Section
 from promptpress.cachekeys.profiles import CacheRules
 from promptpress.tokens import TokenCounter
 
@@ -88,7 +88,7 @@ def _steady_read_end(layout: PromptLayout) -> int:
     way) left in the provider's cache: its last user message, which is the last
     user message in this request's history; else the end of the static block."""
     history_users = [
-        i for i in layout.indices(Segment.HISTORY) if layout.messages[i].role.value == "user"
+        i for i in layout.indices(Section.HISTORY) if layout.messages[i].role.value == "user"
     ]
     return max([layout.static_end, *history_users[-1:]])
 

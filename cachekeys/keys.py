@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from promptpress.cachekeys.layout import (
     PromptLayout,
-    Segment,
+    Section,
     canonical_json,
     canonical_json_text,
 )
@@ -151,7 +151,7 @@ def prompt_cache_key(tenant: str, layout: PromptLayout) -> str:
     _feed(h, layout.tools_json())
     for i in range(layout.static_end + 1):
         _feed(h, layout.message_json(i))
-    anchors = layout.indices(Segment.HISTORY, Segment.QUERY)
+    anchors = layout.indices(Section.HISTORY, Section.QUERY)
     first_user = next((i for i in anchors if layout.messages[i].role.value == "user"), None)
     if first_user is not None:
         # Volatile spans stay in the query but are cut to placeholders in history:
@@ -170,8 +170,8 @@ def context_fingerprint(
     _feed(h, layout.tools_json())
     if answer:
         _feed(h, answer)
-    for i, seg in enumerate(layout.segments):
-        if seg is Segment.QUERY or (seg is Segment.VOLATILE and not include_volatile):
+    for i, seg in enumerate(layout.sections):
+        if seg is Section.QUERY or (seg is Section.VOLATILE and not include_volatile):
             continue
         _feed(h, seg.value)
         _feed(h, layout.message_json(i))

@@ -28,7 +28,7 @@ from promptpress.types import Document, Message, Role, Span, Tool
 VOLATILE_HEADER = "Values of the placeholders used above:"
 
 
-class Segment(enum.Enum):
+class Section(enum.Enum):
     SYSTEM = "system"
     STATIC = "static"  # static documents
     HISTORY = "history"
@@ -58,23 +58,23 @@ class VolatileValue:
 class PromptLayout:
     tools: tuple[Tool, ...]  # canonical: sorted by name, schemas canonical JSON
     messages: tuple[Message, ...]
-    segments: tuple[Segment, ...]  # one per message
+    sections: tuple[Section, ...]  # one per message
     volatile: tuple[VolatileValue, ...] = ()
 
-    def indices(self, *segments: Segment) -> list[int]:
-        return [i for i, s in enumerate(self.segments) if s in segments]
+    def indices(self, *sections: Section) -> list[int]:
+        return [i for i, s in enumerate(self.sections) if s in sections]
 
     @property
     def query_index(self) -> int:
-        found = self.indices(Segment.QUERY)
+        found = self.indices(Section.QUERY)
         return found[0] if found else -1
 
     @property
     def static_end(self) -> int:
         """Index of the last system/static message of the leading block, or -1."""
         end = -1
-        for i, s in enumerate(self.segments):
-            if s not in (Segment.SYSTEM, Segment.STATIC):
+        for i, s in enumerate(self.sections):
+            if s not in (Section.SYSTEM, Section.STATIC):
                 break
             end = i
         return end
@@ -88,8 +88,8 @@ class PromptLayout:
         the query are not part of the next turn's history, so it is the end of
         the history (or of the static block).
         """
-        if self.indices(Segment.CONTEXT, Segment.VOLATILE):
-            history = self.indices(Segment.HISTORY)
+        if self.indices(Section.CONTEXT, Section.VOLATILE):
+            history = self.indices(Section.HISTORY)
             return history[-1] if history else self.static_end
         return len(self.messages) - 1
 
@@ -277,37 +277,37 @@ def build_layout(
 ) -> PromptLayout:
     """Lays a request out stable-first (see the module docstring)."""
     sys_msgs = [Message(Role.SYSTEM, s) if isinstance(s, str) else s for s in system]
-    groups: list[tuple[Segment, str, Sequence[Message]]] = [
-        (Segment.SYSTEM, "system", sys_msgs),
-        (Segment.STATIC, "static_docs", [document_message(d) for d in static_docs]),
-        (Segment.HISTORY, "history", history),
+    groups: list[tuple[Section, str, Sequence[Message]]] = [
+        (Section.SYSTEM, "system", sys_msgs),
+        (Section.STATIC, "static_docs", [document_message(d) for d in static_docs]),
+        (Section.HISTORY, "history", history),
     ]
     messages: list[Message] = []
-    segments: list[Segment] = []
+    sections: list[Section] = []
     volatile: list[VolatileValue] = []
-    for segment, field, group in groups:
+    for section, field, group in groups:
         problems = check_messages(group, field)
         if problems:
             raise InvalidInput(problems)
         for m in group:
             cut, values = _cut_volatile(m, len(volatile) + 1, len(messages))
             messages.append(cut)
-            segments.append(segment)
+            sections.append(section)
             volatile += values
     if chunks:
         messages.append(context_message(chunks))
-        segments.append(Segment.CONTEXT)
+        sections.append(Section.CONTEXT)
     if volatile:
         lines = "\n".join(f"{v.marker} = {v.text}" for v in volatile)
         messages.append(Message(role=Role.USER, content=f"{VOLATILE_HEADER}\n{lines}"))
-        segments.append(Segment.VOLATILE)
-    for segment, group in ((Segment.QUERY, [last_user] if last_user else []), (Segment.TAIL, tail)):
+        sections.append(Section.VOLATILE)
+    for section, group in ((Section.QUERY, [last_user] if last_user else []), (Section.TAIL, tail)):
         for m in group:
             messages.append(m)
-            segments.append(segment)
+            sections.append(section)
     return PromptLayout(
         tools=canonical_tools(tools),
         messages=tuple(messages),
-        segments=tuple(segments),
+        sections=tuple(sections),
         volatile=tuple(volatile),
     )

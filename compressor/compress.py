@@ -4,67 +4,28 @@
 text. It protects structure (protect.py), scores units with the loaded model
 (scoring.py, methods.py), keeps the best units that fit the budget counted in
 the TARGET model's tokenizer (selection.py) and caches the result in LMDB.
-segments.compress_segments is the cache-stable variant for the pipeline.
+segments.compress_segments is the cache-stable variant for the pipeline; the
+plain settings and result types live in settings.py (no torch).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from promptpress.compressor.compression_cache import CachedCompression, CompressionCache, cache_key
 from promptpress.compressor.methods import Prepared, prepare, render
 from promptpress.compressor.protect import byte_spans_to_chars
 from promptpress.compressor.scoring import KeepScorer, SurprisalScorer
 from promptpress.compressor.selection import select_within_budget
+from promptpress.compressor.settings import (
+    CompressionLimits,
+    CompressionResult,
+    CompressionSettings,
+    compression_ratio,
+)
 from promptpress.errors import FailedPrecondition, InvalidInput
 from promptpress.tokens import TokenCounter, counter_for
-from promptpress.types import CompressionMethod, Span
-
-
-@dataclass(frozen=True, slots=True)
-class CompressionSettings:
-    """What to compress to, for whom. Tokens are the target model's tokens.
-
-    rate: kept/original in (0, 1]; None means the compressor's default rate.
-    target_tokens: absolute size; overrides rate when > 0.
-    method: None picks LongLLMLingua when there is a question, else LLMLingua
-    (LLMLingua-2 when only a token classifier is loaded).
-    protected_spans: UTF-8 byte ranges of the text kept byte for byte.
-    reorder: LongLLMLingua only; put the most question-relevant paragraphs first.
-    """
-
-    method: CompressionMethod | None = None
-    rate: float | None = None
-    target_tokens: int = 0
-    question: str = ""
-    target_model: str = ""
-    protected_spans: tuple[Span, ...] = ()
-    reorder: bool = False
-    detect_structure: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class CompressionResult:
-    text: str
-    original_tokens: int
-    compressed_tokens: int
-    ratio: float  # original_tokens / compressed_tokens; 1.0 when nothing was removed
-    method: CompressionMethod
-    encoding: str
-    cached: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CompressionLimits:
-    max_text_bytes: int = 2 * 1024 * 1024
-    max_question_bytes: int = 64 * 1024
-    max_protected_spans: int = 4096
-
-
-def compression_ratio(original: int, compressed: int) -> float:
-    """original / compressed as a float; 1.0 when nothing was removed (or nothing is left)."""
-    return 1.0 if compressed <= 0 or compressed >= original else original / compressed
+from promptpress.types import CompressionMethod
 
 
 class Compressor:

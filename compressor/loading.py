@@ -7,11 +7,12 @@ from pathlib import Path
 
 import torch
 
-from promptpress.compressor.compress import CompressionLimits, Compressor
+from promptpress.compressor.compress import Compressor
 from promptpress.compressor.compression_cache import CompressionCache
 from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.scoring import CausalLMScorer, TokenClassifierScorer
+from promptpress.compressor.settings import CompressionLimits
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 from nltk.tokenize.punkt import PunktSentenceTokenizer
 
 from promptpress.compressor import relevance
-from promptpress.compressor.protect import Tier, find_regions
+from promptpress.compressor.protect import Protection, find_regions
 from promptpress.compressor.scoring import KeepScorer, SurprisalScorer, fold_to_units
 from promptpress.compressor.selection import WORD, Unit, assemble, split_units
 from promptpress.types import CompressionMethod
@@ -132,7 +132,9 @@ def longllmlingua_scores(
     sentence = boundaries_to_ids(units, sentence_starts(text))
     bias = rank_bias(relevance.sentence_relevance(per_unit, sentence, q_terms))[sentence]
     near = relevance.proximity(per_unit, sentence, q_terms, w.proximity_width)
-    atomic = np.fromiter((u.tier == Tier.ATOMIC for u in units), dtype=float, count=len(units))
+    atomic = np.fromiter(
+        (u.tier == Protection.ATOMIC for u in units), dtype=float, count=len(units)
+    )
     return (
         np.nan_to_num(asked) + w.sentence_bias * bias + w.proximity * near + w.atomic_bonus * atomic
     )

@@ -25,7 +25,9 @@ from promptpress.errors import InvalidInput
 from promptpress.types import Span
 
 
-class Tier(enum.IntEnum):
+class Protection(enum.IntEnum):
+    """How a region is protected; the value is its tier (lower is stronger)."""
+
     KEEP = 0
     ATOMIC = 1
 
@@ -36,7 +38,7 @@ class Region:
 
     start: int
     end: int
-    tier: Tier
+    tier: Protection
 
 
 Detector = Callable[[str], Iterator[tuple[int, int]]]
@@ -151,21 +153,21 @@ def numbers_and_ids(text: str) -> Iterator[tuple[int, int]]:
 
 # The detectors, by tier. Order does not matter: overlapping regions are merged
 # and the stronger tier wins.
-DETECTORS: dict[str, tuple[Tier, Detector]] = {
-    "fenced_code": (Tier.KEEP, fenced_code),
-    "json": (Tier.KEEP, json_values),
-    "role_marker": (Tier.KEEP, _regex_detector(_ROLE)),
-    "chat_token": (Tier.KEEP, _regex_detector(_CHAT_TOKEN)),
-    "heading": (Tier.KEEP, _regex_detector(_HEADING)),
-    "table_row": (Tier.KEEP, _regex_detector(_TABLE_ROW)),
-    "list_marker": (Tier.KEEP, _regex_detector(_LIST_MARKER)),
-    "inline_code": (Tier.ATOMIC, _regex_detector(_INLINE_CODE)),
-    "markdown_link": (Tier.ATOMIC, _regex_detector(_MD_LINK)),
-    "url": (Tier.ATOMIC, _regex_detector(_URL, trim=True)),
-    "email": (Tier.ATOMIC, _regex_detector(_EMAIL, trim=True)),
-    "date": (Tier.ATOMIC, _regex_detector(_DATE)),
-    "number_or_id": (Tier.ATOMIC, numbers_and_ids),
-    "identifier": (Tier.ATOMIC, _regex_detector(_IDENTIFIER, trim=True)),
+DETECTORS: dict[str, tuple[Protection, Detector]] = {
+    "fenced_code": (Protection.KEEP, fenced_code),
+    "json": (Protection.KEEP, json_values),
+    "role_marker": (Protection.KEEP, _regex_detector(_ROLE)),
+    "chat_token": (Protection.KEEP, _regex_detector(_CHAT_TOKEN)),
+    "heading": (Protection.KEEP, _regex_detector(_HEADING)),
+    "table_row": (Protection.KEEP, _regex_detector(_TABLE_ROW)),
+    "list_marker": (Protection.KEEP, _regex_detector(_LIST_MARKER)),
+    "inline_code": (Protection.ATOMIC, _regex_detector(_INLINE_CODE)),
+    "markdown_link": (Protection.ATOMIC, _regex_detector(_MD_LINK)),
+    "url": (Protection.ATOMIC, _regex_detector(_URL, trim=True)),
+    "email": (Protection.ATOMIC, _regex_detector(_EMAIL, trim=True)),
+    "date": (Protection.ATOMIC, _regex_detector(_DATE)),
+    "number_or_id": (Protection.ATOMIC, numbers_and_ids),
+    "identifier": (Protection.ATOMIC, _regex_detector(_IDENTIFIER, trim=True)),
 }
 
 
@@ -207,9 +209,9 @@ def find_regions(
     `keep` are caller-marked character ranges; `question`, when it occurs in
     the text, protects its last occurrence.
     """
-    found: list[Region] = [Region(s, e, Tier.KEEP) for s, e in keep if e > s]
+    found: list[Region] = [Region(s, e, Protection.KEEP) for s, e in keep if e > s]
     if question and (at := text.rfind(question)) >= 0:
-        found.append(Region(at, at + len(question), Tier.KEEP))
+        found.append(Region(at, at + len(question), Protection.KEEP))
     if detect_structure:
         for tier, detect in DETECTORS.values():
             found.extend(Region(s, e, tier) for s, e in detect(text))

@@ -1,4 +1,4 @@
-"""Cache-stable compression of a whole prompt: frozen prefix, question-aware tail.
+"""Cache-stable compression of a whole prompt: frozen prefix, question-aware context.
 
 Provider prompt caches match on an exact prefix. If the older history turns
 and static documents at the front of a prompt were compressed with the current
@@ -8,7 +8,7 @@ would be lost. So:
 - each PREFIX segment is compressed alone, question-agnostically, at the
   settings' rate, and cached by content: it compresses to the same bytes on
   every turn, forever (frozen);
-- the TAIL segments (retrieved chunks, which change per question anyway) are
+- the CONTEXT segments (retrieved chunks, which change per question anyway) are
   ranked by relevance to the question and share the remaining budget,
   more relevant chunks keeping more: LongLLMLingua's dynamic ratio.
 """
@@ -22,13 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from promptpress.compressor import relevance
-from promptpress.compressor.compress import (
+from promptpress.compressor.compress import Compressor
+from promptpress.compressor.methods import rank_bias
+from promptpress.compressor.settings import (
     CompressionResult,
     CompressionSettings,
-    Compressor,
     compression_ratio,
 )
-from promptpress.compressor.methods import rank_bias
 from promptpress.tokens import counter_for
 from promptpress.types import CompressionMethod, Span
 
@@ -49,10 +49,10 @@ class Segment:
 @dataclass(frozen=True, slots=True)
 class SegmentsResult:
     prefix: tuple[CompressionResult, ...]
-    tail: tuple[CompressionResult, ...]
-    # One per tail segment: relevance to the question, higher is more relevant
+    context: tuple[CompressionResult, ...]
+    # One per context segment: relevance to the question, higher is more relevant
     # (all 0.0 without a question); the pipeline may use it for placement.
-    tail_relevance: tuple[float, ...]
+    context_relevance: tuple[float, ...]
     original_tokens: int
     compressed_tokens: int
 
@@ -64,18 +64,18 @@ class SegmentsResult:
 def compress_segments(
     compressor: Compressor,
     prefix: Sequence[Segment],
-    tail: Sequence[Segment],
+    context: Sequence[Segment],
     settings: CompressionSettings,
     *,
     tenant: str,
 ) -> SegmentsResult:
-    """Compress prefix segments frozen and tail segments question-aware.
+    """Compress prefix segments frozen and context segments question-aware.
 
-    settings.rate (or the compressor's default) applies to the prefix; the tail
+    settings.rate (or the compressor's default) applies to the prefix; the context
     gets the same rate, or, with settings.target_tokens, whatever the compressed
     prefix leaves of that total.
     """
-    for seg in (*prefix, *tail):
+    for seg in (*prefix, *context):
         compressor.validate(
             seg.text, dataclasses.replace(settings, protected_spans=seg.protected_spans)
         )
@@ -88,17 +88,19 @@ def compress_segments(
     )
     prefix_out = tuple(_one(compressor, seg, agnostic, tenant) for seg in prefix)
     counter = counter_for(settings.target_model)
-    lengths = [counter.count(seg.text) for seg in tail]
+    lengths = [counter.count(seg.text) for seg in context]
     if settings.target_tokens > 0:
         budget = max(0, settings.target_tokens - sum(r.compressed_tokens for r in prefix_out))
     else:
         budget = compressor.budget_for(sum(lengths), settings)
-    tail_out, relevance = _compress_tail(compressor, tail, lengths, budget, settings, tenant)
-    everything = prefix_out + tail_out
+    context_out, relevance = _compress_context(
+        compressor, context, lengths, budget, settings, tenant
+    )
+    everything = prefix_out + context_out
     return SegmentsResult(
         prefix=prefix_out,
-        tail=tail_out,
-        tail_relevance=relevance,
+        context=context_out,
+        context_relevance=relevance,
         original_tokens=sum(r.original_tokens for r in everything),
         compressed_tokens=sum(r.compressed_tokens for r in everything),
     )
@@ -132,15 +134,15 @@ def _passthrough(
     return CompressionResult(text, n, n, 1.0, method, counter.encoding_name)
 
 
-def _compress_tail(
+def _compress_context(
     compressor: Compressor,
-    tail: Sequence[Segment],
+    context: Sequence[Segment],
     lengths: Sequence[int],
     budget: int,
     settings: CompressionSettings,
     tenant: str,
 ) -> tuple[tuple[CompressionResult, ...], tuple[float, ...]]:
-    if not tail:
+    if not context:
         return (), ()
     question_aware = (
         bool(settings.question)
@@ -161,23 +163,23 @@ def _compress_tail(
     )
     if not question_aware and settings.target_tokens <= 0:
         # Nothing ties the chunks together: compress each alone, frozen and cached like the prefix.
-        return tuple(_one(compressor, seg, seg_settings, tenant) for seg in tail), (0.0,) * len(
-            tail
+        return tuple(_one(compressor, seg, seg_settings, tenant) for seg in context), (0.0,) * len(
+            context
         )
-    movable = [i for i, seg in enumerate(tail) if seg.compress and seg.text]
+    movable = [i for i, seg in enumerate(context) if seg.compress and seg.text]
     movable_lengths = [lengths[i] for i in movable]
     fixed = sum(lengths) - sum(movable_lengths)
-    scores = np.zeros(len(tail))
+    scores = np.zeros(len(context))
     if settings.question:
         scores[movable] = relevance.text_relevance(
-            [tail[i].text for i in movable], settings.question
+            [context[i].text for i in movable], settings.question
         )
     shares = _dynamic_budgets(
         movable_lengths, scores[movable], max(0, budget - fixed), question_aware
     )
     share_of = dict(zip(movable, shares, strict=True))
     out: list[CompressionResult] = []
-    for i, seg in enumerate(tail):
+    for i, seg in enumerate(context):
         if i not in share_of:
             out.append(_passthrough(compressor, seg.text, seg_settings))
             continue

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from promptpress.compressor.protect import Region, Tier
+from promptpress.compressor.protect import Protection, Region
 
 _WORD = r"\w+(?:['’\-]\w+)*"
 _CAP = r"(?:[A-Z]\.|[A-Z][\w'’\-]*)"
@@ -28,7 +28,7 @@ _NAME = rf"{_CAP}(?:[ \t]+(?:{_CONNECTOR}[ \t]+){{0,2}}{_CAP}){{1,7}}"
 _ATOM = re.compile(rf"{_NAME}|{_WORD}|[^\w\s]")
 _CLOSERS = frozenset(",.;:!?)]}'\"…")
 
-# Tier of an ordinary word, after the protected tiers.
+# Tier of an ordinary word: after the two Protection tiers (KEEP 0, ATOMIC 1).
 WORD = 2
 
 
@@ -148,11 +148,11 @@ def select_within_budget(
     search up: the largest fitting prefix of the ranking is found by
     interpolating on their running sum, then checked and corrected exactly.
     """
-    optional = [i for i, u in enumerate(units) if u.tier != Tier.KEEP]
+    optional = [i for i, u in enumerate(units) if u.tier != Protection.KEEP]
     optional.sort(
         key=lambda i: (units[i].tier if atomic_first else 0, -round(float(scores[i]), 4), i)
     )
-    base = [u.tier == Tier.KEEP for u in units]
+    base = [u.tier == Protection.KEEP for u in units]
 
     def build(k: int) -> tuple[str, int]:
         keep = list(base)

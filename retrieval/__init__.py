@@ -2,8 +2,8 @@
 
 Typical server use (all calls block; run them in a worker thread):
 
-    embedder = Embedder()                       # once, before serving
-    corpus = Corpus(data_dir / "corpus", embedder, limits=Limits(...))
+    embedder = SentenceTransformerEmbedder()    # once, before serving
+    corpus = Corpus(data_dir / "corpus", embedder, limits=DocumentLimits(...))
     corpus.index_documents(tenant, docs)        # IndexDocuments
     corpus.delete_documents(tenant, ids)        # DeleteDocuments
     result = retrieve(corpus, tenant, query=..., counter=..., max_tokens=...,
@@ -30,7 +30,7 @@ from promptpress.retrieval.corpus import (
     IndexStatus,
     PreparedDocument,
 )
-from promptpress.retrieval.embedder import DEFAULT_MODEL_ID, Embedder, TextEmbedder
+from promptpress.retrieval.embedder import DEFAULT_MODEL_ID, SentenceTransformerEmbedder
 from promptpress.retrieval.ranking import FusionWeights
 from promptpress.retrieval.refine import fine_chunking
 from promptpress.retrieval.retrieve import Retrieval, query_for, render_context, retrieve
@@ -45,7 +45,7 @@ from promptpress.retrieval.selection import (
     select_chunks,
     select_ranked,
 )
-from promptpress.retrieval.validation import Limits
+from promptpress.retrieval.validation import DocumentLimits
 
 __all__ = [
     "DEFAULT_CHUNK_TOKENS",
@@ -56,11 +56,10 @@ __all__ = [
     "ChunkingConfig",
     "Corpus",
     "DeleteResult",
-    "Embedder",
+    "DocumentLimits",
     "FusionWeights",
     "IndexResult",
     "IndexStatus",
-    "Limits",
     "PreparedDocument",
     "Ranking",
     "Retrieval",
@@ -68,7 +67,7 @@ __all__ = [
     "Selection",
     "SelectionOptions",
     "SelectionStats",
-    "TextEmbedder",
+    "SentenceTransformerEmbedder",
     "chunk_document",
     "fine_chunking",
     "query_for",

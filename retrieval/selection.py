@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from promptpress.retrieval.chunking import Chunk, counter_identity
-from promptpress.retrieval.embedder import TextEmbedder
 from promptpress.retrieval.ranking import (
     DEFAULT_WEIGHTS,
     FusionWeights,
@@ -25,7 +24,7 @@ from promptpress.retrieval.ranking import (
     reciprocal_rank_fusion,
 )
 from promptpress.tokens import TokenCounter
-from promptpress.types import Placement
+from promptpress.types import Placement, TextEmbedder
 
 DEFAULT_DEDUP_THRESHOLD = 0.95
 
@@ -74,10 +73,6 @@ class Ranking:
     bm25: np.ndarray
     dense: np.ndarray | None
     fused: np.ndarray
-
-    def refused(self, weights: FusionWeights) -> Ranking:
-        """The same raw scores fused with other weights."""
-        return Ranking(self.bm25, self.dense, fuse(self.bm25, self.dense, weights))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ MAX_ID_BYTES = 300
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
+class DocumentLimits:
     """Sizes the server accepts; the server config fills this in."""
 
     max_documents: int = 256  # documents[] in one request (inline or to index)
@@ -39,11 +39,11 @@ class Limits:
                 raise ValueError(f"{name} must be positive")
 
 
-DEFAULT_LIMITS = Limits()
+DEFAULT_LIMITS = DocumentLimits()
 
 
 def document_violations(
-    documents: Sequence[Document], limits: Limits, *, field: str = "documents"
+    documents: Sequence[Document], limits: DocumentLimits, *, field: str = "documents"
 ) -> list[FieldViolation]:
     """What is wrong with a list of documents; empty when nothing is."""
     violations: list[FieldViolation] = []
@@ -86,7 +86,7 @@ def document_violations(
 
 def document_id_violations(
     document_ids: Sequence[str],
-    limits: Limits,
+    limits: DocumentLimits,
     *,
     field: str = "document_ids",
     inline: Sequence[Document] = (),
@@ -123,7 +123,7 @@ def document_id_violations(
     return violations
 
 
-def _id_violations(doc_id: str, path: str, limits: Limits) -> list[FieldViolation]:
+def _id_violations(doc_id: str, path: str, limits: DocumentLimits) -> list[FieldViolation]:
     if not doc_id:
         return [FieldViolation(path, "id must not be empty")]
     size = len(doc_id.encode("utf-8"))

@@ -149,8 +149,8 @@ async def build_http_server(
     )
 
 
-def limits_from_config(config: ServerConfig) -> convert.Limits:
-    return convert.Limits(
+def limits_from_config(config: ServerConfig) -> convert.RequestLimits:
+    return convert.RequestLimits(
         max_messages=config.max_messages,
         max_message_bytes=config.max_message_bytes,
         max_documents=config.max_documents,

@@ -198,9 +198,9 @@ def _train_difficulty(args: argparse.Namespace) -> int:
 
     embedder = None
     if not args.no_embedding:
-        from promptpress.retrieval import Embedder
+        from promptpress.retrieval import SentenceTransformerEmbedder
 
-        embedder = Embedder(args.embedding_model or None)
+        embedder = SentenceTransformerEmbedder(args.embedding_model or None)
     report = train_from_file(
         args.data,
         args.out,

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from promptpress import types as core
-from promptpress.compressor.compress import CompressionSettings
+from promptpress.compressor.settings import CompressionSettings
 from promptpress.errors import FieldViolation, InvalidInput
 from promptpress.v1 import promptpress_pb2 as pb
 
@@ -51,7 +51,9 @@ RESPONSE_FORMAT_FROM_PB = {
 
 
 @dataclass(frozen=True)
-class Limits:
+class RequestLimits:
+    """Sizes of a request the edge accepts; checked before any work starts."""
+
     max_messages: int
     max_message_bytes: int
     max_documents: int
@@ -111,7 +113,7 @@ def _spans(
 
 
 def message_from_proto(
-    m: pb.Message, field: str, limits: Limits, v: Violations
+    m: pb.Message, field: str, limits: RequestLimits, v: Violations
 ) -> core.Message | None:
     role = ROLE_FROM_PB.get(m.role)
     if role is None:
@@ -143,7 +145,7 @@ def message_from_proto(
 
 
 def messages_from_proto(
-    messages: object, field: str, limits: Limits, v: Violations, *, required: bool
+    messages: object, field: str, limits: RequestLimits, v: Violations, *, required: bool
 ) -> tuple[core.Message, ...]:
     items = list(messages)  # type: ignore[call-overload]
     if required and not items:
@@ -172,7 +174,7 @@ def message_to_proto(m: core.Message) -> pb.Message:
 
 
 def documents_from_proto(
-    docs: object, field: str, limits: Limits, v: Violations
+    docs: object, field: str, limits: RequestLimits, v: Violations
 ) -> tuple[core.Document, ...]:
     items = list(docs)  # type: ignore[call-overload]
     if len(items) > limits.max_documents:
@@ -304,7 +306,7 @@ def tool_call_delta_to_proto(d: core.ToolCallDelta) -> pb.ToolCallDelta:
 
 
 def preprocess_from_proto(
-    req: pb.PreprocessRequest, tenant: str, limits: Limits
+    req: pb.PreprocessRequest, tenant: str, limits: RequestLimits
 ) -> core.PreprocessInput:
     v = Violations()
     messages = messages_from_proto(req.messages, "messages", limits, v, required=True)
@@ -349,7 +351,9 @@ def preprocess_from_proto(
     )
 
 
-def compress_from_proto(req: pb.CompressRequest, limits: Limits) -> tuple[str, CompressionSettings]:
+def compress_from_proto(
+    req: pb.CompressRequest, limits: RequestLimits
+) -> tuple[str, CompressionSettings]:
     v = Violations()
     if math.isnan(req.rate) or req.rate < 0 or req.rate > 1:
         v.add("rate", "must be in (0, 1] (0 means the server's default rate)")
@@ -372,7 +376,7 @@ def compress_from_proto(req: pb.CompressRequest, limits: Limits) -> tuple[str, C
 
 
 def count_tokens_from_proto(
-    req: pb.CountTokensRequest, limits: Limits
+    req: pb.CountTokensRequest, limits: RequestLimits
 ) -> tuple[list[str], tuple[core.Message, ...]]:
     v = Violations()
     if len(req.texts) > limits.max_texts:
@@ -386,7 +390,7 @@ def count_tokens_from_proto(
 
 
 def index_documents_from_proto(
-    req: pb.IndexDocumentsRequest, limits: Limits
+    req: pb.IndexDocumentsRequest, limits: RequestLimits
 ) -> tuple[core.Document, ...]:
     v = Violations()
     docs = documents_from_proto(req.documents, "documents", limits, v)

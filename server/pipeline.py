@@ -20,9 +20,9 @@ from promptpress.cachekeys.layout import (
     split_messages,
 )
 from promptpress.cachekeys.plan import CachePlan, plan_request
-from promptpress.compressor.compress import CompressionSettings
 from promptpress.compressor.history import trim_history
 from promptpress.compressor.segments import Segment, compress_segments
+from promptpress.compressor.settings import CompressionSettings
 from promptpress.errors import InvalidInput
 from promptpress.retrieval import Retrieval, query_for, retrieve
 from promptpress.server.resources import Resources
@@ -150,7 +150,7 @@ class Pipeline:
         static_docs: Sequence[Document],
         chunks: Sequence[ContextChunk],
     ) -> tuple[tuple[Message, ...], tuple[Document, ...], list[ContextChunk]]:
-        """Compress what the cacheable prefix holds frozen, and the retrieved tail question-aware.
+        """Compress what the cacheable prefix holds frozen, and the retrieved context question-aware.
 
         System messages, the last user message (the question) and what follows it
         are never compressed; nor are messages marked no_compress or carrying
@@ -166,14 +166,14 @@ class Pipeline:
             )
             for m in history
         ] + [Segment(d.text) for d in static_docs]
-        tail = [Segment(c.text) for c in chunks]
+        context = [Segment(c.text) for c in chunks]
         settings = CompressionSettings(
             method=inp.compression_method,
             rate=inp.budget.compression_rate,
             question=query,
             target_model=inp.target.model,
         )
-        out = compress_segments(compressor, prefix, tail, settings, tenant=inp.tenant)
+        out = compress_segments(compressor, prefix, context, settings, tenant=inp.tenant)
         texts = [r.text for r in out.prefix]
         # A compressed message's protected spans have done their job; their offsets
         # no longer apply to the new text.
@@ -184,7 +184,7 @@ class Pipeline:
         new_docs = tuple(
             replace(d, text=t) for d, t in zip(static_docs, texts[len(history) :], strict=True)
         )
-        new_chunks = [replace(c, text=r.text) for c, r in zip(chunks, out.tail, strict=True)]
+        new_chunks = [replace(c, text=r.text) for c, r in zip(chunks, out.context, strict=True)]
         return new_history, new_docs, new_chunks
 
     def preprocess(self, inp: PreprocessInput) -> PreprocessOutput:

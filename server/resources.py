@@ -15,11 +15,12 @@ from typing import Any
 
 from promptpress.cachekeys.profiles import ProfileSet, load_profiles
 from promptpress.cachekeys.semantic_cache.cache import SemanticCache
-from promptpress.compressor.compress import CompressionLimits, Compressor
+from promptpress.compressor.compress import Compressor
 from promptpress.compressor.loading import load_compressor
 from promptpress.compressor.model_prep import prepare_default_model
+from promptpress.compressor.settings import CompressionLimits
 from promptpress.errors import FailedPrecondition, InvalidInput
-from promptpress.retrieval import Corpus, Embedder, Limits
+from promptpress.retrieval import Corpus, DocumentLimits, SentenceTransformerEmbedder
 from promptpress.server.config import ServerConfig
 from promptpress.server.logs import log_event
 from promptpress.tiktoken_offline import ensure_offline_encodings
@@ -32,7 +33,7 @@ class Resources:
     """What the stages need, loaded once. Optional parts are None when not loaded."""
 
     profiles: ProfileSet
-    embedder: Embedder | None = None
+    embedder: SentenceTransformerEmbedder | None = None
     corpus: Corpus | None = None
     compressor: Compressor | None = None
     semantic_cache: SemanticCache | None = None
@@ -58,8 +59,8 @@ class Resources:
         self.closers.clear()
 
 
-def retrieval_limits(config: ServerConfig) -> Limits:
-    return Limits(
+def retrieval_limits(config: ServerConfig) -> DocumentLimits:
+    return DocumentLimits(
         max_documents=config.max_documents,
         max_document_ids=config.max_document_ids,
         max_document_bytes=config.max_document_bytes,
@@ -100,7 +101,7 @@ def prepare_assets(config: ServerConfig) -> dict[str, Path]:
 def load_resources(
     config: ServerConfig,
     *,
-    embedder: Embedder | None = None,
+    embedder: SentenceTransformerEmbedder | None = None,
     compressor: Compressor | None = None,
 ) -> Resources:
     """Load models and open stores. `embedder`/`compressor` let tests share loaded models."""
@@ -115,7 +116,7 @@ def load_resources(
     if not config.load_models:
         log_event(log, "models not loaded (load_models=false)")
         return resources
-    resources.embedder = embedder or Embedder(config.embedding_model or None)
+    resources.embedder = embedder or SentenceTransformerEmbedder(config.embedding_model or None)
     resources.corpus = Corpus(
         config.data_path / "corpus", resources.embedder, limits=retrieval_limits(config)
     )

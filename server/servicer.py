@@ -46,7 +46,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         self,
         *,
         keyring: KeyRing | KeyFile,
-        limits: convert.Limits,
+        limits: convert.RequestLimits,
         pipeline: Pipeline,
         executor: Executor,
         completer: Completer,

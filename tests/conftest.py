@@ -34,9 +34,9 @@ def server_config(data_dir: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def shared_embedder():  # type: ignore[no-untyped-def]
     """The embedded all-MiniLM-L6-v2, loaded once for the whole session."""
-    from promptpress.retrieval import Embedder
+    from promptpress.retrieval import SentenceTransformerEmbedder
 
-    return Embedder()
+    return SentenceTransformerEmbedder()
 
 
 def stable_model_dir() -> Path:

@@ -37,12 +37,13 @@ import torch
 
 from promptpress.bench import datasets, plots
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
-from promptpress.compressor.compress import CompressionSettings, Compressor
+from promptpress.compressor.compress import Compressor
 from promptpress.compressor.compression_cache import CompressionCache
 from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter, reference_compress
 from promptpress.compressor.methods import sentence_starts
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.scoring import CausalLMScorer
+from promptpress.compressor.settings import CompressionSettings
 from promptpress.server.config import default_data_dir
 from promptpress.tokens import counter_for
 from promptpress.types import CompressionMethod

@@ -48,16 +48,15 @@ from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, r
 from promptpress.bench.loadgen import percentiles
 from promptpress.retrieval import (
     Corpus,
-    Embedder,
     FusionWeights,
     Retrieval,
     Selection,
     SelectionOptions,
-    TextEmbedder,
+    SentenceTransformerEmbedder,
     retrieve,
 )
 from promptpress.tokens import TokenCounter, counter_for
-from promptpress.types import Document
+from promptpress.types import Document, TextEmbedder
 
 NAME = "retrieval"
 BUDGETS = (128, 256, 512)
@@ -103,7 +102,7 @@ class CountingEmbedder:
     service would; the untimed comparison runs reuse the question's embedding.
     """
 
-    def __init__(self, inner: Embedder) -> None:
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
         self.inner = inner
         self.model_id, self.dim = inner.model_id, inner.dim
         self.remember = False
@@ -183,7 +182,7 @@ def _run(ctx: SuiteContext) -> SuiteResult:
     chosen = sample(articles, config.articles or len(articles), seed=ctx.seed)
     counter = counter_for(TARGET_MODEL)
     started = time.perf_counter()
-    embedder = CountingEmbedder(Embedder())
+    embedder = CountingEmbedder(SentenceTransformerEmbedder())
     load_s = time.perf_counter() - started
     embedder.embed(["warm-up: the first forward pass allocates"])
     tally = Tally.empty()

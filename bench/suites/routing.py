@@ -142,9 +142,9 @@ class _PrecomputedEmbedder:
 
 
 def _embed_all(ctx: SuiteContext, texts: Sequence[str]) -> _PrecomputedEmbedder:
-    from promptpress.retrieval.embedder import Embedder
+    from promptpress.retrieval.embedder import SentenceTransformerEmbedder
 
-    embedder = Embedder()
+    embedder = SentenceTransformerEmbedder()
     unique = list(dict.fromkeys(texts))
     batches = [unique[i : i + 64] for i in range(0, len(unique), 64)]
     vectors = [embedder.embed(b) for b in ctx.progress(batches, desc="routing: embed")]

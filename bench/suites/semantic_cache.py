@@ -47,7 +47,7 @@ from promptpress.bench import datasets, plots
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.cachekeys import Entry, SemanticCache
 from promptpress.cachekeys.keys import normalize_query
-from promptpress.retrieval import Embedder
+from promptpress.retrieval import SentenceTransformerEmbedder
 
 NAME = "semantic_cache"
 THRESHOLDS = (0.80, 0.85, 0.88, 0.90, 0.92, 0.95)
@@ -335,7 +335,9 @@ def run(ctx: SuiteContext) -> SuiteResult:
     stored, probes = build_probes(chosen, rng)
     dev = {id(p) for n, seed in DEV_SAMPLES for p in datasets.sample(paragraphs, n, seed=seed)}
     held_out = {i for i, p in enumerate(chosen) if id(p) not in dev}
-    model = Embedder(batch_size=64)  # the service's default model, all-MiniLM-L6-v2
+    model = SentenceTransformerEmbedder(
+        batch_size=64
+    )  # the service's default model, all-MiniLM-L6-v2
     all_questions = [q.question.strip() for p in paragraphs for q in p.questions]
     fill_source = all_questions[
         : ctx.sample_size(tiny=1000, quick=len(all_questions), full=len(all_questions))

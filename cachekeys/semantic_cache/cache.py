@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 import lmdb
 import numpy as np
@@ -42,23 +42,10 @@ import numpy as np
 from promptpress.cachekeys.keys import normalize_query
 from promptpress.cachekeys.semantic_cache.guards import Features, compare, features
 from promptpress.cachekeys.semantic_cache.index import Bucket
+from promptpress.types import TextEmbedder
 
 _EXPIRES = struct.Struct(">d")
 _DBS = (b"entries", b"byctx", b"exact", b"order", b"expiry", b"meta")
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """What the cache needs from an embedding model (declared here so cachekeys
-    does not import retrieval)."""
-
-    @property
-    def model_id(self) -> str: ...
-
-    @property
-    def dim(self) -> int: ...
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +103,7 @@ def unit_vector(vec: np.ndarray | Sequence[float], dim: int) -> np.ndarray:
     return v / norm
 
 
-def query_vector(embedder: Embedder, text: str) -> np.ndarray:
+def query_vector(embedder: TextEmbedder, text: str) -> np.ndarray:
     """What the cache compares: the embedding of the normalised query, unit length."""
     return unit_vector(embedder.embed([normalize_query(text)])[0], embedder.dim)
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from promptpress.errors import FieldViolation
 from promptpress.v1 import promptpress_pb2 as pb
 from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
 
@@ -38,12 +38,6 @@ _RETRY_CONFIG = json.dumps(
         ]
     }
 )
-
-
-@dataclass(frozen=True)
-class FieldViolation:
-    field: str
-    description: str
 
 
 class PromptPressRpcError(Exception):

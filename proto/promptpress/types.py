@@ -7,8 +7,12 @@ take and return these, never protobuf. server/ converts at the edge.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # numpy only for the annotation: the client imports this module too
+    import numpy as np
 
 
 class Role(enum.Enum):
@@ -170,3 +174,21 @@ class PreprocessInput:
     compression_method: CompressionMethod | None = None
     tool_choice: ToolChoice | None = None  # None: the provider's default
     response_format: ResponseFormat | None = None  # None: plain text
+
+
+@runtime_checkable
+class TextEmbedder(Protocol):
+    """A sentence-embedding model, as every stage that embeds text needs it.
+
+    `embed(texts)` returns float32 (n, dim) with L2-normalised rows and is safe to
+    call from many threads; `model_id` is a cache-key-safe identity of the weights.
+    retrieval's `SentenceTransformerEmbedder` implements it.
+    """
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...

@@ -89,7 +89,7 @@ class HttpService:
         self,
         *,
         keyring: Callable[[], KeyRing | KeyFile],
-        limits: convert.Limits,
+        limits: convert.RequestLimits,
         completer: Completer,
         defaults: OptionDefaults,
         admit: Callable[[str], Awaitable[None]],

@@ -80,7 +80,7 @@ def completion_input(
     choice: ModelChoice,
     *,
     tenant: str,
-    limits: convert.Limits,
+    limits: convert.RequestLimits,
 ) -> CompletionInput:
     """Validated, tenant-scoped input for Completer.complete / .stream."""
     req = pb.PreprocessRequest()

@@ -22,20 +22,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from promptpress.errors import FailedPrecondition
-from promptpress.types import Message, Role
+from promptpress.types import Message, Role, TextEmbedder
 
 MODEL_FORMAT = "promptpress.difficulty/1"
-
-
-class Embedder(Protocol):
-    """The retrieval stage's embedder: one L2-normalised row per text."""
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 # --- features ----------------------------------------------------------------------
@@ -336,7 +330,7 @@ class DifficultyClassifier:
         thresholds: Sequence[float] = (0.5,),
         *,
         model: TrainedDifficultyModel | None = None,
-        embedder: Embedder | None = None,
+        embedder: TextEmbedder | None = None,
         count_tokens: Callable[[str], int] | None = None,
     ) -> None:
         if model is not None and model.embedding_dim and embedder is None:
@@ -386,7 +380,7 @@ class DifficultyClassifier:
         )
 
 
-def _check_embedder(model: TrainedDifficultyModel, embedder: Embedder) -> None:
+def _check_embedder(model: TrainedDifficultyModel, embedder: TextEmbedder) -> None:
     """A model is only meaningful with the embedding model it was trained on."""
     model_id = getattr(embedder, "model_id", "")
     if model.embedding_model and model_id and model_id != model.embedding_model:

@@ -23,12 +23,11 @@ import numpy as np
 from promptpress.errors import FieldViolation, InvalidInput
 from promptpress.server.routing.difficulty import (
     FEATURE_NAMES,
-    Embedder,
     TrainedDifficultyModel,
     extract_features,
     query_text,
 )
-from promptpress.types import Message, Role
+from promptpress.types import Message, Role, TextEmbedder
 
 LABELS = {"easy": 0, "hard": 1}
 _MAX_VIOLATIONS = 20
@@ -90,7 +89,7 @@ def parse_example(record: object) -> LabelledExample:
 
 def train_difficulty_model(
     examples: Sequence[LabelledExample],
-    embedder: Embedder | None,
+    embedder: TextEmbedder | None,
     *,
     embedding_model: str = "",
     count_tokens: Callable[[str], int] | None = None,
@@ -136,7 +135,7 @@ def train_difficulty_model(
 def train_from_file(
     data: str | Path,
     out: str | Path,
-    embedder: Embedder | None,
+    embedder: TextEmbedder | None,
     *,
     embedding_model: str = "",
     count_tokens: Callable[[str], int] | None = None,

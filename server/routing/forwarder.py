@@ -133,7 +133,7 @@ class Forwarder:
 
     async def _call(
         self, upstream: UpstreamConfig, request: UpstreamRequest, deadline: float
-    ) -> proto.Completion:
+    ) -> proto.UpstreamReply:
         url, body, headers = self._prepare(upstream, request, stream=False)
         budget = self._budget(deadline, self.policy.attempt_timeout_s)
         response = await _within(
@@ -267,7 +267,7 @@ class Forwarder:
 
     async def _whole_answer(
         self, upstream: UpstreamConfig, response: httpx.Response, deadline: float
-    ) -> proto.Completion:
+    ) -> proto.UpstreamReply:
         budget = self._budget(deadline, self.policy.attempt_timeout_s)
         payload = await _within(budget, response.aread())
         return _parse_completion(upstream, payload)
@@ -357,7 +357,7 @@ class Forwarder:
     def _succeeded(
         self,
         upstream: UpstreamConfig,
-        completion: proto.Completion,
+        completion: proto.UpstreamReply,
         attempts: list[Attempt],
         started: float,
     ) -> UpstreamResult:
@@ -379,7 +379,7 @@ async def _within(budget: float, call: Awaitable[_T]) -> _T:
         raise connection_failure(exc) from None
 
 
-def _parse_completion(upstream: UpstreamConfig, payload: bytes) -> proto.Completion:
+def _parse_completion(upstream: UpstreamConfig, payload: bytes) -> proto.UpstreamReply:
     try:
         return proto.parse_completion(upstream.kind, payload)
     except proto.ProtocolError as exc:
@@ -387,7 +387,7 @@ def _parse_completion(upstream: UpstreamConfig, payload: bytes) -> proto.Complet
 
 
 def _result(
-    upstream: UpstreamConfig, c: proto.Completion, attempts: list[Attempt]
+    upstream: UpstreamConfig, c: proto.UpstreamReply, attempts: list[Attempt]
 ) -> UpstreamResult:
     return UpstreamResult(
         text=c.text,

@@ -39,7 +39,9 @@ class ProtocolError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Completion:
+class UpstreamReply:
+    """One upstream's whole answer, parsed from its wire protocol."""
+
     text: str
     finish_reason: str  # OpenAI vocabulary: stop, length, tool_calls, content_filter
     usage: Usage
@@ -110,7 +112,7 @@ def error_summary(status: int, payload: bytes) -> str:
     return f"HTTP {status}: {snippet(message or payload) or '(empty body)'}"
 
 
-def parse_completion(kind: UpstreamKind, payload: bytes) -> Completion:
+def parse_completion(kind: UpstreamKind, payload: bytes) -> UpstreamReply:
     data = _json_object(payload)
     try:
         if kind is UpstreamKind.ANTHROPIC:
@@ -134,13 +136,13 @@ def _json_object(payload: bytes | str) -> dict[str, Any]:
     return data
 
 
-def _parse_openai(data: Mapping[str, Any]) -> Completion:
+def _parse_openai(data: Mapping[str, Any]) -> UpstreamReply:
     choice = data["choices"][0]
     content = choice["message"].get("content")
     if content is not None and not isinstance(content, str):
         raise TypeError("message.content is not a string")
     usage = data.get("usage")
-    return Completion(
+    return UpstreamReply(
         text=content or "",
         finish_reason=str(choice.get("finish_reason") or ""),
         usage=usage_from_openai(usage) if usage else Usage(),
@@ -158,13 +160,13 @@ _ANTHROPIC_STOP = {
 }
 
 
-def _parse_anthropic(data: Mapping[str, Any]) -> Completion:
+def _parse_anthropic(data: Mapping[str, Any]) -> UpstreamReply:
     if data.get("type") != "message":
         raise TypeError(f"type is {data.get('type')!r}, not 'message'")
     blocks = data["content"]
     text = "".join(b["text"] for b in blocks if b.get("type") == "text")
     usage = data.get("usage")
-    return Completion(
+    return UpstreamReply(
         text=text,
         finish_reason=_anthropic_stop(data.get("stop_reason")),
         usage=usage_from_anthropic(usage) if usage else Usage(),
@@ -226,7 +228,7 @@ class StreamParser(Protocol):
 
     def feed(self, event: SSEEvent) -> list[str]: ...
 
-    def result(self, text: str) -> Completion: ...
+    def result(self, text: str) -> UpstreamReply: ...
 
 
 class OpenAIStreamParser:
@@ -264,8 +266,8 @@ class OpenAIStreamParser:
                 f"malformed stream chunk ({exc!r}): {snippet(event.data)}"
             ) from None
 
-    def result(self, text: str) -> Completion:
-        return Completion(
+    def result(self, text: str) -> UpstreamReply:
+        return UpstreamReply(
             text, self._finish, self._usage or Usage(), self._usage is not None, self._model
         )
 
@@ -307,13 +309,13 @@ class AnthropicStreamParser:
             ) from None
         return []
 
-    def result(self, text: str) -> Completion:
+    def result(self, text: str) -> UpstreamReply:
         reported = bool(self._start_usage or self._delta_usage)
         try:
             usage = merge_anthropic_stream_usage(self._start_usage, self._delta_usage)
         except UsageError as exc:
             raise ProtocolError(f"malformed stream usage: {exc}") from None
-        return Completion(text, self._stop, usage, reported, self._model)
+        return UpstreamReply(text, self._stop, usage, reported, self._model)
 
 
 def stream_parser_for(kind: UpstreamKind) -> StreamParser:

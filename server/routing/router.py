@@ -26,7 +26,6 @@ from promptpress.cachekeys.profiles import ProfileSet, load_profiles
 from promptpress.server.routing.bodies import UpstreamRequest
 from promptpress.server.routing.difficulty import (
     DifficultyClassifier,
-    Embedder,
     RoutingDecision,
     TrainedDifficultyModel,
 )
@@ -36,7 +35,7 @@ from promptpress.server.routing.results import StreamEvent as ForwardedEvent
 from promptpress.server.routing.tiers import RoutingConfig, Tier
 from promptpress.server.routing.usage import UpstreamPrices, cost_usd, round_usd, upstream_prices
 from promptpress.tokens import counter_for
-from promptpress.types import Message
+from promptpress.types import Message, TextEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class Router:
         config: RoutingConfig,
         *,
         profiles: ProfileSet | None = None,
-        embedder: Embedder | None = None,
+        embedder: TextEmbedder | None = None,
         count_tokens: Callable[[str], int] | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> Router:

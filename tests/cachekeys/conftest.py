@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from promptpress.cachekeys import load_profiles
-from promptpress.retrieval import Embedder
+from promptpress.retrieval import SentenceTransformerEmbedder
 from promptpress.tokens import counter_for
 from promptpress.types import Message, Role, Target
 
@@ -66,6 +66,6 @@ def counter():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def minilm(shared_embedder: Embedder) -> Embedder:
+def minilm(shared_embedder: SentenceTransformerEmbedder) -> SentenceTransformerEmbedder:
     """The real all-MiniLM-L6-v2: the session's one copy (tests/conftest.py)."""
     return shared_embedder

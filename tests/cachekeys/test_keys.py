@@ -62,16 +62,16 @@ def test_no_key_collides_across_tenants(t1, t2, a, b) -> None:
 def test_keys_are_stable(tenant, layout) -> None:
     rebuilt = build_layout(
         system=[
-            m for m, s in zip(layout.messages, layout.segments, strict=True) if s.value == "system"
+            m for m, s in zip(layout.messages, layout.sections, strict=True) if s.value == "system"
         ],
         history=[
-            m for m, s in zip(layout.messages, layout.segments, strict=True) if s.value == "history"
+            m for m, s in zip(layout.messages, layout.sections, strict=True) if s.value == "history"
         ],
         last_user=layout.messages[layout.query_index],
     )
     # Same input, built twice (and via another route when no chunks): same keys.
     assert keys_of(tenant, layout) == keys_of(tenant, layout)
-    if not any(s.value == "context" for s in layout.segments):
+    if not any(s.value == "context" for s in layout.sections):
         assert keys_of(tenant, layout) == keys_of(tenant, rebuilt)
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from promptpress.cachekeys import (
     ContextChunk,
-    Segment,
+    Section,
     build_layout,
     check_messages,
     split_messages,
@@ -29,7 +29,7 @@ def span_of(text: str, part: str) -> Span:
     return Span(start, start + len(part.encode()))
 
 
-def test_segments_come_stable_first() -> None:
+def test_sections_come_stable_first() -> None:
     layout = build_layout(
         system=["be brief"],
         static_docs=[Document("manual", "how to", static=True)],
@@ -41,9 +41,9 @@ def test_segments_come_stable_first() -> None:
             Message(Role.TOOL, "r", tool_call_id="t1"),
         ],
     )
-    assert [s for s in layout.segments] == [
-        Segment.SYSTEM, Segment.STATIC, Segment.HISTORY, Segment.HISTORY,
-        Segment.CONTEXT, Segment.QUERY, Segment.TAIL, Segment.TAIL,
+    assert [s for s in layout.sections] == [
+        Section.SYSTEM, Section.STATIC, Section.HISTORY, Section.HISTORY,
+        Section.CONTEXT, Section.QUERY, Section.TAIL, Section.TAIL,
     ]  # fmt: skip
     assert layout.static_end == 1 and layout.query_index == 5
     assert layout.conversation_end == 3  # with retrieved context: the end of the history
@@ -96,7 +96,7 @@ def test_volatile_spans_move_after_the_cached_prefix() -> None:
     )
     assert layout.messages[0].content == "You are a bot. Today is [[v1]]. Request id: [[v2]]."
     assert layout.messages[0].volatile_spans == ()
-    vol = layout.indices(Segment.VOLATILE)
+    vol = layout.indices(Section.VOLATILE)
     assert vol == [3] and layout.query_index == 4
     assert (
         layout.messages[3].content == f"{VOLATILE_HEADER}\n[[v1]] = 2026-11-28\n[[v2]] = req-81f3"
@@ -111,7 +111,7 @@ def test_changing_a_volatile_value_keeps_the_prefix_identical() -> None:
 
     a, b = layout_for("2026-11-28"), layout_for("2026-11-29")
     ha, hb = prefix_hashes("t", a), prefix_hashes("t", b)
-    vol = a.indices(Segment.VOLATILE)[0]
+    vol = a.indices(Section.VOLATILE)[0]
     assert ha[:vol] == hb[:vol] and ha[vol] != hb[vol]
 
 

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptpress.compressor.compress import CompressionLimits, CompressionSettings, Compressor
+from promptpress.compressor.compress import Compressor
 from promptpress.compressor.compression_cache import CompressionCache
+from promptpress.compressor.settings import CompressionLimits, CompressionSettings
 from promptpress.errors import FailedPrecondition, InvalidInput
 from promptpress.tokens import counter_for
 from promptpress.types import CompressionMethod, Span

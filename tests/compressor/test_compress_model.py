@@ -6,9 +6,10 @@ import threading
 
 import pytest
 
-from promptpress.compressor.compress import CompressionSettings, Compressor
+from promptpress.compressor.compress import Compressor
 from promptpress.compressor.loading import load_compressor
 from promptpress.compressor.scoring import CausalLMScorer
+from promptpress.compressor.settings import CompressionSettings
 from promptpress.types import CompressionMethod
 
 NORMANS = (

@@ -1,4 +1,4 @@
-"""Cache-stable compression: the prefix is frozen, the tail is question-aware."""
+"""Cache-stable compression: the prefix is frozen, the context is question-aware."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import random
 
 import pytest
 
-from promptpress.compressor.compress import CompressionSettings, Compressor
+from promptpress.compressor.compress import Compressor
 from promptpress.compressor.compression_cache import CompressionCache
 from promptpress.compressor.segments import Segment, _dynamic_budgets, compress_segments
+from promptpress.compressor.settings import CompressionSettings
 from promptpress.types import CompressionMethod
 
 WORDS = [
@@ -49,7 +50,7 @@ def compressor(fakes, tmp_path):
         yield Compressor(causal=fakes[0](), cache=cache)
 
 
-def test_prefix_bytes_do_not_depend_on_the_question_or_the_tail(compressor) -> None:
+def test_prefix_bytes_do_not_depend_on_the_question_or_the_context(compressor) -> None:
     a = compress_segments(
         compressor,
         HISTORY,
@@ -79,7 +80,7 @@ def test_prefix_equals_compressing_each_segment_alone(compressor) -> None:
     assert [r.text for r in out.prefix] == alone
 
 
-def test_relevant_tail_chunk_keeps_more_of_itself(compressor) -> None:
+def test_relevant_context_chunk_keeps_more_of_itself(compressor) -> None:
     out = compress_segments(
         compressor,
         (),
@@ -87,21 +88,21 @@ def test_relevant_tail_chunk_keeps_more_of_itself(compressor) -> None:
         CompressionSettings(rate=0.3, question="Who swore fealty to King Charles?"),
         tenant="t",
     )
-    assert out.tail_relevance[1] == max(out.tail_relevance)
-    kept = [r.compressed_tokens / r.original_tokens for r in out.tail]
+    assert out.context_relevance[1] == max(out.context_relevance)
+    kept = [r.compressed_tokens / r.original_tokens for r in out.context]
     assert kept[1] > kept[0] and kept[1] > kept[2]
-    assert all(r.method is CompressionMethod.LONGLLMLINGUA for r in out.tail)
-    assert "Rollo" in out.tail[1].text and "911" in out.tail[1].text
+    assert all(r.method is CompressionMethod.LONGLLMLINGUA for r in out.context)
+    assert "Rollo" in out.context[1].text and "911" in out.context[1].text
 
 
 def test_target_tokens_is_shared_prefix_first(compressor) -> None:
     s = CompressionSettings(target_tokens=250, question="Who swore fealty?")
     out = compress_segments(compressor, HISTORY, CHUNKS, s, tenant="t")
     prefix_tokens = sum(r.compressed_tokens for r in out.prefix)
-    tail_tokens = sum(r.compressed_tokens for r in out.tail)
-    assert prefix_tokens + tail_tokens <= 250
-    assert tail_tokens >= 0.9 * (250 - prefix_tokens)
-    assert out.compressed_tokens == prefix_tokens + tail_tokens
+    context_tokens = sum(r.compressed_tokens for r in out.context)
+    assert prefix_tokens + context_tokens <= 250
+    assert context_tokens >= 0.9 * (250 - prefix_tokens)
+    assert out.compressed_tokens == prefix_tokens + context_tokens
     assert out.ratio == pytest.approx(out.original_tokens / out.compressed_tokens)
 
 
@@ -114,15 +115,15 @@ def test_no_compress_segments_pass_through(compressor) -> None:
         CompressionSettings(rate=0.2, question="q?"),
         tenant="t",
     )
-    assert out.prefix[0].text == pinned.text and out.tail[0].text == pinned.text
+    assert out.prefix[0].text == pinned.text and out.context[0].text == pinned.text
 
 
-def test_without_a_question_the_tail_is_frozen_too(compressor) -> None:
+def test_without_a_question_the_context_is_frozen_too(compressor) -> None:
     out = compress_segments(compressor, (), CHUNKS, CompressionSettings(rate=0.4), tenant="t")
     alone = [compressor.compress(s.text, CompressionSettings(rate=0.4), tenant="t") for s in CHUNKS]
-    assert [r.text for r in out.tail] == [r.text for r in alone]
+    assert [r.text for r in out.context] == [r.text for r in alone]
     assert all(r.cached for r in alone)
-    assert out.tail_relevance == (0.0, 0.0, 0.0)
+    assert out.context_relevance == (0.0, 0.0, 0.0)
 
 
 @pytest.mark.parametrize(

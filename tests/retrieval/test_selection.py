@@ -10,7 +10,6 @@ from promptpress.retrieval import (
     Chunk,
     FusionWeights,
     SelectionOptions,
-    TextEmbedder,
     chunk_document,
     rank_chunks,
     select_chunks,
@@ -19,7 +18,7 @@ from promptpress.retrieval import (
 from promptpress.retrieval.ranking import bm25_terms
 from promptpress.retrieval.selection import Ranking, place
 from promptpress.tokens import TokenCounter, counter_for
-from promptpress.types import Document, Placement
+from promptpress.types import Document, Placement, TextEmbedder
 from tests.retrieval.conftest import HashingEmbedder
 
 FACTS = {

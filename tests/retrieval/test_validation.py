@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 
 from promptpress.errors import InvalidInput
-from promptpress.retrieval import Corpus, Limits, retrieve
+from promptpress.retrieval import Corpus, DocumentLimits, retrieve
 from promptpress.retrieval.validation import document_id_violations, document_violations
 from promptpress.types import Document
 
-LIMITS = Limits(
+LIMITS = DocumentLimits(
     max_documents=3,
     max_document_ids=3,
     max_document_bytes=100,
@@ -84,7 +84,7 @@ def test_document_id_violations(
 )
 def test_limits_are_validated(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
-        Limits(**kwargs)
+        DocumentLimits(**kwargs)
 
 
 @pytest.fixture
