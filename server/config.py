@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +102,8 @@ def load_config(
     environ: Mapping[str, str] | None = None,
 ) -> ServerConfig:
     """Merge flags > environment > TOML file > defaults into a ServerConfig."""
+    import tomllib  # here, not at the top: the CLI reads ServerConfig on Python 3.10 too
+
     environ = os.environ if environ is None else environ
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     config_file = config_file or flags.pop("config", None) or environ.get(ENV_PREFIX + "CONFIG")

@@ -265,6 +265,8 @@ class Pipeline:
             ],
             warnings=list(plan.warnings),
         )
+        if counter.warning:
+            out.warnings.append(counter.warning)
         if trimmed.over_budget:
             out.warnings.append("messages that must be kept exceed the history budget")
         stats.stage_ms = timer.finish()

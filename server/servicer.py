@@ -111,6 +111,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
             encoding=counter.encoding_name,
             messages_tokens=messages_tokens,
             approximate=counter.approximate,
+            warnings=[counter.warning] if counter.warning else [],
         )
 
     async def CountTokens(

@@ -109,6 +109,20 @@ class TokenCounter:
     approximate: bool
     multiplier: float
     table: EncodingTable = field(repr=False)
+    # The model name asked for, and whether the table knows it (False: the
+    # fallback encoding is a guess, and responses say so in a warning).
+    model: str = ""
+    known_model: bool = True
+
+    @property
+    def warning(self) -> str | None:
+        """A sentence for the response's warnings when the model is unknown, else None."""
+        if self.known_model:
+            return None
+        return (
+            f"unknown model {self.model!r}: tokens counted with {self.encoding_name}"
+            f" x{self.multiplier:g} as an approximation (see encodings.toml)"
+        )
 
     @property
     def encoding(self) -> tiktoken.Encoding:
@@ -165,4 +179,6 @@ def counter_for(model: str = "") -> TokenCounter:
         approximate=not rule.exact,
         multiplier=1.0 if rule.exact else rule.multiplier,
         table=table,
+        model=model,
+        known_model=bool(rule.prefix),
     )

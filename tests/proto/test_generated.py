@@ -32,7 +32,7 @@ def test_generated_code_matches_proto(tmp_path: Path) -> None:
 
 
 def _buf() -> str:
-    local = ROOT / ".venv" / "buf" / "node_modules" / ".bin" / "buf"
+    local = Path(sys.executable).parent.parent / "buf" / "node_modules" / ".bin" / "buf"
     found = shutil.which("buf") or (str(local) if local.exists() else None)
     if found is None:
         pytest.fail("buf is not installed; `make install` installs it from npm")

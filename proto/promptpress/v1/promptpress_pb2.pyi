@@ -381,18 +381,20 @@ class CountTokensRequest(_message.Message):
     def __init__(self, texts: _Optional[_Iterable[str]] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., model: _Optional[str] = ...) -> None: ...
 
 class CountTokensResponse(_message.Message):
-    __slots__ = ("counts", "total", "encoding", "messages_tokens", "approximate")
+    __slots__ = ("counts", "total", "encoding", "messages_tokens", "approximate", "warnings")
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_TOKENS_FIELD_NUMBER: _ClassVar[int]
     APPROXIMATE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     counts: _containers.RepeatedScalarFieldContainer[int]
     total: int
     encoding: str
     messages_tokens: int
     approximate: bool
-    def __init__(self, counts: _Optional[_Iterable[int]] = ..., total: _Optional[int] = ..., encoding: _Optional[str] = ..., messages_tokens: _Optional[int] = ..., approximate: _Optional[bool] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, counts: _Optional[_Iterable[int]] = ..., total: _Optional[int] = ..., encoding: _Optional[str] = ..., messages_tokens: _Optional[int] = ..., approximate: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class IndexDocumentsRequest(_message.Message):
     __slots__ = ("documents",)
