@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from promptpress.cancel import checkpoint
 from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter, ModelKind
 from promptpress.compressor.selection import Unit
 
@@ -134,6 +135,7 @@ class CausalLMScorer:
         step = self.window - self.overlap
         with self._lock, torch.inference_mode():
             for start in range(0, len(ids), step):
+                checkpoint()  # the caller may be gone: stop between windows
                 context = ids[max(0, start - self.overlap) : start]
                 chunk = ids[start : start + step]
                 seq = torch.tensor([head + context + chunk])
@@ -172,6 +174,7 @@ class TokenClassifierScorer:
         probs: list[np.ndarray] = []
         with self._lock, torch.inference_mode():
             for b in range(0, len(windows), self.batch_size):
+                checkpoint()
                 batch = windows[b : b + self.batch_size]
                 width = max(len(w) for w in batch) + 2
                 input_ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from promptpress.cancel import checkpoint
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -80,15 +82,22 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
-        with self._lock:
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=self._batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        texts = list(texts)
+        step = self._batch_size * 4  # a cancellation checkpoint every few batches
+        parts = []
+        for start in range(0, len(texts), step):
+            checkpoint()
+            with self._lock:
+                parts.append(
+                    self._model.encode(
+                        texts[start : start + step],
+                        batch_size=self._batch_size,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )
+                )
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbedder(model_id={self._model_id!r}, dim={self._dim})"

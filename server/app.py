@@ -3,17 +3,26 @@
 create_server builds everything (loaded resources, servicer, health, reflection)
 and binds, but does not start; tests bind port 0 and start it themselves.
 serve() re-reads the API keys file on SIGHUP (see server/keyfile.py) and runs until
-SIGTERM/SIGINT, then drains: health goes NOT_SERVING, in-flight
-RPCs get `grace_period_s` to finish, the worker pool and stores close.
+SIGTERM/SIGINT, then shuts down in order (App.stop):
+1. health says NOT_SERVING, and the server keeps serving for `drain_period_s`, so a
+   load balancer sees it and moves traffic away before anything is refused (a
+   second signal skips the rest of this window);
+2. the server stops accepting calls; those in flight get `grace_period_s`;
+3. what is left is cancelled: the RPCs, and through their CancelTokens the work
+   they started in worker threads (it stops at its next checkpoint);
+4. the worker threads are waited for (a few seconds at most), then the stores
+   close, last, so no thread writes to a closed store. If a worker is still stuck
+   the stores are left for the OS to release (LMDB is crash-safe) and serve()
+   reports it, so the process exits within grace + a few seconds regardless.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -21,6 +30,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from promptpress.errors import InvalidInput
 from promptpress.server import convert
+from promptpress.server.admission import Admission, AdmissionLimits
 from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer
 from promptpress.server.config import ServerConfig
@@ -38,6 +48,7 @@ from promptpress.server.resources import Resources, load_resources
 from promptpress.server.routing.router import Router
 from promptpress.server.routing.tiers import RoutingConfig, parse_routing_config
 from promptpress.server.servicer import PromptPressServicer
+from promptpress.server.workers import FairExecutor
 from promptpress.tiktoken_offline import ensure_offline_encodings
 from promptpress.tokens import get_encoding
 from promptpress.v1 import promptpress_pb2 as pb
@@ -48,6 +59,9 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PromptPressService"].full_name
 
 __all__ = ["App", "ServerConfig", "build_app", "create_server", "serve"]
 
+# How long shutdown waits for worker threads after cancelling their work.
+WORKERS_WAIT_S = 5.0
+
 
 @dataclass
 class App:
@@ -55,7 +69,7 @@ class App:
     port: int
     health: health.aio.HealthServicer
     servicer: PromptPressServicer
-    executor: ThreadPoolExecutor
+    executor: FairExecutor
     config: ServerConfig
     owns_resources: bool = True
     metrics: Metrics | None = None
@@ -67,6 +81,8 @@ class App:
     def http_port(self) -> int:
         """The HTTP listener's port (0: no HTTP listener)."""
         return self.http.port if self.http is not None else 0
+
+    draining: asyncio.Event | None = None
 
     async def start(self) -> None:
         await self.server.start()
@@ -85,15 +101,33 @@ class App:
             return False
         return await asyncio.to_thread(keys.reload, force=True)
 
-    async def stop(self, grace: float | None = None) -> None:
+    async def stop(
+        self,
+        grace: float | None = None,
+        *,
+        drain: float = 0.0,
+        skip_drain: asyncio.Event | None = None,
+    ) -> bool:
+        """Shut down in order (see the module doc). True when every worker finished,
+        so the stores were closed; False when one was still running."""
         if self.keys_watcher is not None:
             self.keys_watcher.cancel()
         await self.health.enter_graceful_shutdown()
-        grace_s = self.config.grace_period_s if grace is None else grace
+        if drain > 0:
+            log_event(log, "draining", drain_period_s=drain)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for((skip_drain or asyncio.Event()).wait(), drain)
+        grace = self.config.grace_period_s if grace is None else grace
+        log_event(
+            log, "stopping", grace_period_s=grace, in_flight=self.servicer.admission.in_flight
+        )
         if self.http is not None:
-            await asyncio.gather(self.server.stop(grace_s), self.http.stop())
+            await asyncio.gather(self.server.stop(grace), self.http.stop())
         else:
-            await self.server.stop(grace_s)
+            await self.server.stop(grace)
+        self.servicer.cancel_all("server stopping")
+        loop = asyncio.get_running_loop()
+        idle = await loop.run_in_executor(None, self.executor.wait_idle, WORKERS_WAIT_S)
         router = self.servicer.completer.router
         if router is not None:
             await router.aclose()
@@ -101,8 +135,17 @@ class App:
             self.metrics_server.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.servicer.rate_limits.close()
+        if not idle:
+            log_event(
+                log,
+                "workers still running; stores left open",
+                logging.WARNING,
+                busy=self.executor.busy,
+            )
+            return False
         if self.owns_resources:
             self.servicer.pipeline.resources.close()
+        return True
 
 
 def check_config(config: ServerConfig) -> RoutingConfig | None:
@@ -169,6 +212,15 @@ def limits_from_config(config: ServerConfig) -> convert.RequestLimits:
     )
 
 
+def admission_limits(config: ServerConfig) -> AdmissionLimits:
+    return AdmissionLimits(
+        max_in_flight=config.max_in_flight,
+        max_queued=config.max_queued,
+        max_in_flight_per_tenant=config.max_in_flight_per_tenant,
+        max_queued_per_tenant=config.max_queued_per_tenant,
+    )
+
+
 async def build_app(
     config: ServerConfig, *, resources: Resources | None = None, pipeline: Pipeline | None = None
 ) -> App:
@@ -177,8 +229,10 @@ async def build_app(
     routing = check_config(config)  # before the models load: a bad config fails fast
     ensure_offline_encodings(config.data_path / "tiktoken")
     keyring = KeyFile(config.api_keys) if config.api_keys else KeyRing.open()
-    executor = ThreadPoolExecutor(
-        max_workers=config.worker_threads, thread_name_prefix="promptpress-worker"
+    executor = FairExecutor(
+        config.worker_threads,
+        max_per_tenant=config.max_workers_per_tenant,
+        thread_name_prefix="promptpress-worker",
     )
     if pipeline is None:
         if resources is None:
@@ -186,7 +240,7 @@ async def build_app(
             resources = await asyncio.get_running_loop().run_in_executor(
                 executor, load_resources, config
             )
-        pipeline = Pipeline(resources)
+        pipeline = Pipeline(resources, max_compress_tokens=config.max_compress_tokens)
     server = grpc.aio.server(
         interceptors=[DecodeGuard()],
         options=[
@@ -206,6 +260,8 @@ async def build_app(
         executor=executor,
         completer=completer,
         rate_limits=RateLimits.from_config(config.extra.get("tenants", {}), config.store_url),
+        admission=Admission(admission_limits(config)),
+        max_compress_tokens=config.max_compress_tokens,
     )
     pb_grpc.add_PromptPressServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
@@ -247,7 +303,10 @@ async def create_server(
     return app.server, app.port
 
 
-async def serve(config: ServerConfig) -> None:
+async def serve(config: ServerConfig) -> bool:
+    """Serve until SIGTERM/SIGINT, then shut down in order. Returns App.stop's answer:
+    False means a worker thread was still running (the caller should exit the
+    process without waiting for it)."""
     app = await build_app(config)
     await app.start()
     host = config.address.rsplit(":", 1)[0]
@@ -262,9 +321,14 @@ async def serve(config: ServerConfig) -> None:
         http_host = config.http_address.rpartition(":")[0]
         log_event(log, "serving_http", address=f"{app.http.scheme}://{http_host}:{app.http_port}")
     stop = asyncio.Event()
+    again = asyncio.Event()  # a second signal skips the rest of the drain window
+
+    def on_signal() -> None:
+        (again if stop.is_set() else stop).set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     reloads: set[asyncio.Task[bool]] = set()  # strong references until each finishes
 
     def on_sighup() -> None:
@@ -274,6 +338,6 @@ async def serve(config: ServerConfig) -> None:
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await stop.wait()
-    log_event(log, "draining", grace_period_s=config.grace_period_s)
-    await app.stop()
-    log_event(log, "stopped")
+    clean = await app.stop(drain=config.drain_period_s, skip_drain=again)
+    log_event(log, "stopped", clean=clean)
+    return clean

@@ -273,7 +273,14 @@ def _serve(args: argparse.Namespace) -> int:
     config = _server_config(args)
     check_config(config)  # a bad [tiers] table fails here, before any model loads
     configure_logging(config.log_level)
-    asyncio.run(serve(config))
+    clean = asyncio.run(serve(config))
+    if not clean:
+        # A worker thread is stuck in work that has no checkpoint; the interpreter
+        # would join it at exit. The stores were not closed under it and LMDB is
+        # crash-safe, so leave now rather than overrun the grace period.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

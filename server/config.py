@@ -41,10 +41,25 @@ class ServerConfig:
     # Shared store for replicas (redis://, rediss://); empty: LMDB in data_dir, per host.
     store_url: str = ""
     log_level: str = "INFO"
-    # Seconds in-flight RPCs get to finish after SIGTERM.
+    # After SIGTERM: health says NOT_SERVING while the server keeps serving for
+    # drain_period_s (so load balancers move traffic away), then it stops accepting
+    # calls and gives those in flight grace_period_s before cancelling them.
+    drain_period_s: float = 5.0
     grace_period_s: float = 10.0
     # Threads for model inference and LMDB work (kept off the event loop).
     worker_threads: int = 4
+    # Worker threads one tenant may occupy at once (0: all but one).
+    max_workers_per_tenant: int = 0
+    # Admission: calls running at once, waiting beyond that, per server and per
+    # tenant (0 per tenant: max_in_flight / half of max_queued). Past these a call
+    # gets RESOURCE_EXHAUSTED with RetryInfo at once.
+    max_in_flight: int = 64
+    max_queued: int = 128
+    max_in_flight_per_tenant: int = 0
+    max_queued_per_tenant: int = 0
+    # Work limits: tokens one Compress call, or one Preprocess's compression, may
+    # send through the compressor model (CPU time grows with them).
+    max_compress_tokens: int = 32_768
     # torch intra-op threads per inference (0: torch's default). Requests already run
     # in parallel on the worker threads; on small or shared hosts one thread per
     # inference was 3-8x faster than two (measured on 2 cores).

@@ -124,8 +124,10 @@ def naive_prompt_tokens(
 class Pipeline:
     """Composes the stages over the loaded resources."""
 
-    def __init__(self, resources: Resources) -> None:
+    def __init__(self, resources: Resources, *, max_compress_tokens: int = 32_768) -> None:
         self.resources = resources
+        # Work limit: tokens one request may send through the compressor model.
+        self.max_compress_tokens = max_compress_tokens
 
     def _retrieve(self, inp: PreprocessInput, counter: TokenCounter, query: str) -> Retrieval:
         if not inp.documents and not inp.document_ids:
@@ -173,6 +175,15 @@ class Pipeline:
             question=query,
             target_model=inp.target.model,
         )
+        counter = counter_for(inp.target.model)
+        work = sum(counter.count(seg.text) for seg in (*prefix, *context) if seg.compress)
+        model_runs = inp.budget.compression_rate < 1.0
+        if model_runs and self.max_compress_tokens and work > self.max_compress_tokens:
+            raise InvalidInput.single(
+                "budget.compression_rate",
+                f"compression would score {work} tokens; the limit is "
+                f"{self.max_compress_tokens} (max_compress_tokens)",
+            )
         out = compress_segments(compressor, prefix, context, settings, tenant=inp.tenant)
         texts = [r.text for r in out.prefix]
         # A compressed message's protected spans have done their job; their offsets

@@ -1,8 +1,11 @@
 """The gRPC servicer: a thin adapter from protobuf to the pipeline and back.
 
-Every RPC goes through `_unary`: authenticate (tenant from the API key), convert
-and validate, run the work in the worker pool (never on the event loop), convert
-back, and map errors to statuses in one place (promptpress.server.status).
+Every RPC goes through `_rpc`: authenticate (tenant from the API key), admission
+(shed at once when over capacity), a CancelToken bound for the call (cancelled
+when the call ends early, so its worker-thread work stops at the next
+checkpoint), then convert and validate, run the work in the worker pool (never on
+the event loop), convert back, and map errors to statuses in one place
+(promptpress.server.status).
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from typing import Any, TypeVar
 import grpc
 
 from promptpress.cachekeys.cost import round_usd
+from promptpress.cancel import CancelToken, bound
+from promptpress.errors import InvalidInput
 from promptpress.retrieval import IndexStatus
 from promptpress.server import convert
+from promptpress.server.admission import Admission
 from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer, Completion, CompletionInput
 from promptpress.server.keyfile import KeyFile
@@ -27,6 +33,7 @@ from promptpress.server.logs import log_event
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
 from promptpress.server.rate_limits import LocalCounters, RateLimits
 from promptpress.server.status import status_for
+from promptpress.server.workers import tenant_scope
 from promptpress.tokens import counter_for
 from promptpress.types import ToolCallDelta
 from promptpress.v1 import promptpress_pb2 as pb
@@ -51,6 +58,8 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         executor: Executor,
         completer: Completer,
         rate_limits: RateLimits | None = None,
+        admission: Admission | None = None,
+        max_compress_tokens: int = 0,
     ) -> None:
         self.completer = completer
         self.rate_limits = rate_limits or RateLimits({}, LocalCounters())
@@ -58,6 +67,14 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         self.limits = limits
         self.pipeline = pipeline
         self.executor = executor
+        self.admission = admission or Admission()
+        self.max_compress_tokens = max_compress_tokens
+        # Tokens of the calls in flight: shutdown cancels what is left at its deadline.
+        self.tokens: set[CancelToken] = set()
+
+    def cancel_all(self, reason: str) -> None:
+        for token in list(self.tokens):
+            token.cancel(reason)
 
     @contextlib.asynccontextmanager
     async def _rpc(self, rpc: str, context: grpc.aio.ServicerContext) -> AsyncIterator[str]:
@@ -67,7 +84,18 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
             await context.send_initial_metadata((("x-request-id", request_id),))
             tenant = self.keyring.tenant_for(context.invocation_metadata() or ())
             await self.rate_limits.admit(tenant)
-            yield tenant
+            remaining = context.time_remaining()
+            async with self.admission.admit(tenant, remaining):
+                token = CancelToken.after(remaining)
+                self.tokens.add(token)
+                try:
+                    with bound(token), tenant_scope(tenant):
+                        yield tenant
+                finally:
+                    # Ended early (cancelled, deadline, shutdown): work still running
+                    # for this call stops at its next checkpoint.
+                    token.cancel("call ended")
+                    self.tokens.discard(token)
             log_event(log, "rpc", rpc=rpc, tenant=tenant, request_id=request_id, code="OK")
         except asyncio.CancelledError:
             log_event(log, "rpc", rpc=rpc, request_id=request_id, code="CANCELLED")
@@ -176,6 +204,15 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     def _compress(self, tenant: str, req: pb.CompressRequest) -> pb.CompressResponse:
         text, settings = convert.compress_from_proto(req, self.limits)
         compressor = self.pipeline.resources.require_compressor()
+        if self.max_compress_tokens:
+            tokens = counter_for(settings.target_model).count(text)
+            model_runs = compressor.budget_for(tokens, settings) < tokens
+            if model_runs and tokens > self.max_compress_tokens:
+                raise InvalidInput.single(
+                    "text",
+                    f"is {tokens} tokens; compression takes at most "
+                    f"{self.max_compress_tokens} (max_compress_tokens)",
+                )
         result = compressor.compress(text, settings, tenant=tenant)
         return pb.CompressResponse(
             text=result.text,

@@ -20,6 +20,7 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from promptpress.cancel import Cancelled
 from promptpress.errors import (
     DeadlineExceeded,
     FailedPrecondition,
@@ -37,6 +38,8 @@ _SIMPLE = {
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    # Work stopped because its caller went away (or the server is stopping).
+    Cancelled: grpc.StatusCode.CANCELLED,
 }
 
 

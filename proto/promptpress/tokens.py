@@ -17,6 +17,7 @@ from pathlib import Path
 
 import tiktoken
 
+from promptpress.cancel import checkpoint
 from promptpress.tiktoken_offline import ensure_offline_encodings
 from promptpress.types import Message
 
@@ -101,6 +102,43 @@ def _token_length(encoding_name: str, text: str) -> int:
     return len(get_encoding(encoding_name).encode(text, disallowed_special=()))
 
 
+# Long texts are encoded in pieces of about this many characters, with a cancellation
+# checkpoint between pieces (an abandoned 8 MiB count stops within one piece).
+_PIECE_CHARS = 65_536
+_BATCH_CHARS = 4 * _PIECE_CHARS
+
+
+def _cut_after(text: str, pos: int) -> int:
+    """The first index >= pos where cutting cannot change the token count, or -1.
+
+    tiktoken's encodings (r50k..o200k) split text into pieces with a regex before
+    BPE, and no piece contains a space except as its first character. So cutting
+    right before a single space that follows a non-space and precedes a letter
+    (" word" is one piece either way) leaves every piece, hence every token, intact.
+    """
+    while True:
+        i = text.find(" ", pos)
+        if i < 0 or i + 1 >= len(text):
+            return -1
+        if i > 0 and not text[i - 1].isspace() and text[i + 1].isalpha():
+            return i
+        pos = i + 1
+
+
+def split_for_counting(text: str, piece_chars: int = _PIECE_CHARS) -> list[str]:
+    """`text` in pieces of about piece_chars whose token counts sum to the whole's."""
+    pieces: list[str] = []
+    start = 0
+    while len(text) - start > piece_chars:
+        cut = _cut_after(text, start + piece_chars)
+        if cut < 0:
+            break
+        pieces.append(text[start:cut])
+        start = cut
+    pieces.append(text[start:])
+    return pieces
+
+
 @dataclass(frozen=True, slots=True)
 class TokenCounter:
     """Counts, encodes and decodes text for one model."""
@@ -143,12 +181,37 @@ class TokenCounter:
             return 0
         if len(text) <= _MEMO_MAX_CHARS:
             return self._scaled(_token_length(self.encoding_name, text))
-        return self._scaled(len(self.encode(text)))
+        return self.count_many([text])[0]
 
     def count_many(self, texts: Iterable[str]) -> list[int]:
+        """Counts of many texts, in batches of pieces with cancellation checkpoints between."""
         texts = list(texts)
-        raw = self.encoding.encode_batch(texts, disallowed_special=()) if texts else []
-        return [self._scaled(len(ids)) for ids in raw]
+        totals = [0] * len(texts)
+        batch: list[str] = []
+        owners: list[int] = []
+        size = 0
+
+        def flush() -> None:
+            nonlocal size
+            checkpoint()
+            for owner, ids in zip(
+                owners, self.encoding.encode_batch(batch, disallowed_special=()), strict=True
+            ):
+                totals[owner] += len(ids)
+            batch.clear()
+            owners.clear()
+            size = 0
+
+        for i, text in enumerate(texts):
+            for piece in split_for_counting(text) if len(text) > _PIECE_CHARS else [text]:
+                batch.append(piece)
+                owners.append(i)
+                size += len(piece)
+                if size >= _BATCH_CHARS:
+                    flush()
+        if batch:
+            flush()
+        return [self._scaled(n) for n in totals]
 
     def count_message(self, message: Message) -> int:
         """One message in chat format: overhead + role + content (+ name, tool calls)."""

@@ -92,7 +92,7 @@ def test_serve_then_sigterm_drains_and_exits(tmp_path: Path) -> None:
             for line in proc.stderr.read().splitlines()
             if line.startswith("{")
         ]
-        assert events[-2:] == ["draining", "stopped"]
+        assert events[-3:] == ["draining", "stopping", "stopped"]
     finally:
         if proc.poll() is None:
             proc.kill()
