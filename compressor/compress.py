@@ -152,7 +152,7 @@ class Compressor:
         key = None
         if self.cache is not None and prepared is None:
             key = self._key(tenant, text, method, settings, counter, budget)
-            if (hit := self.cache.get(key)) is not None:
+            if (hit := self.cache.get(tenant, key)) is not None:
                 ratio = compression_ratio(hit.original_tokens, hit.compressed_tokens)
                 return CompressionResult(
                     hit.text,
@@ -183,7 +183,9 @@ class Compressor:
             out, tokens = text, original
         if key is not None and self.cache is not None:
             self.cache.put(
-                key, CachedCompression(out, original, tokens, method.value, counter.encoding_name)
+                tenant,
+                key,
+                CachedCompression(out, original, tokens, method.value, counter.encoding_name),
             )
         return CompressionResult(
             out,
@@ -231,4 +233,4 @@ class Compressor:
             "reorder": settings.reorder and method is CompressionMethod.LONGLLMLINGUA,
             "structure": settings.detect_structure,
         }
-        return cache_key(tenant, text, scorer.model_id if scorer else "", material)
+        return cache_key(text, scorer.model_id if scorer else "", material)

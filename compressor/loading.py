@@ -13,6 +13,7 @@ from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.scoring import CausalLMScorer, TokenClassifierScorer
 from promptpress.compressor.settings import CompressionLimits
+from promptpress.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def load_compressor(
     threads: int | None = None,
     default_rate: float = 0.5,
     limits: CompressionLimits | None = None,
+    store: Store | None = None,
 ) -> Compressor:
     """Load the scorer models once and open the LMDB cache under data_dir.
 
@@ -36,6 +38,7 @@ def load_compressor(
     microsoft/llmlingua-2-xlm-roberta-large-meetingbank); without it,
     LLMLingua-2 requests fail with FailedPrecondition. threads: torch's
     intra-op threads (a process-wide setting); None leaves torch's default.
+    store: where the compression cache lives (default: LMDB under data_dir).
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -46,17 +49,17 @@ def load_compressor(
     if llmlingua2_model:
         adapter = LLMLinguaAdapter(llmlingua2_model)
         classifier = TokenClassifierScorer(adapter)
-    store = CompressionCache(data_dir / "compression-cache") if cache else None
+    cache_store = CompressionCache(store or data_dir / "compression-cache") if cache else None
     log.info(
         "compressor loaded: causal=%s llmlingua2=%s cache=%s",
         source,
         llmlingua2_model or "-",
-        store.path if store else "-",
+        cache_store.path if cache_store else "-",
     )
     return Compressor(
         causal=causal,
         classifier=classifier,
-        cache=store,
+        cache=cache_store,
         default_rate=default_rate,
         limits=limits or CompressionLimits(),
     )

@@ -1,20 +1,26 @@
-"""A tenant's stored documents in LMDB: text, chunks, BM25 terms, embeddings.
+"""A tenant's stored documents: text, chunks, BM25 terms, embeddings, on a Store.
 
-Layout (one environment, three named databases; every key starts with the
-length-prefixed tenant, so tenants can neither read nor overwrite each other):
+Layout (spaces of a promptpress.storage.Store, which namespaces them by tenant):
 
-- documents:  tenant | doc id            -> JSON: text, metadata, static, fingerprint, counts
-- chunks:     tenant | doc id | ordinal  -> JSON: id, span, tokens, content hash, BM25 terms
-- embeddings: tenant | model | content hash -> float32 vector (the embedding cache)
+- ``corpus:docs``   map: doc id -> JSON: text, metadata, static, fingerprint,
+                    counts, and the chunks (span, tokens, content hash, BM25 terms)
+- ``corpus:usage``  map: counters ``documents`` and ``bytes`` (the tenant's quota)
+- ``emb:<model>``   cache: content hash -> float32 vector (the embedding cache)
 
-BM25 statistics depend on which documents a request names, so they are rebuilt
-per request from the stored terms (no text is re-tokenised). Embeddings are kept
-by (model, content hash): a chunk is embedded once, whichever document holds it.
+A document and its chunks are one value, so a reader never sees one without
+the other. BM25 statistics depend on which documents a request names, so they
+are rebuilt per request from the stored terms (no text is re-tokenised).
+Embeddings are kept by (model, content hash): a chunk is embedded once,
+whichever document holds it.
 
-Each public call validates everything, does the slow work (chunking, embedding)
-outside any write transaction, then writes in exactly one transaction: an error
-at any point leaves the corpus as it was. The class is safe to share between
-threads (LMDB serialises writers; the embedder serialises inference).
+Each public call validates everything, does the slow work (chunking,
+embedding) before writing, then writes the documents in exactly one atomic
+commit, conditional on what it read (a concurrent writer makes it start
+over): an error at any point leaves the corpus as it was. Per-tenant quotas
+(documents, bytes) are counters checked inside that commit, so concurrent
+requests (or replicas) cannot overshoot them together. The embedding cache
+is best effort: when the store cannot be reached, inline documents are
+embedded and not cached, so requests that name no stored document still work.
 """
 
 from __future__ import annotations
@@ -22,15 +28,15 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-import lmdb
 import numpy as np
 
-from promptpress.errors import FieldViolation, InvalidInput
+from promptpress.errors import FieldViolation, InvalidInput, ResourceExhausted
 from promptpress.retrieval.chunking import (
     DEFAULT_CHUNKING,
     Chunk,
@@ -47,15 +53,42 @@ from promptpress.retrieval.validation import (
     document_violations,
     raise_if,
 )
+from promptpress.storage import (
+    Conflict,
+    Delete,
+    Expect,
+    Incr,
+    Op,
+    Put,
+    QuotaExceeded,
+    Store,
+    StoreUnavailable,
+    warn_throttled,
+)
 from promptpress.tokens import TokenCounter, counter_for
 from promptpress.types import Document, TextEmbedder
 
+log = logging.getLogger(__name__)
+
 # Bump when chunk records or BM25 term extraction change: stored documents then
 # re-index as REPLACED instead of silently mixing old and new terms.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_MAP_SIZE = 4 << 30
-# LMDB keys are at most 511 bytes: 1 + tenant + 2 + id (DocumentLimits caps it at 300) + 4.
-_MAX_TENANT_BYTES = 200
+DOCS = "corpus:docs"
+USAGE = "corpus:usage"
+_RETRIES = 8  # commits that lost a race to a concurrent writer start over this often
+
+
+@dataclass(frozen=True, slots=True)
+class Quotas:
+    """Per-tenant caps on the stored corpus (0: unlimited)."""
+
+    max_documents: int = 100_000
+    max_bytes: int = 1 << 30  # UTF-8 bytes of document text
+    max_cached_embeddings: int = 2_000_000
+
+
+DEFAULT_QUOTAS = Quotas()
 
 
 class IndexStatus(enum.Enum):
@@ -93,112 +126,114 @@ class PreparedDocument:
 
 
 class Corpus:
-    """Documents of every tenant in one LMDB environment at `path` (a directory)."""
+    """Documents of every tenant in a Store (or an LMDB store opened at a path)."""
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        store: Store | str | os.PathLike[str],
         embedder: TextEmbedder,
         *,
         limits: DocumentLimits = DEFAULT_LIMITS,
         chunking: ChunkingConfig = DEFAULT_CHUNKING,
         counter: TokenCounter | None = None,
+        quotas: Quotas = DEFAULT_QUOTAS,
         map_size: int = DEFAULT_MAP_SIZE,
     ) -> None:
-        Path(path).mkdir(parents=True, exist_ok=True)
+        self._owns_store = isinstance(store, (str, os.PathLike))
+        if isinstance(store, (str, os.PathLike)):
+            from promptpress.storage.lmdb_store import LmdbStore  # a path: embedded default
+
+            store = LmdbStore(store, map_size=map_size)
+        self.store: Store = store
         self.embedder = embedder
         self.limits = limits
         self.chunking = chunking
+        self.quotas = quotas
         # Chunk sizes are measured in one tokenizer for the whole corpus; selection
         # recounts in the target's tokenizer when it differs.
         self.counter = counter or counter_for()
-        self._env = lmdb.open(str(path), map_size=map_size, max_dbs=3, subdir=True)
-        self._documents = self._env.open_db(b"documents")
-        self._chunks = self._env.open_db(b"chunks")
-        self._embeddings = self._env.open_db(b"embeddings")
-        self._model_key = hashlib.sha256(embedder.model_id.encode()).digest()[:16]
+        model_key = hashlib.sha256(embedder.model_id.encode()).hexdigest()[:16]
+        self._embeddings = f"emb:{model_key}"
 
     # -- public API ---------------------------------------------------------
 
     def index_documents(self, tenant: str, documents: Sequence[Document]) -> list[IndexResult]:
         """Store documents; identical content is a no-op, changed content replaces."""
         raise_if(document_violations(documents, self.limits))
-        with self._env.begin(buffers=False) as txn:
-            stored = [self._read_record(txn, tenant, doc.id) for doc in documents]
         fingerprints = [self.fingerprint(doc) for doc in documents]
-        changed = {
-            doc.id: self.prepare(doc, fingerprint=fp)
-            for doc, fp, rec in zip(documents, fingerprints, stored, strict=True)
-            if rec is None or rec["fingerprint"] != fp
-        }
-        new_vectors = self._embed_missing(tenant, [c for p in changed.values() for c in p.chunks])
-        statuses: dict[str, IndexStatus] = {}
-        if changed:
-            with self._env.begin(write=True) as txn:
-                for doc_id, prepared in changed.items():
-                    statuses[doc_id] = self._write_document(txn, tenant, prepared)
-                self._write_vectors(txn, tenant, new_vectors)
-        results = []
-        for doc, rec in zip(documents, stored, strict=True):
-            if doc.id in changed:
-                prepared = changed[doc.id]
-                results.append(
-                    IndexResult(doc.id, statuses[doc.id], len(prepared.chunks), prepared.tokens)
-                )
-            else:
-                assert rec is not None
-                results.append(
-                    IndexResult(doc.id, IndexStatus.UNCHANGED, rec["chunks"], rec["tokens"])
-                )
-        return results
+        prepared: dict[str, PreparedDocument] = {}
+        for _ in range(_RETRIES):
+            raw = self.store.get(tenant, [(DOCS, _id(doc.id)) for doc in documents])
+            stored = [None if r is None else json.loads(r) for r in raw]
+            changed = {
+                doc.id: prepared.get(doc.id) or self.prepare(doc, fingerprint=fp)
+                for doc, fp, rec in zip(documents, fingerprints, stored, strict=True)
+                if rec is None or rec["fingerprint"] != fp
+            }
+            prepared.update(changed)
+            if changed:
+                self._cache_vectors(tenant, [c for p in changed.values() for c in p.chunks])
+                try:
+                    self.store.commit(tenant, self._index_ops(documents, raw, stored, changed))
+                except Conflict:
+                    continue  # a concurrent writer changed one of these documents: re-read
+                except QuotaExceeded as exc:
+                    raise self._quota_error(exc) from exc
+            return [
+                self._result(doc.id, rec, changed.get(doc.id))
+                for doc, rec in zip(documents, stored, strict=True)
+            ]
+        raise StoreUnavailable(f"store {self.store.name}: too many concurrent writes; retry")
 
     def delete_documents(self, tenant: str, document_ids: Sequence[str]) -> DeleteResult:
         """Remove documents and their chunks; ids not stored are reported, not errors."""
         raise_if(document_id_violations(document_ids, self.limits))
-        deleted = 0
-        not_found = []
-        with self._env.begin(write=True) as txn:
-            for doc_id in document_ids:
-                if txn.delete(_doc_key(tenant, doc_id), db=self._documents):
-                    self._delete_chunks(txn, tenant, doc_id)
-                    deleted += 1
-                else:
-                    not_found.append(doc_id)
-        return DeleteResult(deleted, tuple(not_found))
+        unique = list(dict.fromkeys(document_ids))
+        for _ in range(_RETRIES):
+            raw = dict(
+                zip(unique, self.store.get(tenant, [(DOCS, _id(i)) for i in unique]), strict=True)
+            )
+            ops: list[Op] = []
+            for doc_id, value in raw.items():
+                if value is not None:
+                    record = json.loads(value)
+                    ops += [Expect(DOCS, _id(doc_id), value), Delete(DOCS, _id(doc_id))]
+                    ops += [Incr(USAGE, b"documents", -1), Incr(USAGE, b"bytes", -record["bytes"])]
+            try:
+                if ops:
+                    self.store.commit(tenant, ops)
+            except Conflict:
+                continue
+            deleted = sum(1 for v in raw.values() if v is not None)
+            return DeleteResult(deleted, tuple(i for i in document_ids if raw[i] is None))
+        raise StoreUnavailable(f"store {self.store.name}: too many concurrent writes; retry")
 
     def get_documents(
         self, tenant: str, document_ids: Sequence[str], *, field: str = "document_ids"
     ) -> list[PreparedDocument]:
-        """Stored documents with their chunks, in the order asked for.
+        """Stored documents with their chunks, in the order asked for (one store read).
 
         Raises InvalidInput naming `field[i]` for every id the tenant has not stored.
         """
-        found: list[PreparedDocument] = []
-        missing: list[FieldViolation] = []
-        with self._env.begin(buffers=False) as txn:
-            for i, doc_id in enumerate(document_ids):
-                record = self._read_record(txn, tenant, doc_id)
-                if record is None:
-                    missing.append(
-                        FieldViolation(f"{field}[{i}]", f"unknown document id {doc_id!r}")
-                    )
-                elif not missing:
-                    found.append(self._read_document(txn, tenant, record))
+        if not document_ids:
+            return []
+        raw = self.store.get(tenant, [(DOCS, _id(doc_id)) for doc_id in document_ids])
+        missing = [
+            FieldViolation(f"{field}[{i}]", f"unknown document id {doc_id!r}")
+            for i, (doc_id, value) in enumerate(zip(document_ids, raw, strict=True))
+            if value is None
+        ]
         if missing:
             raise InvalidInput(missing)
-        return found
+        return [_read_document(json.loads(value)) for value in raw if value is not None]
 
     def list_document_ids(self, tenant: str) -> list[str]:
-        prefix = _tenant_prefix(tenant)
-        ids = []
-        with self._env.begin(buffers=False) as txn:
-            cursor = txn.cursor(db=self._documents)
-            if cursor.set_range(prefix):
-                for key in cursor.iternext(keys=True, values=False):
-                    if not key.startswith(prefix):
-                        break
-                    ids.append(key[len(prefix) + 2 :].decode("utf-8"))
-        return ids
+        return sorted(key.decode("utf-8") for key, _ in self.store.items(tenant, DOCS))
+
+    def usage(self, tenant: str) -> tuple[int, int]:
+        """(documents, bytes) the tenant has stored, as counted for its quota."""
+        docs, size = self.store.get(tenant, [(USAGE, b"documents"), (USAGE, b"bytes")])
+        return int(docs or 0), int(size or 0)
 
     def prepare(self, doc: Document, *, fingerprint: str | None = None) -> PreparedDocument:
         """Chunk a document and extract BM25 terms, without storing anything."""
@@ -211,8 +246,8 @@ class Corpus:
     def candidate_pool(self, tenant: str, documents: Sequence[PreparedDocument]) -> CandidatePool:
         """The chunks of `documents` with embeddings, from the cache or computed now.
 
-        Newly computed embeddings are cached (one write transaction), so inline
-        documents sent with every request are embedded only the first time.
+        Newly computed embeddings are cached, so inline documents sent with every
+        request are embedded only the first time.
         """
         chunks = tuple(c for d in documents for c in d.chunks)
         terms = tuple(t for d in documents for t in d.terms)
@@ -223,12 +258,7 @@ class Corpus:
     ) -> CandidatePool:
         """A pool of any chunks (e.g. sub-chunks), embeddings cached as in candidate_pool."""
         chunks, terms = tuple(chunks), tuple(terms)
-        vectors = self._cached_vectors(tenant, chunks)
-        new_vectors = self._embed_missing(tenant, chunks, cached=vectors)
-        if new_vectors:
-            with self._env.begin(write=True) as txn:
-                self._write_vectors(txn, tenant, new_vectors)
-            vectors.update(new_vectors)
+        vectors = self._cache_vectors(tenant, chunks)
         matrix = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)
         for row, chunk in enumerate(chunks):
             matrix[row] = vectors[chunk.content_hash]
@@ -247,7 +277,8 @@ class Corpus:
         return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def close(self) -> None:
-        self._env.close()
+        if self._owns_store:
+            self.store.close()
 
     def __enter__(self) -> Corpus:
         return self
@@ -257,118 +288,121 @@ class Corpus:
 
     # -- storage helpers ----------------------------------------------------
 
-    def _read_record(self, txn: lmdb.Transaction, tenant: str, doc_id: str) -> dict | None:
-        raw = txn.get(_doc_key(tenant, doc_id), db=self._documents)
-        return None if raw is None else json.loads(bytes(raw))
+    def _index_ops(
+        self,
+        documents: Sequence[Document],
+        raw: Sequence[bytes | None],
+        stored: Sequence[dict[str, Any] | None],
+        changed: dict[str, PreparedDocument],
+    ) -> list[Op]:
+        """One commit for every changed document, conditional on what was read."""
+        ops: list[Op] = []
+        new_docs = new_bytes = 0
+        seen: set[str] = set()
+        for doc, value, rec in zip(documents, raw, stored, strict=True):
+            if doc.id not in changed or doc.id in seen:
+                continue
+            seen.add(doc.id)
+            record = _record(changed[doc.id])
+            ops += [Expect(DOCS, _id(doc.id), value), Put(DOCS, _id(doc.id), _json(record))]
+            new_docs += rec is None
+            new_bytes += record["bytes"] - (0 if rec is None else rec["bytes"])
+        q = self.quotas
+        ops.append(Incr(USAGE, b"documents", new_docs, limit=q.max_documents or None))
+        ops.append(Incr(USAGE, b"bytes", new_bytes, limit=q.max_bytes or None))
+        return ops
 
-    def _read_document(self, txn: lmdb.Transaction, tenant: str, record: dict) -> PreparedDocument:
-        doc = Document(record["id"], record["text"], dict(record["metadata"]), record["static"])
-        chunks: list[Chunk] = []
-        terms: list[tuple[str, ...]] = []
-        prefix = _doc_key(tenant, doc.id)
-        cursor = txn.cursor(db=self._chunks)
-        if cursor.set_range(prefix):
-            for key, raw in cursor:
-                if not bytes(key).startswith(prefix) or len(key) != len(prefix) + 4:
-                    break
-                chunk_id, start, end, tokens, encoding, digest, chunk_terms = json.loads(bytes(raw))
-                index = len(chunks)
-                text = doc.text[start:end]
-                chunks.append(
-                    Chunk(doc.id, chunk_id, index, start, end, text, tokens, encoding, digest)
-                )
-                terms.append(tuple(chunk_terms))
-        return PreparedDocument(doc, record["fingerprint"], tuple(chunks), tuple(terms))
+    def _quota_error(self, exc: QuotaExceeded) -> ResourceExhausted:
+        what = "documents" if exc.key == b"documents" else "bytes of document text"
+        return ResourceExhausted(
+            f"corpus quota exceeded: this tenant may store {exc.limit} {what}, "
+            f"has {exc.current} and this request adds {exc.delta}; delete documents first"
+        )
 
-    def _write_document(
-        self, txn: lmdb.Transaction, tenant: str, prepared: PreparedDocument
-    ) -> IndexStatus:
-        doc = prepared.document
-        key = _doc_key(tenant, doc.id)
-        previous = txn.get(key, db=self._documents)
-        if previous is not None:
-            if json.loads(bytes(previous))["fingerprint"] == prepared.fingerprint:
-                return IndexStatus.UNCHANGED  # a concurrent call stored it first
-            self._delete_chunks(txn, tenant, doc.id)
-        record = {
-            "id": doc.id,
-            "text": doc.text,
-            "metadata": dict(doc.metadata),
-            "static": doc.static,
-            "fingerprint": prepared.fingerprint,
-            "chunks": len(prepared.chunks),
-            "tokens": prepared.tokens,
-        }
-        txn.put(key, _json(record), db=self._documents)
-        for chunk, terms in zip(prepared.chunks, prepared.terms, strict=True):
-            value = [
-                chunk.chunk_id,
-                chunk.start,
-                chunk.end,
-                chunk.tokens,
-                chunk.encoding,
-                chunk.content_hash,
-                terms,
-            ]
-            txn.put(key + chunk.index.to_bytes(4, "big"), _json(value), db=self._chunks)
-        return IndexStatus.CREATED if previous is None else IndexStatus.REPLACED
+    @staticmethod
+    def _result(
+        doc_id: str, rec: dict[str, Any] | None, prepared: PreparedDocument | None
+    ) -> IndexResult:
+        if prepared is None:
+            assert rec is not None
+            return IndexResult(doc_id, IndexStatus.UNCHANGED, len(rec["chunks"]), rec["tokens"])
+        status = IndexStatus.CREATED if rec is None else IndexStatus.REPLACED
+        return IndexResult(doc_id, status, len(prepared.chunks), prepared.tokens)
 
-    def _delete_chunks(self, txn: lmdb.Transaction, tenant: str, doc_id: str) -> None:
-        prefix = _doc_key(tenant, doc_id)
-        cursor = txn.cursor(db=self._chunks)
-        if not cursor.set_range(prefix):
-            return
-        while (key := bytes(cursor.key())).startswith(prefix) and len(key) == len(prefix) + 4:
-            if not cursor.delete():  # delete() moves to the next record
-                break
+    def _cache_vectors(self, tenant: str, chunks: Iterable[Chunk]) -> dict[str, np.ndarray]:
+        """Vectors for chunks: cached ones read, the rest embedded (each text once) and cached.
 
-    def _cached_vectors(self, tenant: str, chunks: Iterable[Chunk]) -> dict[str, np.ndarray]:
+        A store that cannot be reached counts as an empty cache: nothing is cached then.
+        """
+        todo = {c.content_hash: c.text for c in chunks}
+        digests = list(todo)
         vectors: dict[str, np.ndarray] = {}
-        with self._env.begin(buffers=False) as txn:
-            for chunk in chunks:
-                if chunk.content_hash in vectors:
-                    continue
-                raw = txn.get(self._vector_key(tenant, chunk.content_hash), db=self._embeddings)
-                if raw is not None:
-                    vectors[chunk.content_hash] = np.frombuffer(raw, dtype=np.float32)
+        reachable = True
+        try:
+            found = self.store.cache_get(
+                tenant, self._embeddings, [bytes.fromhex(d) for d in digests]
+            )
+        except StoreUnavailable as exc:
+            warn_throttled(log, "embedding cache not read: %s", exc)
+            found, reachable = [None] * len(digests), False
+        for digest, raw in zip(digests, found, strict=True):
+            if raw is not None:
+                vectors[digest] = np.frombuffer(raw, dtype=np.float32)
+                del todo[digest]
+        if not todo:
+            return vectors
+        matrix = self.embedder.embed(list(todo.values()))
+        new = dict(zip(todo, matrix, strict=True))
+        vectors.update(new)
+        if reachable:
+            entries = {
+                bytes.fromhex(d): np.ascontiguousarray(v, dtype=np.float32).tobytes()
+                for d, v in new.items()
+            }
+            try:
+                self.store.cache_put(
+                    tenant,
+                    self._embeddings,
+                    entries,
+                    ttl_s=0,
+                    max_entries=self.quotas.max_cached_embeddings or 1 << 62,
+                )
+            except (StoreUnavailable, ResourceExhausted) as exc:
+                warn_throttled(log, "embeddings not cached: %s", exc)
         return vectors
 
-    def _embed_missing(
-        self, tenant: str, chunks: Sequence[Chunk], *, cached: dict[str, np.ndarray] | None = None
-    ) -> dict[str, np.ndarray]:
-        """Embeddings for chunks not in the cache, each distinct text embedded once."""
-        if cached is None:
-            cached = self._cached_vectors(tenant, chunks)
-        todo = {c.content_hash: c.text for c in chunks if c.content_hash not in cached}
-        if not todo:
-            return {}
-        matrix = self.embedder.embed(list(todo.values()))
-        return dict(zip(todo, matrix, strict=True))
 
-    def _write_vectors(
-        self, txn: lmdb.Transaction, tenant: str, vectors: dict[str, np.ndarray]
-    ) -> None:
-        for digest, vector in vectors.items():
-            txn.put(
-                self._vector_key(tenant, digest),
-                np.ascontiguousarray(vector, dtype=np.float32).tobytes(),
-                db=self._embeddings,
-            )
-
-    def _vector_key(self, tenant: str, digest: str) -> bytes:
-        return _tenant_prefix(tenant) + self._model_key + bytes.fromhex(digest)
+def _id(doc_id: str) -> bytes:
+    return doc_id.encode("utf-8")
 
 
-def _tenant_prefix(tenant: str) -> bytes:
-    raw = tenant.encode("utf-8")
-    if len(raw) > _MAX_TENANT_BYTES:
-        raise ValueError(f"tenant is {len(raw)} bytes; at most {_MAX_TENANT_BYTES}")
-    return len(raw).to_bytes(1, "big") + raw
+def _record(prepared: PreparedDocument) -> dict[str, Any]:
+    doc = prepared.document
+    return {
+        "id": doc.id,
+        "text": doc.text,
+        "metadata": dict(doc.metadata),
+        "static": doc.static,
+        "fingerprint": prepared.fingerprint,
+        "tokens": prepared.tokens,
+        "bytes": len(doc.text.encode("utf-8", "surrogatepass")),
+        "chunks": [
+            [c.chunk_id, c.start, c.end, c.tokens, c.encoding, c.content_hash, terms]
+            for c, terms in zip(prepared.chunks, prepared.terms, strict=True)
+        ],
+    }
 
 
-def _doc_key(tenant: str, doc_id: str) -> bytes:
-    raw = doc_id.encode("utf-8")
-    return _tenant_prefix(tenant) + len(raw).to_bytes(2, "big") + raw
+def _read_document(record: dict[str, Any]) -> PreparedDocument:
+    doc = Document(record["id"], record["text"], dict(record["metadata"]), record["static"])
+    chunks: list[Chunk] = []
+    terms: list[tuple[str, ...]] = []
+    for index, row in enumerate(record["chunks"]):
+        chunk_id, start, end, tokens, encoding, digest, chunk_terms = row
+        text = doc.text[start:end]
+        chunks.append(Chunk(doc.id, chunk_id, index, start, end, text, tokens, encoding, digest))
+        terms.append(tuple(chunk_terms))
+    return PreparedDocument(doc, record["fingerprint"], tuple(chunks), tuple(terms))
 
 
 def _json(value: object) -> bytes:

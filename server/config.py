@@ -73,6 +73,14 @@ class ServerConfig:
     max_texts: int = 1000
     max_text_bytes: int = 8 * 1024 * 1024
     max_document_ids: int = 2000
+    # Where state lives: empty = LMDB under data_dir/store (one process); redis://host:port/db,
+    # rediss://... (TLS), ?cluster=true (Redis Cluster) = Valkey/Redis shared by replicas.
+    store_url: str = ""
+    # LMDB map size in bytes: the most the embedded store can hold (address space, not disk).
+    store_map_size: int = 16 << 30
+    # Per-tenant corpus quotas (0: unlimited); over them IndexDocuments is RESOURCE_EXHAUSTED.
+    max_corpus_documents_per_tenant: int = 100_000
+    max_corpus_bytes_per_tenant: int = 1 << 30
     # Models. Empty: the embedded defaults (see README).
     embedding_model: str = ""
     compressor_model: str = ""

@@ -21,8 +21,11 @@ from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.settings import CompressionLimits
 from promptpress.errors import FailedPrecondition, InvalidInput
 from promptpress.retrieval import Corpus, DocumentLimits, SentenceTransformerEmbedder
+from promptpress.retrieval.corpus import Quotas
 from promptpress.server.config import ServerConfig
 from promptpress.server.logs import log_event
+from promptpress.storage import Store
+from promptpress.storage.open import open_store
 from promptpress.tiktoken_offline import ensure_offline_encodings
 
 log = logging.getLogger("promptpress.server")
@@ -33,6 +36,7 @@ class Resources:
     """What the stages need, loaded once. Optional parts are None when not loaded."""
 
     profiles: ProfileSet
+    store: Store | None = None
     embedder: SentenceTransformerEmbedder | None = None
     corpus: Corpus | None = None
     compressor: Compressor | None = None
@@ -89,6 +93,23 @@ def semantic_cache_options(table: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
+def corpus_quotas(config: ServerConfig) -> Quotas:
+    return Quotas(
+        max_documents=config.max_corpus_documents_per_tenant,
+        max_bytes=config.max_corpus_bytes_per_tenant,
+    )
+
+
+def open_configured_store(config: ServerConfig) -> Store:
+    """The Store `store_url` names (empty: LMDB under data_dir/store)."""
+    try:
+        return open_store(
+            config.store_url, data_dir=config.data_path, map_size=config.store_map_size
+        )
+    except ValueError as exc:
+        raise InvalidInput.single("store_url", str(exc)) from exc
+
+
 def prepare_assets(config: ServerConfig) -> dict[str, Path]:
     data = config.data_path
     data.mkdir(parents=True, exist_ok=True)
@@ -109,6 +130,11 @@ def load_resources(
     ensure_offline_encodings(config.data_path / "tiktoken")
     profiles = load_profiles(prices_path=config.prices_file or None)
     resources = Resources(profiles=profiles)
+    # Opened first, closed last (closers run in reverse). Connecting is lazy for
+    # Redis: a store that is down at start-up is reported per request, not fatal.
+    resources.store = open_configured_store(config)
+    resources.closers.append(resources.store)
+    log_event(log, "store opened", store=resources.store.name)
     if config.torch_threads > 0:
         import torch
 
@@ -118,11 +144,14 @@ def load_resources(
         return resources
     resources.embedder = embedder or SentenceTransformerEmbedder(config.embedding_model or None)
     resources.corpus = Corpus(
-        config.data_path / "corpus", resources.embedder, limits=retrieval_limits(config)
+        resources.store,
+        resources.embedder,
+        limits=retrieval_limits(config),
+        quotas=corpus_quotas(config),
     )
     resources.closers.append(resources.corpus)
     resources.semantic_cache = SemanticCache(
-        config.data_path / "semantic-cache",
+        resources.store,
         dim=resources.embedder.dim,
         **semantic_cache_options(config.extra.get("semantic_cache", {})),
     )
@@ -133,6 +162,7 @@ def load_resources(
             causal_model=config.compressor_model or None,
             llmlingua2_model=config.llmlingua2_model or None,
             limits=CompressionLimits(max_text_bytes=config.max_text_bytes),
+            store=resources.store,
         )
         if compressor.cache is not None:
             resources.closers.append(compressor.cache)

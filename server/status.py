@@ -131,7 +131,10 @@ def status_for(
         message = invalid_input_message(as_invalid)
         return code, message, details_trailer(code, message, bad_request_details(as_invalid))
     if isinstance(exc, ResourceExhausted):
-        return resource_exhausted(_clip(str(exc), MAX_MESSAGE_CHARS), exc.retry_after_s or 1.0)
+        message = _clip(str(exc), MAX_MESSAGE_CHARS)
+        if exc.retry_after_s is not None:
+            return resource_exhausted(message, exc.retry_after_s)
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, message, ()
     for kind, code in _SIMPLE.items():
         if isinstance(exc, kind):
             return code, _clip(str(exc), MAX_MESSAGE_CHARS), ()

@@ -1,4 +1,4 @@
-"""The semantic response cache: LMDB on disk, a numpy matrix per context in memory.
+"""The semantic response cache: entries on a Store, a numpy matrix per context in memory.
 
 A stored answer is found again by an exact key (the same canonical request) or
 semantically: same tenant, same context fingerprint (everything in the prompt
@@ -12,40 +12,37 @@ different bucket and can never be served.
 Lookups scan one (tenant, context) bucket held in memory: an exact float32
 matrix-vector product up to `exact_scan_limit` rows; beyond that, a
 sign-bit (1 bit per dimension) Hamming prefilter picks `prefilter_k`
-candidates that are then scored exactly. Buckets load lazily from LMDB and
-are dropped least-recently-used when more than `max_resident_vectors` are
-held. Every store is one LMDB write transaction (entry, indexes, eviction and
-buffered LRU touches together). Entries expire after their TTL; each tenant
-holds at most `max_entries_per_tenant` (oldest or least recently used go
-first). One process should own a cache directory: other writers' entries are
-seen only by buckets loaded after they were written.
+candidates that are then scored exactly. Buckets load lazily from the store
+and are dropped least-recently-used when more than `max_resident_vectors`
+are held. Every store is one atomic commit (entry, indexes, eviction and
+buffered LRU touches together; see store.py, which owns the persistence).
+Entries expire after their TTL; each tenant holds at most
+`max_entries_per_tenant` (oldest or least recently used go first). Several
+processes may share one store: each lookup checks the bucket's version (one
+read, together with the exact key) and reloads a bucket another writer changed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-import struct
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-import lmdb
 import numpy as np
 
 from promptpress.cachekeys.keys import normalize_query
 from promptpress.cachekeys.semantic_cache.guards import Features, compare, features
 from promptpress.cachekeys.semantic_cache.index import Bucket
+from promptpress.cachekeys.semantic_cache.store import Entry, SemanticStore
+from promptpress.storage import Store
 from promptpress.types import TextEmbedder
 
-_EXPIRES = struct.Struct(">d")
-_DBS = (b"entries", b"byctx", b"exact", b"order", b"expiry", b"meta")
+__all__ = ["CacheHit", "Entry", "SemanticCache", "query_vector", "unit_vector"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,38 +55,6 @@ class CacheHit:
     metadata: Mapping[str, str]
     query_text: str  # the stored query
     created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What `store` writes (one per call of `store_many`)."""
-
-    context_fingerprint: str
-    query_text: str
-    query_vec: np.ndarray
-    response: str
-    exact_key: str = ""
-    semantic_key: str = ""
-    metadata: Mapping[str, str] | None = None
-    ttl_s: float | None = None  # None: the cache's default; 0: never expires
-
-
-def _h16(*parts: str) -> bytes:
-    h = hashlib.sha256()
-    for p in parts:
-        data = p.encode("utf-8")
-        h.update(len(data).to_bytes(8, "big") + data)
-    return h.digest()[:16]
-
-
-def new_entry_id() -> bytes:
-    return os.urandom(16)
-
-
-def _ts(seconds: float) -> bytes:
-    """A sortable key part: microseconds, big-endian (inf -> the largest value)."""
-    micros = (1 << 63) - 1 if math.isinf(seconds) else max(0, int(seconds * 1e6))
-    return micros.to_bytes(8, "big")
 
 
 def unit_vector(vec: np.ndarray | Sequence[float], dim: int) -> np.ndarray:
@@ -113,7 +78,7 @@ class SemanticCache:
 
     def __init__(
         self,
-        path: str | Path,
+        store: Store | str | os.PathLike[str],
         *,
         dim: int = 384,
         threshold: float = 0.85,
@@ -138,25 +103,15 @@ class SemanticCache:
         self.exact_scan_limit, self.prefilter_k = exact_scan_limit, prefilter_k
         self.max_guard_checks, self.max_resident = max_guard_checks, max_resident_vectors
         self._clock, self.guards = clock, guards
-        Path(path).mkdir(parents=True, exist_ok=True)
-        self._env = lmdb.open(
-            str(path), map_size=map_size, max_dbs=len(_DBS), sync=durable, metasync=durable
-        )
-        self._db = {name.decode(): self._env.open_db(name) for name in _DBS}
-        self._buckets: OrderedDict[bytes, Bucket] = OrderedDict()
-        self._touches: dict[bytes, float] = {}  # entries key -> last hit time (LRU)
-        self._generation: dict[bytes, int] = {}  # bucket key -> stores applied so far
+        self._owns_store = isinstance(store, (str, os.PathLike))
+        if isinstance(store, (str, os.PathLike)):  # a path: the embedded LMDB store
+            from promptpress.storage.lmdb_store import LmdbStore
+
+            store = LmdbStore(store, map_size=map_size, durable=durable)
+        self.storage = SemanticStore(store, dim=dim)
+        self._buckets: OrderedDict[tuple[str, str], Bucket] = OrderedDict()
+        self._touches: dict[str, dict[bytes, float]] = {}  # tenant -> entry id -> last hit
         self._lock = threading.RLock()
-
-    # --- keys -------------------------------------------------------------------
-
-    @staticmethod
-    def _tkey(tenant: str) -> bytes:
-        return _h16("tenant", tenant)
-
-    @staticmethod
-    def _bucket_key(tkey: bytes, context_fingerprint: str) -> bytes:
-        return tkey + _h16("context", context_fingerprint)
 
     # --- lookup -----------------------------------------------------------------
 
@@ -172,7 +127,7 @@ class SemanticCache:
     ) -> CacheHit | None:
         """The best stored answer for this query in this context, or None."""
         hit = self._lookup(tenant, context_fingerprint, query_text, query_vec, exact_key, threshold)
-        if len(self._touches) > 10_000:  # after the read transaction has ended
+        if sum(len(t) for t in self._touches.values()) > 10_000:
             self.flush()
         return hit
 
@@ -186,56 +141,43 @@ class SemanticCache:
         threshold: float | None,
     ) -> CacheHit | None:
         now = self._clock()
-        tkey = self._tkey(tenant)
         q = unit_vector(query_vec, self.dim) if query_vec is not None else None
-        bucket = (
-            self._bucket(self._bucket_key(tkey, context_fingerprint)) if q is not None else None
-        )
-        with self._env.begin(db=self._db["entries"]) as txn:
-            if exact_key:
-                hit = self._exact(txn, tenant, tkey, exact_key, now)
-                if hit is not None:
-                    return hit
-            if q is None or bucket is None:
-                return None
+        exact_eid, version = self.storage.probe(tenant, context_fingerprint, exact_key)
+        ids: list[bytes] = []
+        sims: list[float] = []
+        if q is not None:
+            bucket = self._bucket(tenant, context_fingerprint, version)
             limit = self.threshold if threshold is None else threshold
             with self._lock:
                 rows, sims = bucket.search(q, limit, now, self.exact_scan_limit, self.prefilter_k)
                 ids = [bucket.ids[r] for r in rows[: self.max_guard_checks]]
-            query_features: Features | None = None
-            for eid, sim in zip(ids, sims, strict=False):
-                record = self._record(txn, tkey + eid, tenant, now)
-                if record is None or record["ctx"] != context_fingerprint:
+        if exact_eid is None and not ids:
+            return None
+        wanted = ([exact_eid] if exact_eid is not None else []) + ids
+        records = dict(zip(wanted, self.storage.records(tenant, wanted), strict=True))
+        if exact_eid is not None:
+            record = self._live(records[exact_eid], tenant, now)
+            if record is not None and record["exact"] == exact_key:
+                self._touch(tenant, exact_eid, now)
+                return self._hit(exact_eid, "exact", exact_key, 1.0, record)
+        query_features: Features | None = None
+        for eid, sim in zip(ids, sims, strict=False):
+            record = self._live(records[eid], tenant, now)
+            if record is None or record["ctx"] != context_fingerprint:
+                continue
+            if self.guards:
+                query_features = query_features or features(query_text)
+                if not compare(query_features, features(record["q"])).ok:
                     continue
-                if self.guards:
-                    query_features = query_features or features(query_text)
-                    if not compare(query_features, features(record["q"])).ok:
-                        continue
-                self._touch(tkey + eid, now)
-                return self._hit(eid, "semantic", record["sem"], min(1.0, float(sim)), record)
+            self._touch(tenant, eid, now)
+            return self._hit(eid, "semantic", record["sem"], min(1.0, float(sim)), record)
         return None
 
-    def _exact(
-        self, txn: lmdb.Transaction, tenant: str, tkey: bytes, key: str, now: float
-    ) -> CacheHit | None:
-        found = txn.get(tkey + _h16("exact", key), db=self._db["exact"])
-        if found is None:
-            return None
-        eid = bytes(found)
-        record = self._record(txn, tkey + eid, tenant, now)
-        if record is None or record["exact"] != key:
-            return None
-        self._touch(tkey + eid, now)
-        return self._hit(eid, "exact", key, 1.0, record)
-
-    def _record(self, txn: lmdb.Transaction, key: bytes, tenant: str, now: float) -> dict | None:
-        raw = txn.get(key, db=self._db["entries"])
-        if raw is None:
-            return None
-        record = json.loads(bytes(raw))
-        # The tenant is stored in full and re-checked: a 128-bit prefix collision
-        # between two tenants must still not leak an answer.
-        if record["tenant"] != tenant or record["expires"] <= now:
+    @staticmethod
+    def _live(record: dict | None, tenant: str, now: float) -> dict | None:
+        # The tenant is stored in full and re-checked: an answer must never cross
+        # tenants, whatever the store's key layout.
+        if record is None or record["tenant"] != tenant or record["expires"] <= now:
             return None
         return record
 
@@ -254,41 +196,38 @@ class SemanticCache:
             created_at=record["created"],
         )
 
-    def _touch(self, entry_key: bytes, now: float) -> None:
+    def _touch(self, tenant: str, eid: bytes, now: float) -> None:
         if self.eviction == "lru":
             with self._lock:
-                self._touches[entry_key] = now
+                self._touches.setdefault(tenant, {})[eid] = now
 
     # --- buckets in memory ------------------------------------------------------
 
-    def _bucket(self, bkey: bytes) -> Bucket:
-        """The bucket in memory, loaded from LMDB on first use. A store that commits
-        while a bucket loads bumps its generation, and the load starts over."""
-        while True:
-            with self._lock:
-                bucket = self._buckets.get(bkey)
-                if bucket is not None:
-                    self._buckets.move_to_end(bkey)
-                    return bucket
-                generation = self._generation.get(bkey, 0)
-            bucket = self._load_bucket(bkey)
-            with self._lock:
-                if self._generation.get(bkey, 0) != generation:
-                    continue
-                self._buckets[bkey] = bucket
-                self._shrink_resident()
+    def _bucket(self, tenant: str, context: str, version: int) -> Bucket:
+        """The bucket in memory at `version` (or newer), loaded from the store when the
+        resident copy is older: another writer (thread or replica) changed it."""
+        key = (tenant, context)
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is not None and bucket.version >= version:
+                self._buckets.move_to_end(key)
                 return bucket
+        bucket = self._load_bucket(tenant, context)
+        with self._lock:
+            resident = self._buckets.get(key)
+            if resident is not None and resident.version >= bucket.version:
+                return resident  # a newer copy was installed meanwhile
+            self._buckets[key] = bucket
+            self._buckets.move_to_end(key)
+            self._shrink_resident()
+        return bucket
 
-    def _load_bucket(self, bkey: bytes) -> Bucket:
+    def _load_bucket(self, tenant: str, context: str) -> Bucket:
+        version, rows = self.storage.load_bucket(tenant, context)
         bucket = Bucket(self.dim)
-        with self._env.begin(db=self._db["byctx"]) as txn, txn.cursor() as cur:
-            if cur.set_range(bkey):
-                for key, value in cur:
-                    if not bytes(key).startswith(bkey):
-                        break
-                    expires = _EXPIRES.unpack_from(value)[0]
-                    vec = np.frombuffer(value, dtype=np.float32, offset=_EXPIRES.size)
-                    bucket.add(bytes(key[len(bkey) :]), vec, expires)
+        for eid, expires, vec in rows:
+            bucket.add(eid, vec, expires)
+        bucket.version = version
         return bucket
 
     def _shrink_resident(self) -> None:
@@ -312,7 +251,7 @@ class SemanticCache:
         metadata: Mapping[str, str] | None = None,
         ttl_s: float | None = None,
     ) -> str:
-        """Stores one answer; returns its entry id. One write transaction."""
+        """Stores one answer; returns its entry id. One atomic commit."""
         entry = Entry(
             context_fingerprint,
             query_text,
@@ -326,80 +265,83 @@ class SemanticCache:
         return self.store_many(tenant, [entry])[0]
 
     def store_many(self, tenant: str, entries: Sequence[Entry]) -> list[str]:
-        """Stores several answers for one tenant in a single write transaction."""
+        """Stores several answers for one tenant in a single atomic commit."""
         vecs = [unit_vector(e.query_vec, self.dim) for e in entries]
         now = self._clock()
-        tkey = self._tkey(tenant)
         with self._lock:
-            touches, self._touches = self._touches, {}
+            touches = self._touches.pop(tenant, {})
         try:
-            with self._env.begin(write=True) as txn:
-                added, removed = write_entries(self, txn, tenant, tkey, entries, vecs, now, touches)
+            written = self.storage.write(
+                tenant,
+                entries,
+                vecs,
+                now=now,
+                default_ttl_s=self.ttl_s,
+                max_entries=self.max_entries,
+                touches=touches,
+            )
         except BaseException:
             with self._lock:  # nothing was written: keep the touches for next time
-                self._touches = {**touches, **self._touches}
+                self._touches[tenant] = {**touches, **self._touches.get(tenant, {})}
             raise
         with self._lock:
-            self._apply_to_buckets(tkey, added, removed)
-        return [eid.hex() for _, eid, _, _ in added]
+            self._apply_to_buckets(tenant, written.added, written.removed, written.versions)
+        return [eid.hex() for _, eid, _, _ in written.added]
 
     def _apply_to_buckets(
         self,
-        tkey: bytes,
+        tenant: str,
         added: Sequence[tuple[str, bytes, np.ndarray, float]],
         removed: Sequence[tuple[str, bytes]],
+        versions: Mapping[str, tuple[int, int]],
     ) -> None:
+        """Our own commit, applied to resident buckets that were exactly one step behind;
+        others are dropped (the next lookup reloads them)."""
+        for ctx, (before, after) in versions.items():
+            bucket = self._buckets.get((tenant, ctx))
+            if bucket is None:
+                continue
+            if bucket.version != before:
+                del self._buckets[(tenant, ctx)]
+                continue
+            bucket.version = after
         for ctx, eid in removed:
-            bkey = self._bucket_key(tkey, ctx)
-            self._generation[bkey] = self._generation.get(bkey, 0) + 1
-            if (bucket := self._buckets.get(bkey)) is not None:
+            if (bucket := self._buckets.get((tenant, ctx))) is not None:
                 bucket.remove(eid)
         for ctx, eid, vec, expires in added:
-            bkey = self._bucket_key(tkey, ctx)
-            self._generation[bkey] = self._generation.get(bkey, 0) + 1
-            if (bucket := self._buckets.get(bkey)) is not None:
+            if (bucket := self._buckets.get((tenant, ctx))) is not None:
                 bucket.add(eid, vec, expires)
 
     def flush(self) -> None:
-        """Writes buffered LRU touches (store does this too, in its transaction)."""
+        """Writes buffered LRU touches (store does this too, in its commit)."""
         with self._lock:
             touches, self._touches = self._touches, {}
-        if touches:
-            with self._env.begin(write=True) as txn:
-                apply_touches(self, txn, touches)
+        for tenant, by_entry in touches.items():
+            self.storage.touch(tenant, by_entry)
 
     # --- housekeeping -----------------------------------------------------------
 
     def count(self, tenant: str) -> int:
-        with self._env.begin(db=self._db["meta"]) as txn:
-            raw = txn.get(self._tkey(tenant))
-        return int.from_bytes(raw, "big") if raw else 0
+        return self.storage.count(tenant)
 
     def clear_tenant(self, tenant: str) -> int:
-        """Deletes every entry of a tenant; returns how many. One write transaction."""
-        tkey = self._tkey(tenant)
-        with self._env.begin(write=True) as txn:
-            n = delete_tenant(self, txn, tkey)
+        """Deletes every entry of a tenant; returns how many. One atomic commit."""
+        n = self.storage.clear_tenant(tenant)
         with self._lock:
-            for bkey in [k for k in self._buckets if k.startswith(tkey)]:
-                del self._buckets[bkey]
-            self._touches = {k: v for k, v in self._touches.items() if not k.startswith(tkey)}
+            for key in [k for k in self._buckets if k[0] == tenant]:
+                del self._buckets[key]
+            self._touches.pop(tenant, None)
         return n
 
     def close(self) -> None:
-        self.flush()
-        self._env.close()
+        try:
+            self.flush()
+        finally:
+            if self._owns_store:
+                self.storage.store.close()
 
     def __enter__(self) -> SemanticCache:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# The LMDB write logic lives in semantic_store (imported last: it uses the helpers above).
-from promptpress.cachekeys.semantic_cache.store import (  # noqa: E402
-    apply_touches,
-    delete_tenant,
-    write_entries,
-)

@@ -33,6 +33,7 @@ class Bucket:
         self.alive = np.zeros(capacity, dtype=bool)
         self.n = 0
         self.dead = 0
+        self.version = 0  # the store's bucket version these rows reflect
 
     @property
     def size(self) -> int:

@@ -1,177 +1,281 @@
-"""The LMDB side of the semantic cache: what one write transaction does.
+"""The semantic cache's persistence on a Store: what a lookup reads, what a store writes.
 
-Databases (every key starts with the tenant's 16-byte hash, so a tenant's
-data is one contiguous key range in each):
+`SemanticStore` owns the data; `SemanticCache` (cache.py) holds buckets in
+memory and does the matching, and calls only the public methods here.
 
-- ``entries``  tkey + eid -> JSON record (tenant, context, query, response, ...)
-- ``byctx``    tkey + context hash + eid -> expiry (float64) + query vector (float32)
-- ``exact``    tkey + exact-key hash -> eid
-- ``order``    tkey + order time + eid -> "" (eviction order: creation or last hit)
-- ``expiry``   tkey + expiry time + eid -> "" (expired entries are purged first)
-- ``meta``     tkey -> entry count
+Spaces (namespaced by tenant by the Store; ``C`` is the 16-byte hash of a
+context fingerprint, in hex in space names):
+
+- ``sc:e``       map: entry id -> JSON record (tenant, context, query, response, ...)
+- ``sc:b:<C>``   map: entry id -> expiry (float64) + query vector (float32): one bucket
+- ``sc:bv``      map: C -> bucket version (a counter bumped by every change to the bucket)
+- ``sc:x``       map: hash of an exact key -> entry id
+- ``sc:order``   sorted set: entry id by creation or last hit time (eviction order)
+- ``sc:expiry``  sorted set: entry id by expiry time (expired entries are purged first)
+- ``sc:meta``    map: ``count`` -> entries of the tenant
+
+Every store is one atomic commit (new entries, their indexes, what it evicts
+or purges, buffered LRU touches), conditional on the records it read: a
+concurrent writer (another thread or replica) makes it start over. A lookup
+reads the bucket's version (and the exact key) in one round trip; the bucket
+itself is read again only when its version moved, then the candidate records
+in one more round trip: never one read per entry.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import struct
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
-import lmdb
 import numpy as np
 
-from promptpress.cachekeys.semantic_cache.cache import _EXPIRES, _h16, _ts, new_entry_id
-
-if TYPE_CHECKING:
-    from promptpress.cachekeys.semantic_cache.cache import Entry, SemanticCache
+from promptpress.storage import (
+    Conflict,
+    Delete,
+    Drop,
+    Expect,
+    Incr,
+    Op,
+    Put,
+    Store,
+    StoreUnavailable,
+    ZAdd,
+    ZRem,
+)
 
 PURGE_PER_WRITE = 256  # expired entries removed per store, so no write is unbounded
+RETRIES = 8
+EXPIRES = struct.Struct(">d")
+ENTRIES, VERSIONS, EXACT, ORDER, EXPIRY, META = (
+    "sc:e",
+    "sc:bv",
+    "sc:x",
+    "sc:order",
+    "sc:expiry",
+    "sc:meta",
+)
+
+Row = tuple[bytes, float, np.ndarray]  # (entry id, expires, vector)
 Added = tuple[str, bytes, np.ndarray, float]  # (context, eid, vector, expires)
 Removed = tuple[str, bytes]  # (context, eid)
 
 
-def _count(cache: SemanticCache, txn: lmdb.Transaction, tkey: bytes) -> int:
-    raw = txn.get(tkey, db=cache._db["meta"])
-    return int.from_bytes(raw, "big") if raw else 0
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What `store` writes (one per call of `store_many`)."""
+
+    context_fingerprint: str
+    query_text: str
+    query_vec: np.ndarray
+    response: str
+    exact_key: str = ""
+    semantic_key: str = ""
+    metadata: Mapping[str, str] | None = None
+    ttl_s: float | None = None  # None: the cache's default; 0: never expires
 
 
-def _set_count(cache: SemanticCache, txn: lmdb.Transaction, tkey: bytes, n: int) -> None:
-    txn.put(tkey, n.to_bytes(8, "big"), db=cache._db["meta"])
+@dataclass(frozen=True, slots=True)
+class Written:
+    added: list[Added]
+    removed: list[Removed]
+    versions: dict[str, tuple[int, int]]  # context -> (version before, after)
 
 
-def _first_key(cache: SemanticCache, txn: lmdb.Transaction, db: str, prefix: bytes) -> bytes | None:
-    with txn.cursor(db=cache._db[db]) as cur:
-        if cur.set_range(prefix) and bytes(cur.key()).startswith(prefix):
-            return bytes(cur.key())
-    return None
+def h16(*parts: str) -> bytes:
+    h = hashlib.sha256()
+    for p in parts:
+        data = p.encode("utf-8")
+        h.update(len(data).to_bytes(8, "big") + data)
+    return h.digest()[:16]
 
 
-def delete_entry(
-    cache: SemanticCache, txn: lmdb.Transaction, tkey: bytes, eid: bytes
-) -> Removed | None:
-    raw = txn.get(tkey + eid, db=cache._db["entries"])
-    if raw is None:
-        return None
-    rec = json.loads(bytes(raw))
-    db = cache._db
-    txn.delete(tkey + eid, db=db["entries"])
-    txn.delete(tkey + _h16("context", rec["ctx"]) + eid, db=db["byctx"])
-    if rec["exact"]:
-        exact_key = tkey + _h16("exact", rec["exact"])
-        if txn.get(exact_key, db=db["exact"]) == eid:
-            txn.delete(exact_key, db=db["exact"])
-    txn.delete(tkey + _ts(rec["order"]) + eid, db=db["order"])
-    txn.delete(tkey + _ts(rec["expires"]) + eid, db=db["expiry"])
-    _set_count(cache, txn, tkey, max(0, _count(cache, txn, tkey) - 1))
-    return rec["ctx"], eid
+def new_entry_id() -> bytes:
+    return os.urandom(16)
 
 
-def apply_touches(
-    cache: SemanticCache, txn: lmdb.Transaction, touches: Mapping[bytes, float]
-) -> None:
-    """Moves hit entries to the back of the LRU order."""
-    db = cache._db
-    for key, when in touches.items():
-        raw = txn.get(key, db=db["entries"])
-        if raw is None:
-            continue
-        rec = json.loads(bytes(raw))
-        if when <= rec["order"]:
-            continue
-        tkey, eid = key[:16], key[16:]
-        txn.delete(tkey + _ts(rec["order"]) + eid, db=db["order"])
-        txn.put(tkey + _ts(when) + eid, b"", db=db["order"])
-        rec["order"] = when
-        txn.put(key, json.dumps(rec).encode(), db=db["entries"])
+def bucket_space(context_fingerprint: str) -> str:
+    return "sc:b:" + h16("context", context_fingerprint).hex()
 
 
-def _purge_expired(
-    cache: SemanticCache, txn: lmdb.Transaction, tkey: bytes, now: float
-) -> list[Removed]:
-    removed: list[Removed] = []
-    limit = _ts(now)
-    for _ in range(PURGE_PER_WRITE):
-        key = _first_key(cache, txn, "expiry", tkey)
-        if key is None or key[16:24] > limit:
-            break
-        gone = delete_entry(cache, txn, tkey, key[24:])
-        if gone is None:  # a dangling index row: drop it so the loop moves on
-            txn.delete(key, db=cache._db["expiry"])
-        else:
-            removed.append(gone)
-    return removed
+class SemanticStore:
+    """Reads and atomic writes of semantic-cache entries on a Store."""
 
+    def __init__(self, store: Store, *, dim: int) -> None:
+        self.store = store
+        self.dim = dim
 
-def _evict_one(cache: SemanticCache, txn: lmdb.Transaction, tkey: bytes) -> Removed | None:
-    key = _first_key(cache, txn, "order", tkey)
-    if key is None:
-        return None
-    gone = delete_entry(cache, txn, tkey, key[24:])
-    if gone is None:
-        txn.delete(key, db=cache._db["order"])
-    return gone
+    # --- reads ------------------------------------------------------------------
 
+    def probe(self, tenant: str, context: str, exact_key: str) -> tuple[bytes | None, int]:
+        """(entry id under exact_key or None, the context bucket's version): one read."""
+        keys = [(VERSIONS, h16("context", context))]
+        if exact_key:
+            keys.append((EXACT, h16("exact", exact_key)))
+        got = self.store.get(tenant, keys)
+        version = int(got[0] or 0)
+        return (got[1] if exact_key else None), version
 
-def write_entries(
-    cache: SemanticCache,
-    txn: lmdb.Transaction,
-    tenant: str,
-    tkey: bytes,
-    entries: Sequence[Entry],
-    vecs: Sequence[np.ndarray],
-    now: float,
-    touches: Mapping[bytes, float],
-) -> tuple[list[Added], list[Removed]]:
-    """Everything one store does, inside the caller's write transaction."""
-    db = cache._db
-    apply_touches(cache, txn, touches)
-    removed = _purge_expired(cache, txn, tkey, now)
-    added: list[Added] = []
-    for entry, vec in zip(entries, vecs, strict=True):
-        ttl = cache.ttl_s if entry.ttl_s is None else entry.ttl_s
-        expires = math.inf if ttl <= 0 else now + ttl
-        if entry.exact_key:
-            old = txn.get(tkey + _h16("exact", entry.exact_key), db=db["exact"])
-            if old is not None and (gone := delete_entry(cache, txn, tkey, bytes(old))):
-                removed.append(gone)
-        while _count(cache, txn, tkey) >= cache.max_entries:
-            gone = _evict_one(cache, txn, tkey)
-            if gone is None:
+    def load_bucket(self, tenant: str, context: str) -> tuple[int, list[Row]]:
+        """Every row of a bucket with the version it is a snapshot of."""
+        key = [(VERSIONS, h16("context", context))]
+        for _ in range(RETRIES):
+            (before,) = self.store.get(tenant, key)
+            items = self.store.items(tenant, bucket_space(context))
+            (after,) = self.store.get(tenant, key)
+            if before == after:  # no commit in between: the rows are that version
                 break
-            removed.append(gone)
-        eid = new_entry_id()
-        record = {
-            "tenant": tenant,
-            "ctx": entry.context_fingerprint,
-            "q": entry.query_text,
-            "resp": entry.response,
-            "meta": dict(entry.metadata or {}),
-            "created": now,
-            "expires": expires,
-            "exact": entry.exact_key,
-            "sem": entry.semantic_key,
-            "order": now,
-        }
-        txn.put(tkey + eid, json.dumps(record).encode(), db=db["entries"])
-        bkey = tkey + _h16("context", entry.context_fingerprint)
-        txn.put(bkey + eid, _EXPIRES.pack(expires) + vec.tobytes(), db=db["byctx"])
-        if entry.exact_key:
-            txn.put(tkey + _h16("exact", entry.exact_key), eid, db=db["exact"])
-        txn.put(tkey + _ts(now) + eid, b"", db=db["order"])
-        txn.put(tkey + _ts(expires) + eid, b"", db=db["expiry"])
-        _set_count(cache, txn, tkey, _count(cache, txn, tkey) + 1)
-        added.append((entry.context_fingerprint, eid, vec, expires))
-    return added, removed
+        else:
+            raise StoreUnavailable(f"store {self.store.name}: bucket kept changing; retry")
+        rows = []
+        for eid, value in items:
+            vec = np.frombuffer(value, dtype=np.float32, offset=EXPIRES.size)
+            if vec.shape == (self.dim,):
+                rows.append((eid, EXPIRES.unpack_from(value)[0], vec))
+        return int(before or 0), rows
 
+    def records(self, tenant: str, eids: Sequence[bytes]) -> list[dict[str, Any] | None]:
+        """Entry records (None where gone), in one read."""
+        raw = self.store.get(tenant, [(ENTRIES, eid) for eid in eids])
+        return [None if r is None else json.loads(r) for r in raw]
 
-def delete_tenant(cache: SemanticCache, txn: lmdb.Transaction, tkey: bytes) -> int:
-    n = _count(cache, txn, tkey)
-    for name in ("entries", "byctx", "exact", "order", "expiry", "meta"):
-        with txn.cursor(db=cache._db[name]) as cur:
-            if not cur.set_range(tkey):
+    def count(self, tenant: str) -> int:
+        (raw,) = self.store.get(tenant, [(META, b"count")])
+        return int(raw or 0)
+
+    # --- writes -----------------------------------------------------------------
+
+    def write(
+        self,
+        tenant: str,
+        entries: Sequence[Entry],
+        vecs: Sequence[np.ndarray],
+        *,
+        now: float,
+        default_ttl_s: float,
+        max_entries: int,
+        touches: Mapping[bytes, float],
+    ) -> Written:
+        """Store entries (with eviction and purging) in one atomic commit.
+
+        Buffered LRU touches land first (their own small commit), so eviction
+        picks by up-to-date recency.
+        """
+        self.touch(tenant, touches)
+        for _ in range(RETRIES):
+            try:
+                return self._write_once(tenant, entries, vecs, now, default_ttl_s, max_entries)
+            except Conflict:
                 continue
-            while bytes(cur.key()).startswith(tkey):
-                if not cur.delete():
+        raise StoreUnavailable(f"store {self.store.name}: too many concurrent writes; retry")
+
+    def _write_once(
+        self,
+        tenant: str,
+        entries: Sequence[Entry],
+        vecs: Sequence[np.ndarray],
+        now: float,
+        default_ttl_s: float,
+        max_entries: int,
+    ) -> Written:
+        exact = [h16("exact", e.exact_key) for e in entries if e.exact_key]
+        expired = [
+            eid for eid, _ in self.store.first(tenant, EXPIRY, PURGE_PER_WRITE, max_score=now)
+        ]
+        got = self.store.get(tenant, [(META, b"count")] + [(EXACT, h) for h in exact])
+        count = int(got[0] or 0)
+        doomed = list(dict.fromkeys(expired + [eid for eid in got[1:] if eid is not None]))
+        room = count - len(doomed) + len(entries) - max_entries
+        if room > 0:
+            for eid, _ in self.store.first(tenant, ORDER, room + len(doomed)):
+                if room <= 0:
                     break
-    return n
+                if eid not in doomed:
+                    doomed.append(eid)
+                    room -= 1
+        ops: list[Op] = []
+        removed: list[Removed] = []
+        bumps: list[str] = []  # contexts, in the order of their Incr ops
+        raw = self.store.get(tenant, [(ENTRIES, eid) for eid in doomed])
+        for eid, value in zip(doomed, raw, strict=True):
+            ops += [ZRem(ORDER, eid), ZRem(EXPIRY, eid)]
+            if value is None:  # a dangling index row: dropped, nothing else to do
+                continue
+            rec = json.loads(value)
+            ops += [Expect(ENTRIES, eid, value), Delete(ENTRIES, eid)]
+            ops += [Delete(bucket_space(rec["ctx"]), eid), Incr(META, b"count", -1)]
+            if rec["exact"]:
+                ops.append(Delete(EXACT, h16("exact", rec["exact"]), if_value=eid))
+            ops.append(Incr(VERSIONS, h16("context", rec["ctx"]), 1))
+            bumps.append(rec["ctx"])
+            removed.append((rec["ctx"], eid))
+        added: list[Added] = []
+        for entry, vec in zip(entries, vecs, strict=True):
+            ttl = default_ttl_s if entry.ttl_s is None else entry.ttl_s
+            expires = math.inf if ttl <= 0 else now + ttl
+            eid = new_entry_id()
+            record = {
+                "tenant": tenant,
+                "ctx": entry.context_fingerprint,
+                "q": entry.query_text,
+                "resp": entry.response,
+                "meta": dict(entry.metadata or {}),
+                "created": now,
+                "expires": expires,
+                "exact": entry.exact_key,
+                "sem": entry.semantic_key,
+            }
+            ops += [
+                Put(ENTRIES, eid, json.dumps(record).encode()),
+                Put(
+                    bucket_space(entry.context_fingerprint),
+                    eid,
+                    EXPIRES.pack(expires) + vec.tobytes(),
+                ),
+                ZAdd(ORDER, eid, now),
+                ZAdd(EXPIRY, eid, expires),
+                Incr(META, b"count", 1),
+            ]
+            if entry.exact_key:
+                ops.append(Put(EXACT, h16("exact", entry.exact_key), eid))
+            ops.append(Incr(VERSIONS, h16("context", entry.context_fingerprint), 1))
+            bumps.append(entry.context_fingerprint)
+            added.append((entry.context_fingerprint, eid, vec, expires))
+        results = self.store.commit(tenant, ops)
+        versions = _versions(ops, results, bumps)
+        return Written(added, removed, versions)
+
+    def touch(self, tenant: str, touches: Mapping[bytes, float]) -> None:
+        """Move hit entries to the back of the eviction order."""
+        if touches:
+            self.store.commit(tenant, [ZAdd(ORDER, eid, when) for eid, when in touches.items()])
+
+    def clear_tenant(self, tenant: str) -> int:
+        """Delete every entry of a tenant; bucket versions move on (other replicas reload)."""
+        n = self.count(tenant)
+        contexts = [key for key, _ in self.store.items(tenant, VERSIONS)]
+        entries = self.store.items(tenant, ENTRIES)
+        spaces = {bucket_space(json.loads(v)["ctx"]) for _, v in entries}
+        ops: list[Op] = [Drop(space) for space in sorted(spaces)]
+        ops += [Drop(ENTRIES), Drop(EXACT), Drop(ORDER), Drop(EXPIRY), Drop(META)]
+        ops += [Incr(VERSIONS, ctx, 1) for ctx in contexts]
+        self.store.commit(tenant, ops)
+        return n
+
+
+def _versions(
+    ops: Sequence[Op], results: Sequence[int], bumps: Sequence[str]
+) -> dict[str, tuple[int, int]]:
+    """context -> (version before this commit, after), from the Incr results."""
+    incrs = [op for op in ops if isinstance(op, Incr)]
+    out: dict[str, tuple[int, int]] = {}
+    version_results = iter(r for op, r in zip(incrs, results, strict=True) if op.space == VERSIONS)
+    for ctx, after in zip(bumps, version_results, strict=True):
+        before = out[ctx][0] if ctx in out else after - 1
+        out[ctx] = (before, after)
+    return out

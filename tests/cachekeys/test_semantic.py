@@ -40,10 +40,15 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def cache(tmp_path: Path, clock: Clock) -> Iterator[SemanticCache]:
-    with SemanticCache(tmp_path / "sem", dim=DIM, threshold=0.9, clock=clock, durable=False) as c:
+@pytest.fixture(params=["lmdb", "valkey"])
+def cache(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[SemanticCache]:
+    """The cache on each back end (tests/storage/conftest.py)."""
+    from tests.storage.conftest import make_store
+
+    store = make_store(request.param, tmp_path, request)
+    with SemanticCache(store, dim=DIM, threshold=0.9, clock=clock) as c:
         yield c
+    store.close()
 
 
 def put(
@@ -206,7 +211,7 @@ def test_a_failed_store_leaves_nothing_behind(cache, monkeypatch) -> None:
             raise RuntimeError("disk full")
         return real()
 
-    monkeypatch.setattr(semantic_store, "new_entry_id", failing)
+    monkeypatch.setattr(semantic_store, "new_entry_id", failing)  # fails before the commit
     entries = [Entry("ctx", "one", vec(17), "1"), Entry("ctx", "two", vec(18), "2")]
     with pytest.raises(RuntimeError):
         cache.store_many("a", entries)
@@ -249,13 +254,28 @@ def test_a_store_committed_while_a_bucket_loads_is_not_lost(cache, monkeypatch) 
     real_load = cache._load_bucket
     loads = []
 
-    def load_with_a_concurrent_store(bkey: bytes):  # type: ignore[no-untyped-def]
-        bucket = real_load(bkey)
-        if not loads:  # another thread commits between this load's snapshot and its install
+    def load_with_a_concurrent_store(*args):  # type: ignore[no-untyped-def]
+        bucket = real_load(*args)
+        if not loads:  # another writer commits between this load's snapshot and its install
             put(cache, "a", "second question", vec(21), "2")
-        loads.append(bkey)
+        loads.append(args)
         return bucket
 
     monkeypatch.setattr(cache, "_load_bucket", load_with_a_concurrent_store)
+    cache.lookup("a", "ctx", "second question", vec(21))  # may miss: it began first
     hit = cache.lookup("a", "ctx", "second question", vec(21))
     assert hit is not None and hit.response == "2" and len(loads) == 2
+
+
+def test_another_writer_on_the_same_store_is_seen(cache) -> None:
+    """Two caches on one store (two replicas): each sees the other's entries and
+    evictions at its next lookup, however its resident buckets were loaded."""
+    other = SemanticCache(cache.storage.store, dim=DIM, threshold=0.9, clock=cache._clock)
+    put(cache, "a", "warm the bucket", vec(30), "w")
+    assert other.lookup("a", "ctx", "warm the bucket", vec(30)) is not None
+    put(other, "a", "written by the other one", vec(31), "o", exact_key="k31")
+    hit = cache.lookup("a", "ctx", "written by the other one", near(vec(31)))
+    assert hit is not None and hit.response == "o"
+    assert cache.lookup("a", "ctx", "x", None, exact_key="k31").kind == "exact"  # type: ignore[union-attr]
+    assert other.clear_tenant("a") == 2
+    assert cache.lookup("a", "ctx", "warm the bucket", vec(30)) is None

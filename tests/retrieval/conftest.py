@@ -62,10 +62,17 @@ def fake_embedder() -> HashingEmbedder:
     return HashingEmbedder()
 
 
-@pytest.fixture
-def corpus(tmp_path: Path, fake_embedder: HashingEmbedder) -> Iterator[Corpus]:
-    with Corpus(tmp_path / "corpus", fake_embedder, map_size=64 << 20) as c:
+@pytest.fixture(params=["lmdb", "valkey"])
+def corpus(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_embedder: HashingEmbedder
+) -> Iterator[Corpus]:
+    """A corpus on each back end, its store counting writes (tests/storage/conftest.py)."""
+    from tests.storage.conftest import CountingStore, make_store
+
+    store = CountingStore(make_store(request.param, tmp_path, request))
+    with Corpus(store, fake_embedder) as c:  # type: ignore[arg-type]
         yield c
+    store.close()
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from promptpress.errors import InvalidInput
+from promptpress.errors import InvalidInput, ResourceExhausted
 from promptpress.retrieval import ChunkingConfig, Corpus, IndexStatus
-from promptpress.retrieval.corpus import IndexResult
+from promptpress.retrieval.corpus import IndexResult, Quotas
 from promptpress.types import Document
 from tests.retrieval.conftest import HashingEmbedder
 
@@ -18,8 +18,8 @@ def text(*keys: str) -> str:
     return "\n\n".join(PARAGRAPH.format(k=k) for k in keys)
 
 
-def last_txn(corpus: Corpus) -> int:
-    return int(corpus._env.info()["last_txnid"])
+def writes(corpus: Corpus) -> int:
+    return int(corpus.store.writes)  # type: ignore[attr-defined]
 
 
 def chunk_texts(corpus: Corpus, tenant: str, doc_id: str) -> list[str]:
@@ -27,9 +27,10 @@ def chunk_texts(corpus: Corpus, tenant: str, doc_id: str) -> list[str]:
     return [c.text for c in doc.chunks]
 
 
-def stored_chunk_records(corpus: Corpus) -> int:
-    with corpus._env.begin() as txn:
-        return int(txn.stat(corpus._chunks)["entries"])
+def stored_chunk_records(corpus: Corpus, tenant: str = "t") -> int:
+    return sum(
+        len(d.chunks) for d in corpus.get_documents(tenant, corpus.list_document_ids(tenant))
+    )
 
 
 def test_index_creates_and_returns_counts(corpus: Corpus) -> None:
@@ -49,11 +50,11 @@ def test_reindexing_identical_content_writes_nothing(
 ) -> None:
     docs = [Document("a", text("x", "y"), {"lang": "en"}), Document("b", text("z"))]
     first = corpus.index_documents("t", docs)
-    txn, calls = last_txn(corpus), fake_embedder.calls
+    txn, calls = writes(corpus), fake_embedder.calls
     again = corpus.index_documents("t", [Document("a", text("x", "y"), {"lang": "en"}), docs[1]])
     assert [r.status for r in again] == [IndexStatus.UNCHANGED] * 2
     assert [(r.chunks, r.tokens) for r in again] == [(r.chunks, r.tokens) for r in first]
-    assert last_txn(corpus) == txn, "no write transaction"
+    assert writes(corpus) == txn, "no write"
     assert fake_embedder.calls == calls, "nothing re-embedded"
 
 
@@ -73,15 +74,13 @@ def test_changed_content_or_metadata_replaces(corpus: Corpus, change: Document) 
     assert stored.document == change
 
 
-def test_replace_leaves_no_stale_chunks(tmp_path: Path, fake_embedder: HashingEmbedder) -> None:
-    with Corpus(
-        tmp_path / "c", fake_embedder, chunking=ChunkingConfig(size=24, overlap=0)
-    ) as corpus:
-        corpus.index_documents("t", [Document("a", text("1", "2", "3", "4"))])
-        assert stored_chunk_records(corpus) == 4
-        corpus.index_documents("t", [Document("a", text("5"))])
-        assert chunk_texts(corpus, "t", "a") == [text("5")]
-        assert stored_chunk_records(corpus) == 1
+def test_replace_leaves_no_stale_chunks(corpus: Corpus) -> None:
+    corpus.chunking = ChunkingConfig(size=24, overlap=0)
+    corpus.index_documents("t", [Document("a", text("1", "2", "3", "4"))])
+    assert stored_chunk_records(corpus) == 4
+    corpus.index_documents("t", [Document("a", text("5"))])
+    assert chunk_texts(corpus, "t", "a") == [text("5")]
+    assert stored_chunk_records(corpus) == 1
 
 
 def test_no_chunk_is_embedded_twice(corpus: Corpus, fake_embedder: HashingEmbedder) -> None:
@@ -93,28 +92,32 @@ def test_no_chunk_is_embedded_twice(corpus: Corpus, fake_embedder: HashingEmbedd
     assert fake_embedder.texts == [text("x")]
 
 
-def test_a_failure_while_writing_leaves_the_old_state(
-    corpus: Corpus, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failure_while_writing_leaves_the_old_state(corpus: Corpus) -> None:
     corpus.index_documents("t", [Document("a", text("old"))])
-    before = last_txn(corpus)
-    real_write = Corpus._write_document
-    writes = []
-
-    def write_then_fail(self, txn, tenant, prepared):  # type: ignore[no-untyped-def]
-        writes.append(prepared.document.id)
-        if len(writes) == 2:
-            raise OSError("disk on fire")
-        return real_write(self, txn, tenant, prepared)
-
-    monkeypatch.setattr(Corpus, "_write_document", write_then_fail)
+    corpus.store.fail_commit = OSError("disk on fire")  # type: ignore[attr-defined]
     with pytest.raises(OSError):
         corpus.index_documents("t", [Document("a", text("new")), Document("b", text("b"))])
-    assert writes == ["a", "b"], "the first document was written inside the transaction"
-    monkeypatch.undo()
+    corpus.store.fail_commit = None  # type: ignore[attr-defined]
     assert chunk_texts(corpus, "t", "a") == [text("old")]
     assert corpus.list_document_ids("t") == ["a"]
-    assert last_txn(corpus) == before, "the transaction was aborted"
+    assert corpus.usage("t") == (1, len(text("old")))
+
+
+def test_quotas_refuse_whole_requests(corpus: Corpus) -> None:
+    corpus.quotas = Quotas(max_documents=3, max_bytes=len(text("a")) * 4)
+    corpus.index_documents("t", [Document("a", text("a")), Document("b", text("b"))])
+    with pytest.raises(ResourceExhausted, match="3 documents"):
+        corpus.index_documents("t", [Document("c", text("c")), Document("d", text("d"))])
+    assert corpus.list_document_ids("t") == ["a", "b"], "nothing of the refused request"
+    assert corpus.usage("t") == (2, 2 * len(text("a")))
+    # Another tenant has its own quota; replacing a document does not count it twice.
+    corpus.index_documents("u", [Document("c", text("c")), Document("d", text("d"))])
+    corpus.index_documents("t", [Document("a", text("A")), Document("c", text("c"))])
+    with pytest.raises(ResourceExhausted, match="bytes"):
+        corpus.index_documents("t", [Document("a", text("a", "b", "c"))])
+    corpus.delete_documents("t", ["a", "b"])
+    assert corpus.usage("t") == (1, len(text("c")))
+    corpus.index_documents("t", [Document("x", text("x")), Document("y", text("y"))])
 
 
 def test_a_failure_while_embedding_writes_nothing(
@@ -169,6 +172,7 @@ def test_tenant_prefixes_never_overlap(corpus: Corpus, a: str, b: str) -> None:
 
 
 def test_documents_survive_reopening(tmp_path: Path, fake_embedder: HashingEmbedder) -> None:
+    """An LMDB corpus opened from a path (the embedded default) keeps its documents."""
     with Corpus(tmp_path / "c", fake_embedder) as corpus:
         corpus.index_documents("t", [Document("a", text("x"), {"k": "v"}, static=True)])
     with Corpus(tmp_path / "c", fake_embedder) as corpus:

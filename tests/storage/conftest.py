@@ -28,3 +28,41 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s = make_store(request.param, tmp_path, request)
     yield s
     s.close()
+
+
+class CountingStore:
+    """A real store that counts the writes made through it (commit, cache_put)."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.writes = 0
+        self.fail_commit: BaseException | None = None
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def get(self, tenant, keys):  # type: ignore[no-untyped-def]
+        return self.inner.get(tenant, keys)
+
+    def items(self, tenant, space):  # type: ignore[no-untyped-def]
+        return self.inner.items(tenant, space)
+
+    def first(self, tenant, space, count, **kw):  # type: ignore[no-untyped-def]
+        return self.inner.first(tenant, space, count, **kw)
+
+    def commit(self, tenant, ops):  # type: ignore[no-untyped-def]
+        if self.fail_commit is not None:
+            raise self.fail_commit
+        self.writes += 1
+        return self.inner.commit(tenant, ops)
+
+    def cache_get(self, tenant, space, keys):  # type: ignore[no-untyped-def]
+        return self.inner.cache_get(tenant, space, keys)
+
+    def cache_put(self, tenant, space, entries, **kw):  # type: ignore[no-untyped-def]
+        self.writes += 1
+        return self.inner.cache_put(tenant, space, entries, **kw)
+
+    def close(self) -> None:
+        self.inner.close()

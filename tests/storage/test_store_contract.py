@@ -38,8 +38,8 @@ def test_tenants_never_see_each_other(store: Store, tenant_a: str, tenant_b: str
     assert store.get(tenant_b, [("docs", b"k"), ("n", b"c")]) == [None, None]
     assert store.items(tenant_b, "docs") == []
     assert store.first(tenant_b, "z", 10) == []
-    store.cache_put(tenant_a, "cc", b"k", b"A", ttl_s=0, max_entries=10)
-    assert store.cache_get(tenant_b, "cc", b"k") is None
+    store.cache_put(tenant_a, "cc", {b"k": b"A"}, ttl_s=0, max_entries=10)
+    assert store.cache_get(tenant_b, "cc", [b"k"])[0] is None
     store.commit(tenant_b, [Drop("docs"), Drop("z")])
     assert store.get(tenant_a, [("docs", b"k")]) == [b"A"]
 
@@ -119,25 +119,35 @@ def test_drop_removes_a_whole_map(store: Store) -> None:
 
 def test_cache_entry_limit_evicts_oldest(store: Store) -> None:
     for i in range(5):
-        store.cache_put("t", "cc", b"k%d" % i, b"v%d" % i, ttl_s=0, max_entries=3)
-    got = [store.cache_get("t", "cc", b"k%d" % i) for i in range(5)]
+        store.cache_put("t", "cc", {b"k%d" % i: b"v%d" % i}, ttl_s=0, max_entries=3)
+    got = [store.cache_get("t", "cc", [b"k%d" % i])[0] for i in range(5)]
     assert got == [None, None, b"v2", b"v3", b"v4"]
     # Rewriting a key does not count twice; the cap is per tenant.
-    store.cache_put("t", "cc", b"k4", b"v4b", ttl_s=0, max_entries=3)
-    store.cache_put("u", "cc", b"k0", b"u0", ttl_s=0, max_entries=3)
-    assert [store.cache_get("t", "cc", b"k%d" % i) for i in (2, 3, 4)] == [b"v2", b"v3", b"v4b"]
-    assert store.cache_get("u", "cc", b"k0") == b"u0"
+    store.cache_put("t", "cc", {b"k4": b"v4b"}, ttl_s=0, max_entries=3)
+    store.cache_put("u", "cc", {b"k0": b"u0"}, ttl_s=0, max_entries=3)
+    assert [store.cache_get("t", "cc", [b"k%d" % i])[0] for i in (2, 3, 4)] == [
+        b"v2",
+        b"v3",
+        b"v4b",
+    ]
+    assert store.cache_get("u", "cc", [b"k0"])[0] == b"u0"
 
 
 def test_cache_entries_expire(store: Store) -> None:
-    store.cache_put("t", "cc", b"short", b"v", ttl_s=0.2, max_entries=10)
-    store.cache_put("t", "cc", b"long", b"v", ttl_s=3600, max_entries=10)
-    assert store.cache_get("t", "cc", b"short") == b"v"
+    store.cache_put("t", "cc", {b"short": b"v"}, ttl_s=0.2, max_entries=10)
+    store.cache_put("t", "cc", {b"long": b"v"}, ttl_s=3600, max_entries=10)
+    assert store.cache_get("t", "cc", [b"short"])[0] == b"v"
     deadline = time.monotonic() + 5
-    while store.cache_get("t", "cc", b"short") is not None and time.monotonic() < deadline:
+    while store.cache_get("t", "cc", [b"short"])[0] is not None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert store.cache_get("t", "cc", b"short") is None
-    assert store.cache_get("t", "cc", b"long") == b"v"
+    assert store.cache_get("t", "cc", [b"short"])[0] is None
+    assert store.cache_get("t", "cc", [b"long"])[0] == b"v"
+
+
+def test_cache_batches(store: Store) -> None:
+    store.cache_put("t", "emb", {b"a": b"1", b"b": b"2", b"c": b"3"}, ttl_s=0, max_entries=2)
+    assert store.cache_get("t", "emb", [b"a", b"b", b"c", b"d"]) == [None, b"2", b"3", None]
+    assert store.cache_get("t", "emb", []) == []
 
 
 def test_name_never_shows_a_password() -> None:

@@ -21,11 +21,14 @@ import a back end.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from promptpress.errors import PromptPressError, Unavailable
+from promptpress.errors import PromptPressError, ResourceExhausted, Unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,18 +97,20 @@ class Conflict(StoreError):
     """An Expect did not hold: another writer got there first. Nothing was written."""
 
 
-class QuotaExceeded(StoreError):
+class QuotaExceeded(StoreError, ResourceExhausted):
     """An Incr would pass its limit. Nothing was written."""
 
     def __init__(self, space: str, key: bytes, limit: int, current: int, delta: int) -> None:
         self.space, self.key, self.limit = space, key, limit
         self.current, self.delta = current, delta
-        super().__init__(
-            f"{space}/{key.decode('utf-8', 'replace')}: {current} + {delta} would exceed {limit}"
+        self.retry_after_s = None  # waiting does not free a quota
+        StoreError.__init__(
+            self,
+            f"{space}/{key.decode('utf-8', 'replace')}: {current} + {delta} would exceed {limit}",
         )
 
 
-class StoreFull(StoreError):
+class StoreFull(StoreError, ResourceExhausted):
     """The store has no room left (LMDB map full, Redis maxmemory). Nothing was written."""
 
 
@@ -143,15 +148,41 @@ class Store(Protocol):
         """
         ...
 
-    def cache_get(self, tenant: str, space: str, key: bytes) -> bytes | None: ...
+    def cache_get(self, tenant: str, space: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        """Cached values (None: absent or expired), in one read."""
+        ...
 
     def cache_put(
-        self, tenant: str, space: str, key: bytes, value: bytes, *, ttl_s: float, max_entries: int
+        self,
+        tenant: str,
+        space: str,
+        entries: Mapping[bytes, bytes],
+        *,
+        ttl_s: float,
+        max_entries: int,
     ) -> None:
-        """Store value (ttl_s <= 0: no expiry); past max_entries the oldest go first."""
+        """Store entries atomically (ttl_s <= 0: no expiry); past max_entries per tenant
+        and space, the oldest insertions go first."""
         ...
 
     def close(self) -> None: ...
+
+
+_WARN_EVERY_S = 10.0
+_last_warning: dict[tuple[str, str], float] = {}
+_warn_lock = threading.Lock()
+
+
+def warn_throttled(log: logging.Logger, message: str, exc: BaseException) -> None:
+    """Log a store problem at WARNING at most every 10 s per (logger, message):
+    a store that is away must not flood the log with one line per request."""
+    now = time.monotonic()
+    with _warn_lock:
+        key = (log.name, message)
+        if now - _last_warning.get(key, -_WARN_EVERY_S) < _WARN_EVERY_S:
+            return
+        _last_warning[key] = now
+    log.warning(message, exc)
 
 
 __all__ = [
@@ -169,4 +200,5 @@ __all__ = [
     "StoreUnavailable",
     "ZAdd",
     "ZRem",
+    "warn_throttled",
 ]

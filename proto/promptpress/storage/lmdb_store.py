@@ -17,9 +17,10 @@ serialises writers. A full map raises StoreFull (nothing written).
 from __future__ import annotations
 
 import math
+import os
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import lmdb
@@ -70,7 +71,7 @@ def _score(value: float) -> bytes:
 class LmdbStore:
     def __init__(
         self,
-        path: str | Path,
+        path: str | os.PathLike[str],
         *,
         map_size: int = DEFAULT_MAP_SIZE,
         durable: bool = True,
@@ -124,13 +125,18 @@ class LmdbStore:
             out = self._first(txn, prefix, count, max_score)
         return out
 
-    def cache_get(self, tenant: str, space: str, key: bytes) -> bytes | None:
+    def cache_get(self, tenant: str, space: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        prefix = _prefix(tenant, space)
+        now = self._clock()
+        out: list[bytes | None] = []
         with self._read() as txn:
-            raw = txn.get(_prefix(tenant, space) + key, db=self._db["caches"])
-        if raw is None:
-            return None
-        (expires,) = _SCORE.unpack_from(raw)
-        return bytes(raw[_SCORE.size :]) if expires > self._clock() else None
+            for key in keys:
+                raw = txn.get(prefix + key, db=self._db["caches"])
+                if raw is None or _SCORE.unpack_from(raw)[0] <= now:
+                    out.append(None)
+                else:
+                    out.append(bytes(raw[_SCORE.size :]))
+        return out
 
     # --- writes ------------------------------------------------------------------
 
@@ -148,28 +154,32 @@ class LmdbStore:
         return results
 
     def cache_put(
-        self, tenant: str, space: str, key: bytes, value: bytes, *, ttl_s: float, max_entries: int
+        self,
+        tenant: str,
+        space: str,
+        entries: Mapping[bytes, bytes],
+        *,
+        ttl_s: float,
+        max_entries: int,
     ) -> None:
         now = self._clock()
         expires = math.inf if ttl_s <= 0 else now + ttl_s
-        order = "\x00order:" + space
+        prefix, order = _prefix(tenant, space), _prefix(tenant, "\x00order:" + space)
+        caches = self._db["caches"]
         with self._write() as txn:
-            full_key = _prefix(tenant, space) + key
-            existed = txn.get(full_key, db=self._db["caches"]) is not None
-            txn.put(full_key, _SCORE.pack(expires) + value, db=self._db["caches"])
-            self._zrem(txn, _prefix(tenant, order), key)
-            self._zadd(txn, _prefix(tenant, order), key, now)
-            count = self._incr(txn, tenant, Incr(_COUNT, space.encode(), 0 if existed else 1))
-            if count > max_entries:
-                for old, _ in self._first(txn, _prefix(tenant, order), count - max_entries):
-                    txn.delete(_prefix(tenant, space) + old, db=self._db["caches"])
-                    self._zrem(txn, _prefix(tenant, order), old)
-                    count -= 1
-                txn.put(
-                    _prefix(tenant, _COUNT) + space.encode(),
-                    str(count).encode(),
-                    db=self._db["maps"],
-                )
+            added = 0
+            for key, value in entries.items():
+                added += txn.get(prefix + key, db=caches) is None
+                txn.put(prefix + key, _SCORE.pack(expires) + value, db=caches)
+                self._zrem(txn, order, key)
+                self._zadd(txn, order, key, now)
+            count = self._incr(txn, tenant, Incr(_COUNT, space.encode(), added))
+            over = count - max(1, max_entries)
+            if over > 0:
+                for old, _ in self._first(txn, order, over):
+                    txn.delete(prefix + old, db=caches)
+                    self._zrem(txn, order, old)
+                self._incr(txn, tenant, Incr(_COUNT, space.encode(), -over))
 
     def close(self) -> None:
         self._env.close()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -98,16 +98,20 @@ end
 return out
 """
 
-# KEYS: entry, order. ARGV: value, ttl ms (0: none), now, max, member, prefix.
+# KEYS: order set, then one key per entry. ARGV: ttl ms (0: none), now, max,
+# entry-key prefix, then member and value per entry.
 _CACHE_PUT = """#!lua
-redis.call('SET', KEYS[1], ARGV[1])
-if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+local ttl, now = tonumber(ARGV[1]), ARGV[2]
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i * 2 + 2])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+  redis.call('ZADD', KEYS[1], now, ARGV[i * 2 + 1])
+end
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
 if over > 0 then
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
-    redis.call('DEL', ARGV[6] .. member)
-    redis.call('ZREM', KEYS[2], member)
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, over - 1)) do
+    redis.call('DEL', ARGV[4] .. member)
+    redis.call('ZREM', KEYS[1], member)
   end
 end
 return 1
@@ -225,10 +229,13 @@ class RedisStore:
             )
         return [(bytes(m), float(s)) for m, s in rows]
 
-    def cache_get(self, tenant: str, space: str, key: bytes) -> bytes | None:
+    def cache_get(self, tenant: str, space: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        if not keys:
+            return []
+        prefix = self._key(tenant, "c", space) + b":"
         with self._errors():
-            value = self.client.get(self._key(tenant, "c", space) + b":" + key)
-        return None if value is None else bytes(value)
+            values = self.client.mget([prefix + key for key in keys])
+        return [None if v is None else bytes(v) for v in values]
 
     # --- writes ------------------------------------------------------------------
 
@@ -295,14 +302,25 @@ class RedisStore:
         return [int(v) for v in reply[1:]]
 
     def cache_put(
-        self, tenant: str, space: str, key: bytes, value: bytes, *, ttl_s: float, max_entries: int
+        self,
+        tenant: str,
+        space: str,
+        entries: Mapping[bytes, bytes],
+        *,
+        ttl_s: float,
+        max_entries: int,
     ) -> None:
-        entry_prefix = self._key(tenant, "c", space) + b":"
+        if not entries:
+            return
+        prefix = self._key(tenant, "c", space) + b":"
         ttl_ms = 0 if ttl_s <= 0 else max(1, int(ttl_s * 1000))
+        args: list[bytes | str | int] = [ttl_ms, repr(self._clock()), max(1, max_entries), prefix]
+        for key, value in entries.items():
+            args += [key, value]
         with self._errors():
             self._cache_put(
-                keys=[entry_prefix + key, self._key(tenant, "o", space)],
-                args=[value, ttl_ms, repr(self._clock()), max(1, max_entries), key, entry_prefix],
+                keys=[self._key(tenant, "o", space), *(prefix + key for key in entries)],
+                args=args,
             )
 
     def close(self) -> None:
