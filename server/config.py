@@ -38,8 +38,6 @@ class ServerConfig:
     api_keys: str = ""
     # Seconds between checks of the keys file for a change (0: reload on SIGHUP only).
     api_keys_reload_s: float = 2.0
-    # Shared store for replicas (redis://, rediss://); empty: LMDB in data_dir, per host.
-    store_url: str = ""
     log_level: str = "INFO"
     # After SIGTERM: health says NOT_SERVING while the server keeps serving for
     # drain_period_s (so load balancers move traffic away), then it stops accepting
