@@ -1,4 +1,6 @@
-"""The client library as users install it: the wheel alone (grpcio, protobuf,
+"""The package as users install it. The wheel holds every module and data file of
+the tree (the stage folders join through symlinks; nothing is listed by hand).
+The client library as users install it: the wheel alone (grpcio, protobuf,
 grpcio-status; no server extra) on the oldest and newest Pythons it supports,
 calling a real server; `promptpress serve` there says what to install."""
 
@@ -9,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -49,10 +52,27 @@ def interpreter(version: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+    """Built from a clean copy of the tree: setuptools' build/ would carry stale modules."""
+    out, src = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("src") / "promptpress"
+    skip = shutil.ignore_patterns(".git", ".venv", ".data", "build", "node_modules", "*.egg-info",
+                                  "__pycache__", ".*_cache", "results")  # fmt: skip
+    shutil.copytree(ROOT, src, symlinks=True, ignore=skip)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)  # fmt: skip
+                    str(src)], check=True, capture_output=True, timeout=300)  # fmt: skip
     return next(out.glob("promptpress-*.whl"))
+
+
+def test_wheel_holds_every_module_and_data_file(wheel: Path) -> None:
+    package = ROOT / "proto" / "promptpress"
+    on_disk = set()
+    for folder, dirs, files in os.walk(package, followlinks=True):  # into the stage folders
+        dirs[:] = [d for d in dirs if d not in ("__pycache__", "results")]
+        for name in files:
+            if name.endswith((".py", ".toml", ".pyi")):
+                on_disk.add("promptpress/" + str((Path(folder) / name).relative_to(package)))
+    assert len(on_disk) > 100 and "promptpress/compressor/compress.py" in on_disk
+    in_wheel = set(zipfile.ZipFile(wheel).namelist())
+    assert on_disk - in_wheel == set()
 
 
 @pytest.mark.slow
