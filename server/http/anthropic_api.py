@@ -206,6 +206,8 @@ def parse_messages_request(body: Mapping[str, Any]) -> WireRequest:
             messages.append(message)
     if body.get("max_tokens") is None:
         v.add("max_tokens", "is required")
+    if isinstance(body.get("stop_sequences"), str):
+        v.add("stop_sequences", "must be an array of strings")
     sampling = wire.sampling(
         v,
         temperature=body.get("temperature"),

@@ -7,6 +7,7 @@ and Anthropic wire protocols (tests/routing/fake_upstream.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -310,6 +311,25 @@ async def test_openai_stream_failing_midway_raises_in_the_sdk(
         async for chunk in stream:
             received.append(chunk)
     assert "".join(c.choices[0].delta.content or "" for c in received if c.choices) == "Half an ans"
+
+
+async def test_client_walking_away_cancels_the_upstream_call(
+    oai: openai.AsyncOpenAI, upstreams
+) -> None:  # type: ignore[no-untyped-def]
+    small, _ = upstreams
+    gate = small.gate()
+    small.script(SSEReply(openai_stream(["Once", " upon", " a time"]), gate=gate, gate_after=2))
+    stream = await oai.chat.completions.create(
+        model="small", messages=chat("Tell me a long story.", system="Cancel test."), stream=True
+    )
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break
+    await stream.close()
+    try:
+        assert await asyncio.to_thread(small.wait_for_abort, 10.0)
+    finally:
+        gate.set()
 
 
 async def test_models_lists_auto_tiers_and_upstream_models(
