@@ -36,7 +36,12 @@ from promptpress.server.completion import Completer
 from promptpress.server.config import ServerConfig
 from promptpress.server.decode import DecodeGuard
 from promptpress.server.http.options import OptionDefaults
-from promptpress.server.http.server import HttpServer, create_http_server, ssl_context
+from promptpress.server.http.server import (
+    HttpServer,
+    check_http_address,
+    create_http_server,
+    ssl_context,
+)
 from promptpress.server.http.service import HttpService
 from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
@@ -151,6 +156,9 @@ class App:
 def check_config(config: ServerConfig) -> RoutingConfig | None:
     """Validate the config tables that are parsed at start-up; raises InvalidInput naming
     the key (e.g. `tiers.small.upstreams[0].kind`). Cheap: run it before any model loads."""
+    if config.http_address:
+        check_http_address(config.http_address)
+        OptionDefaults.from_config(config.extra)  # [http.defaults], [http.tenants.NAME]
     if "tiers" not in config.extra:
         return None
     try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from promptpress.errors import InvalidInput
 from promptpress.server.http.errors import anthropic_error, failure_for, openai_error
 from promptpress.server.http.service import REQUEST_ID, HttpService, log_failure, log_ok
 
@@ -54,14 +55,19 @@ def build_web_app(service: HttpService, *, max_body_bytes: int) -> web.Applicati
     return app
 
 
-def bind(address: str) -> socket.socket:
-    """A listening TCP socket for HOST:PORT ([::1]:PORT for IPv6; port 0: any free)."""
+def check_http_address(address: str) -> tuple[str, int]:
+    """(host, port) of HOST:PORT ([::1]:PORT for IPv6); InvalidInput naming the setting."""
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"http_address {address!r} is not HOST:PORT")
-    host = host.strip("[]") or "0.0.0.0"
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise InvalidInput.single("http_address", f"{address!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def bind(address: str) -> socket.socket:
+    """A listening TCP socket for HOST:PORT (port 0: any free port)."""
+    host, port = check_http_address(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, int(port)), family=family, backlog=512)
+    return socket.create_server((host, port), family=family, backlog=512)
 
 
 def ssl_context(cert_file: str, key_file: str, client_ca_file: str = "") -> ssl.SSLContext:

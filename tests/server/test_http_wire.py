@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from promptpress.errors import InvalidInput, NotFound
-from promptpress.server.app import limits_from_config
+from promptpress.server.app import check_config, limits_from_config
 from promptpress.server.completion import Completion
 from promptpress.server.config import ServerConfig
 from promptpress.server.http import anthropic_api, openai_api
@@ -384,3 +384,20 @@ def test_openai_tool_call_rendering() -> None:
     assert more["choices"][0]["delta"]["tool_calls"] == [
         {"index": 0, "function": {"arguments": '{"c":1}'}}
     ]
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        (ServerConfig(http_address="localhost"), "http_address"),
+        (ServerConfig(http_address="127.0.0.1:99999"), "http_address"),
+        (ServerConfig(http_address="127.0.0.1:0", extra={"http": {"defaults": {"speed": 1}}}), "http.defaults.speed"),
+        (ServerConfig(http_address="127.0.0.1:0", extra={"http": {"tenant": {}}}), "http.tenant"),
+    ],
+)  # fmt: skip
+def test_check_config_rejects_bad_http_settings_before_models_load(
+    config: ServerConfig, field: str
+) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        check_config(config)
+    assert field in violations(exc)
