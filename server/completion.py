@@ -4,6 +4,11 @@
                -> hit: the stored answer, no upstream call
                -> miss: pick a tier, forward with failover, store the answer
 
+The cache's context is everything but the final question: tool definitions, tool
+calls and tool results (and tool_choice / response_format) are part of it, so an
+answer is never served across them. Answers that are tool calls are never stored.
+The completion service, not the router, records metrics.
+
 Blocking work (the pipeline, embeddings, LMDB) runs in the worker pool; the
 upstream call is async. The caller's remaining gRPC deadline caps the upstream
 calls, and cancelling the RPC cancels them.
@@ -27,7 +32,7 @@ from promptpress.server.routing.difficulty import RoutingDecision
 from promptpress.server.routing.forwarder import TextDelta
 from promptpress.server.routing.router import Route, RoutedAnswer, Router
 from promptpress.server.routing.usage import Usage
-from promptpress.types import PreprocessInput, ToolCall, ToolCallDelta
+from promptpress.types import FinishReason, PreprocessInput, ToolCall, ToolCallDelta
 
 T = TypeVar("T")
 
@@ -178,6 +183,7 @@ class Completer:
             usage=r.usage,
             cost_usd=answer.cost_usd,
             finish_reason=r.finish_reason,
+            tool_calls=r.tool_calls,
             warnings=answer.warnings,
         )
 
@@ -191,7 +197,12 @@ class Completer:
     ) -> None:
         if self.cache is None or inp.skip_cache or vec is None or not answer.result.text:
             return
-        if answer.result.finish_reason not in ("stop", "end_turn", ""):
+        if answer.result.tool_calls:
+            # Never cached, not even exactly: a call's id is the provider's, fresh for
+            # each answer, and running a tool (sending the mail, paying the bill) is a
+            # side effect the agent asked the model about now, not last time.
+            return
+        if answer.result.finish_reason not in (FinishReason.STOP, ""):
             return  # a truncated or filtered answer is not worth serving again
         await self._run(self._store, tenant, pre, vec, answer)
 
@@ -240,6 +251,8 @@ class Completer:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         yield event.text
+                    elif isinstance(event, ToolCallDelta):
+                        yield event
                     elif isinstance(event, RoutedAnswer):
                         self._record(tenant, event)
                         await self._remember(tenant, inp, pre, vec, event)

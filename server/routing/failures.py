@@ -2,8 +2,13 @@
 the failures of a whole request are summarised for the caller.
 
 The errors raised to callers subclass the core's Unavailable / DeadlineExceeded /
-FailedPrecondition, so the servicer's one mapping to gRPC codes covers them; they
-also carry every attempt made, for logs and metrics.
+FailedPrecondition / InvalidInput, so the servicer's one mapping to gRPC codes covers
+them; they also carry every attempt made, for logs and metrics.
+
+The caller's own mistakes fail at once, with the provider's message, instead of
+being retried on every upstream and tier: 400, 404, 413 and 422 (context too long,
+unknown model, bad tool schema) are INVALID_ARGUMENT; 401 and 403 (the configured
+key is wrong) are FAILED_PRECONDITION. 408, 409, 429 and 5xx keep retry and failover.
 """
 
 from __future__ import annotations
@@ -13,7 +18,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from promptpress.errors import DeadlineExceeded, FailedPrecondition, Unavailable
+from promptpress.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidInput,
+    Unavailable,
+)
 from promptpress.server.routing.protocols import snippet
 
 _MAX_SUMMARY = 600
@@ -22,6 +33,10 @@ _MAX_SUMMARY = 600
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 # The upstream, not the request, is at fault: let it rest before sending it more.
 COOL_STATUS = RETRYABLE_STATUS | {401, 403, 404}
+# The request is at fault: no other upstream will take it either.
+CALLER_STATUS = frozenset({400, 404, 413, 422})
+# The configuration (the API key) is at fault.
+CONFIG_STATUS = frozenset({401, 403})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,7 @@ class UpstreamCallFailed(Exception):
         cool: bool,
         status: int | None = None,
         retry_after_s: float | None = None,
+        fatal: str = "",
     ) -> None:
         super().__init__(summary)
         self.summary = summary
@@ -59,6 +75,7 @@ class UpstreamCallFailed(Exception):
         self.cool = cool
         self.status = status
         self.retry_after_s = retry_after_s
+        self.fatal = fatal  # "caller" | "config": stop trying, tell the caller
 
 
 def http_failure(status: int, summary: str, headers: Mapping[str, str]) -> UpstreamCallFailed:
@@ -69,6 +86,7 @@ def http_failure(status: int, summary: str, headers: Mapping[str, str]) -> Upstr
         retryable=status in RETRYABLE_STATUS or status >= 500,
         cool=status in COOL_STATUS or status >= 500,
         retry_after_s=retry_after_seconds(headers),
+        fatal="caller" if status in CALLER_STATUS else "config" if status in CONFIG_STATUS else "",
     )
 
 
@@ -118,6 +136,25 @@ class UpstreamNotConfigured(FailedPrecondition):
     def __init__(self, message: str, attempts: Sequence[Attempt]) -> None:
         super().__init__(message)
         self.attempts = tuple(attempts)
+
+
+class UpstreamRejected(InvalidInput):
+    """The provider refused the request itself (400/404/413/422): the caller's to fix."""
+
+    def __init__(self, message: str, attempts: Sequence[Attempt]) -> None:
+        super().__init__([FieldViolation("request", message)])
+        self.attempts = tuple(attempts)
+
+
+def fatal_error(
+    upstream: str, failure: UpstreamCallFailed, attempts: Sequence[Attempt]
+) -> Exception:
+    """What the caller gets for a failure no other upstream would fix."""
+    if failure.fatal == "config":
+        return UpstreamNotConfigured(
+            f"{upstream} refused the configured credentials: {failure.summary}", attempts
+        )
+    return UpstreamRejected(f"{upstream} rejected the request: {failure.summary}", attempts)
 
 
 def summarise(attempts: Sequence[Attempt]) -> str:

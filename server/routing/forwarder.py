@@ -12,8 +12,13 @@ Time: ``deadline_s`` (seconds left on the caller's gRPC deadline) caps every wai
 and every upstream call. Cancelling the calling task cancels the upstream request;
 httpx then closes that connection instead of returning it to the pool.
 
-Streaming relays text as it arrives. Before the first delta a failure still fails
-over; after it the stream raises UpstreamUnavailable, and a stream that ends without
+A provider's 400/404/413/422 (the request is at fault) or 401/403 (the key is)
+ends the request at once with the provider's message: no other upstream would
+take it either. 408, 409, 429, 5xx, timeouts and connection errors retry and fail
+over.
+
+Streaming relays text and tool-call pieces as they arrive. Before the first piece
+a failure still fails over; after it the stream raises UpstreamUnavailable, and a stream that ends without
 its terminator ([DONE] / message_stop) is an error: the final StreamDone is only
 ever produced for a complete answer.
 """
@@ -31,6 +36,7 @@ from typing import TypeVar
 import httpx
 
 from promptpress.server.routing import protocols as proto
+from promptpress.server.routing import stream_parsers as sse
 from promptpress.server.routing.affinity import Node, rendezvous_order
 from promptpress.server.routing.bodies import UpstreamRequest
 from promptpress.server.routing.failures import (
@@ -40,6 +46,7 @@ from promptpress.server.routing.failures import (
     connection_failure,
     deadline_error,
     exhausted_error,
+    fatal_error,
     garbage_failure,
     http_failure,
     timeout_failure,
@@ -52,6 +59,7 @@ from promptpress.server.routing.results import (
     UpstreamResult,
 )
 from promptpress.server.routing.tiers import RetryPolicy, Tier, UpstreamConfig
+from promptpress.types import ToolCallDelta
 
 _DEADLINE_SLACK_S = 0.001
 _DEFAULT_POLICY = RetryPolicy()
@@ -125,6 +133,8 @@ class Forwarder:
                     completion = await self._call(upstream, request, deadline)
                 except UpstreamCallFailed as failure:
                     attempts.append(self._failed(upstream, failure, started))
+                    if failure.fatal:
+                        raise fatal_error(upstream.qualified_name, failure, attempts) from None
                     if not await self._should_retry(upstream, failure, n, deadline, attempts):
                         break
                     continue
@@ -157,7 +167,8 @@ class Forwarder:
         affinity_key: str = "",
         deadline_s: float | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        """TextDelta events as they arrive, then exactly one StreamDone, or an error."""
+        """TextDelta and ToolCallDelta events as they arrive, then exactly one
+        StreamDone, or an error."""
         deadline = self._deadline(deadline_s)
         attempts: list[Attempt] = []
         for upstream in self.attempt_order(plan, affinity_key):
@@ -168,11 +179,13 @@ class Forwarder:
                 relayed = False
                 try:
                     async for event in self._stream_once(upstream, request, deadline, attempts):
-                        relayed = relayed or isinstance(event, TextDelta)
+                        relayed = relayed or not isinstance(event, StreamDone)
                         yield event
                     return
                 except UpstreamCallFailed as failure:
                     attempts.append(self._failed(upstream, failure, started))
+                    if failure.fatal and not relayed:
+                        raise fatal_error(upstream.qualified_name, failure, attempts) from None
                     if relayed:
                         # Part of an answer is already with the client: no failover.
                         if self._expired(deadline):
@@ -211,13 +224,18 @@ class Forwarder:
                 completion = await self._whole_answer(upstream, response, deadline)
                 if completion.text:
                     yield TextDelta(completion.text, upstream.qualified_name)
+                for i, call in enumerate(completion.tool_calls):
+                    yield ToolCallDelta(i, call.id, call.name, call.arguments_json)
                 yield StreamDone(self._succeeded(upstream, completion, attempts, started))
                 return
-            parser = proto.stream_parser_for(upstream.kind)
+            parser = sse.stream_parser_for(upstream.kind)
             parts: list[str] = []
-            async for text in self._deltas(response, parser, deadline):
-                parts.append(text)
-                yield TextDelta(text, upstream.qualified_name)
+            async for piece in self._deltas(response, parser, deadline):
+                if isinstance(piece, str):
+                    parts.append(piece)
+                    yield TextDelta(piece, upstream.qualified_name)
+                else:
+                    yield piece
             try:
                 completion = parser.result("".join(parts))
             except proto.ProtocolError as exc:
@@ -228,9 +246,9 @@ class Forwarder:
             await response.aclose()
 
     async def _deltas(
-        self, response: httpx.Response, parser: proto.StreamParser, deadline: float
-    ) -> AsyncIterator[str]:
-        decoder = proto.SSEDecoder()
+        self, response: httpx.Response, parser: sse.StreamParser, deadline: float
+    ) -> AsyncIterator[sse.StreamPiece]:
+        decoder = sse.SSEDecoder()
         lines = response.aiter_lines()
         while not parser.done:
             budget = self._budget(deadline, self.policy.stream_idle_timeout_s)
@@ -249,14 +267,14 @@ class Forwarder:
             event = decoder.flush() if line is None else decoder.feed_line(line)
             if event is not None:
                 try:
-                    for text in parser.feed(event):
-                        yield text
+                    for piece in parser.feed(event):
+                        yield piece
                 except proto.ProtocolError as exc:
                     raise garbage_failure(exc) from None
             if line is None:
                 break
         if not parser.done:
-            anthropic = isinstance(parser, proto.AnthropicStreamParser)
+            anthropic = isinstance(parser, sse.AnthropicStreamParser)
             terminator = "message_stop" if anthropic else "[DONE]"
             raise UpstreamCallFailed(
                 f"stream ended without {terminator}",
@@ -398,4 +416,5 @@ def _result(
         tier=upstream.tier,
         model=c.model or upstream.model,
         attempts=tuple(attempts),
+        tool_calls=c.tool_calls,
     )

@@ -8,6 +8,11 @@
   SDK); streaming is SSE events ``message_start``, ``content_block_delta``,
   ``message_delta``, ``message_stop`` (plus ``ping`` and ``error``).
 
+Tool calls come back as OpenAI ``message.tool_calls`` (arguments: the JSON text the
+model produced) and Anthropic ``tool_use`` blocks (``input``: an object, serialised
+here). Finish reasons use OpenAI's vocabulary (stop, length, tool_calls,
+content_filter). Streaming lives in stream_parsers.py.
+
 Nothing here does I/O, so every malformed shape can be tested directly. Anything an
 upstream sends that is not what the protocol promises raises `ProtocolError` with a
 short summary fit for an error message.
@@ -17,21 +22,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from promptpress.server.routing.bodies import UpstreamRequest
 from promptpress.server.routing.tiers import UpstreamConfig, UpstreamKind
 from promptpress.server.routing.usage import (
     Usage,
     UsageError,
-    merge_anthropic_stream_usage,
     usage_from_anthropic,
     usage_from_openai,
 )
+from promptpress.types import FinishReason, ToolCall
 
 ANTHROPIC_VERSION = "2023-06-01"
 _SNIPPET = 160
+_MESSAGE = 400
 
 
 class ProtocolError(Exception):
@@ -40,13 +46,12 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class UpstreamReply:
-    """One upstream's whole answer, parsed from its wire protocol."""
-
     text: str
     finish_reason: str  # OpenAI vocabulary: stop, length, tool_calls, content_filter
     usage: Usage
     usage_reported: bool  # False: the upstream sent no usage (counts are zero)
     model: str
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 def endpoint(upstream: UpstreamConfig) -> str:
@@ -90,11 +95,11 @@ def request_body(upstream: UpstreamConfig, request: UpstreamRequest, *, stream: 
 # --- whole responses -----------------------------------------------------------
 
 
-def snippet(payload: bytes | str) -> str:
+def snippet(payload: bytes | str, limit: int = _SNIPPET) -> str:
     """A short, printable excerpt of what the upstream sent, for error messages."""
     text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
     text = " ".join(text.split())
-    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "…"
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def error_summary(status: int, payload: bytes) -> str:
@@ -109,11 +114,13 @@ def error_summary(status: int, payload: bytes) -> str:
             message = err
     except ValueError:
         pass
-    return f"HTTP {status}: {snippet(message or payload) or '(empty body)'}"
+    # The provider's own message is what a caller needs to fix a rejected request.
+    text = snippet(message, _MESSAGE) if message else snippet(payload)
+    return f"HTTP {status}: {text or '(empty body)'}"
 
 
 def parse_completion(kind: UpstreamKind, payload: bytes) -> UpstreamReply:
-    data = _json_object(payload)
+    data = json_object(payload)
     try:
         if kind is UpstreamKind.ANTHROPIC:
             return _parse_anthropic(data)
@@ -124,7 +131,7 @@ def parse_completion(kind: UpstreamKind, payload: bytes) -> UpstreamReply:
         ) from None
 
 
-def _json_object(payload: bytes | str) -> dict[str, Any]:
+def json_object(payload: bytes | str) -> dict[str, Any]:
     try:
         data = json.loads(payload)
     except ValueError:
@@ -138,17 +145,37 @@ def _json_object(payload: bytes | str) -> dict[str, Any]:
 
 def _parse_openai(data: Mapping[str, Any]) -> UpstreamReply:
     choice = data["choices"][0]
-    content = choice["message"].get("content")
+    message = choice["message"]
+    content = message.get("content")
     if content is not None and not isinstance(content, str):
         raise TypeError("message.content is not a string")
+    calls = tuple(_openai_call(c) for c in message.get("tool_calls") or ())
     usage = data.get("usage")
     return UpstreamReply(
         text=content or "",
-        finish_reason=str(choice.get("finish_reason") or ""),
+        finish_reason=finish_reason(choice.get("finish_reason"), bool(calls)),
         usage=usage_from_openai(usage) if usage else Usage(),
         usage_reported=bool(usage),
         model=str(data.get("model", "")),
+        tool_calls=calls,
     )
+
+
+def _openai_call(raw: Mapping[str, Any]) -> ToolCall:
+    function = raw["function"]
+    arguments = function.get("arguments") or ""
+    if not isinstance(arguments, str):  # some compatible servers send an object
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    return ToolCall(id=str(raw["id"]), name=str(function["name"]), arguments_json=arguments)
+
+
+def finish_reason(raw: Any, has_tool_calls: bool) -> str:
+    """The OpenAI-vocabulary reason; answers with tool calls say tool_calls even when
+    a compatible server says "stop" (vLLM, Ollama) or the legacy "function_call"."""
+    reason = str(raw or "")
+    if has_tool_calls and reason in ("", "stop", "function_call"):
+        return FinishReason.TOOL_CALLS.value
+    return reason
 
 
 _ANTHROPIC_STOP = {
@@ -165,158 +192,25 @@ def _parse_anthropic(data: Mapping[str, Any]) -> UpstreamReply:
         raise TypeError(f"type is {data.get('type')!r}, not 'message'")
     blocks = data["content"]
     text = "".join(b["text"] for b in blocks if b.get("type") == "text")
+    calls = tuple(
+        ToolCall(id=str(b["id"]), name=str(b["name"]), arguments_json=_json_text(b.get("input")))
+        for b in blocks
+        if b.get("type") == "tool_use"
+    )
     usage = data.get("usage")
     return UpstreamReply(
         text=text,
-        finish_reason=_anthropic_stop(data.get("stop_reason")),
+        finish_reason=finish_reason(anthropic_stop(data.get("stop_reason")), bool(calls)),
         usage=usage_from_anthropic(usage) if usage else Usage(),
         usage_reported=bool(usage),
         model=str(data.get("model", "")),
+        tool_calls=calls,
     )
 
 
-def _anthropic_stop(reason: Any) -> str:
+def _json_text(value: Any) -> str:
+    return json.dumps({} if value is None else value, ensure_ascii=False)
+
+
+def anthropic_stop(reason: Any) -> str:
     return _ANTHROPIC_STOP.get(str(reason), str(reason or ""))
-
-
-# --- server-sent events ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    event: str
-    data: str
-
-
-@dataclass(slots=True)
-class SSEDecoder:
-    """Turns SSE lines (as httpx's aiter_lines yields them) into events."""
-
-    _event: str = ""
-    _data: list[str] = field(default_factory=list)
-
-    def feed_line(self, line: str) -> SSEEvent | None:
-        line = line.rstrip("\r\n")
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None  # comment / keep-alive
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        return None
-
-    def flush(self) -> SSEEvent | None:
-        """The last event when the stream ended without a blank line after it."""
-        return self._dispatch()
-
-    def _dispatch(self) -> SSEEvent | None:
-        if not self._data and not self._event:
-            return None
-        event = SSEEvent(self._event or "message", "\n".join(self._data))
-        self._event, self._data = "", []
-        return event
-
-
-class StreamParser(Protocol):
-    """Per-protocol stream state: feed events, get text deltas, then the result."""
-
-    done: bool
-
-    def feed(self, event: SSEEvent) -> list[str]: ...
-
-    def result(self, text: str) -> UpstreamReply: ...
-
-
-class OpenAIStreamParser:
-    def __init__(self) -> None:
-        self.done = False
-        self._finish = ""
-        self._usage: Usage | None = None
-        self._model = ""
-
-    def feed(self, event: SSEEvent) -> list[str]:
-        if self.done:
-            raise ProtocolError("data after [DONE]")
-        if event.data.strip() == "[DONE]":
-            self.done = True
-            return []
-        chunk = _json_object(event.data)
-        try:
-            self._model = str(chunk.get("model") or self._model)
-            if chunk.get("usage"):
-                self._usage = usage_from_openai(chunk["usage"])
-            deltas = []
-            for choice in chunk.get("choices") or []:
-                if choice.get("index", 0) != 0:
-                    continue
-                content = (choice.get("delta") or {}).get("content")
-                if content:
-                    if not isinstance(content, str):
-                        raise TypeError("delta.content is not a string")
-                    deltas.append(content)
-                if choice.get("finish_reason"):
-                    self._finish = str(choice["finish_reason"])
-            return deltas
-        except (AttributeError, TypeError, UsageError) as exc:
-            raise ProtocolError(
-                f"malformed stream chunk ({exc!r}): {snippet(event.data)}"
-            ) from None
-
-    def result(self, text: str) -> UpstreamReply:
-        return UpstreamReply(
-            text, self._finish, self._usage or Usage(), self._usage is not None, self._model
-        )
-
-
-class AnthropicStreamParser:
-    def __init__(self) -> None:
-        self.done = False
-        self._stop = ""
-        self._start_usage: dict[str, Any] = {}
-        self._delta_usage: dict[str, Any] = {}
-        self._model = ""
-
-    def feed(self, event: SSEEvent) -> list[str]:
-        if self.done:
-            raise ProtocolError("event after message_stop")
-        if event.event == "ping":
-            return []
-        if event.event == "error":
-            raise ProtocolError(f"upstream stream error: {snippet(event.data)}")
-        data = _json_object(event.data)
-        kind = data.get("type", event.event)
-        try:
-            if kind == "message_start":
-                message = data["message"]
-                self._model = str(message.get("model", ""))
-                self._start_usage = dict(message.get("usage") or {})
-            elif kind == "content_block_delta":
-                delta = data["delta"]
-                if delta.get("type") == "text_delta":
-                    return [str(delta["text"])]
-            elif kind == "message_delta":
-                self._stop = _anthropic_stop((data.get("delta") or {}).get("stop_reason"))
-                self._delta_usage.update(data.get("usage") or {})
-            elif kind == "message_stop":
-                self.done = True
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ProtocolError(
-                f"malformed stream event ({exc!r}): {snippet(event.data)}"
-            ) from None
-        return []
-
-    def result(self, text: str) -> UpstreamReply:
-        reported = bool(self._start_usage or self._delta_usage)
-        try:
-            usage = merge_anthropic_stream_usage(self._start_usage, self._delta_usage)
-        except UsageError as exc:
-            raise ProtocolError(f"malformed stream usage: {exc}") from None
-        return UpstreamReply(text, self._stop, usage, reported, self._model)
-
-
-def stream_parser_for(kind: UpstreamKind) -> StreamParser:
-    return AnthropicStreamParser() if kind is UpstreamKind.ANTHROPIC else OpenAIStreamParser()

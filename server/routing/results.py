@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from promptpress.server.routing.failures import Attempt
 from promptpress.server.routing.usage import Usage
+from promptpress.types import ToolCall, ToolCallDelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class UpstreamResult:
     tier: str
     model: str  # as the upstream reported it (else the configured one)
     attempts: tuple[Attempt, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ class StreamDone:
     result: UpstreamResult
 
 
-StreamEvent = TextDelta | StreamDone
+StreamEvent = TextDelta | ToolCallDelta | StreamDone
 
 
 @dataclass

@@ -28,8 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 408: "Request Timeout", 409: "Conflict", 413: "Content Too Large",
+            422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable", 529: "Overloaded"}  # fmt: skip
 
 
@@ -198,6 +199,107 @@ def anthropic_stream(
     )
     if stop:
         events.append(event("message_stop", {}))
+    return events
+
+
+# --- tool calls, as each provider sends them -----------------------------------------
+#
+# A call is (id, name, arguments JSON text). Streams split the arguments into
+# `pieces` slices; OpenAI streams of several calls interleave their slices by index.
+
+
+Call = tuple[str, str, str]
+
+
+def _slices(text: str, pieces: int) -> list[str]:
+    step = max(1, -(-len(text) // pieces))
+    return [text[i : i + step] for i in range(0, len(text), step)] or [""]
+
+
+def openai_tool_completion(
+    calls: Sequence[Call], *, text: str | None = None, model: str = "fake-small"
+) -> dict[str, Any]:
+    body = openai_completion(text or "", model=model, finish_reason="tool_calls")
+    message = body["choices"][0]["message"]
+    message["content"] = text
+    message["tool_calls"] = [
+        {"id": i, "type": "function", "function": {"name": n, "arguments": a}} for i, n, a in calls
+    ]
+    return body
+
+
+def anthropic_tool_message(
+    calls: Sequence[Call], *, text: str = "", model: str = "fake-claude"
+) -> dict[str, Any]:
+    body = anthropic_message(text, model=model, stop_reason="tool_use")
+    blocks = [{"type": "text", "text": text}] if text else []
+    blocks += [
+        {"type": "tool_use", "id": i, "name": n, "input": json.loads(a)} for i, n, a in calls
+    ]
+    body["content"] = blocks
+    return body
+
+
+def openai_tool_stream(
+    calls: Sequence[Call], *, pieces: int = 3, text: str = "", model: str = "fake-small"
+) -> list[str]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        body = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                             "finish_reason": finish}]}  # fmt: skip
+        return f"data: {json.dumps(body)}\n\n"
+
+    events = [chunk({"role": "assistant", "content": None})]
+    if text:
+        events.append(chunk({"content": text}))
+    for index, (call_id, name, _) in enumerate(calls):
+        head = {"index": index, "id": call_id, "type": "function",
+                "function": {"name": name, "arguments": ""}}  # fmt: skip
+        events.append(chunk({"tool_calls": [head]}))
+    sliced = [_slices(a, pieces) for _, _, a in calls]
+    for step in range(max(len(s) for s in sliced)):
+        for index, parts in enumerate(sliced):  # interleaved: call 0, call 1, call 0, ...
+            if step < len(parts):
+                piece = {"index": index, "function": {"arguments": parts[step]}}
+                events.append(chunk({"tool_calls": [piece]}))
+    events.append(chunk({}, "tool_calls"))
+    usage = {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}
+    events.append(
+        f"data: {json.dumps({'id': 'c', 'object': 'chat.completion.chunk', 'model': model, 'choices': [], 'usage': usage})}\n\n"
+    )
+    events.append("data: [DONE]\n\n")
+    return events
+
+
+def anthropic_tool_stream(
+    calls: Sequence[Call], *, pieces: int = 3, text: str = "", model: str = "fake-claude"
+) -> list[str]:
+    def event(name: str, data: dict[str, Any]) -> str:
+        return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
+
+    message = {"id": "msg", "type": "message", "role": "assistant", "model": model,
+               "content": [], "stop_reason": None, "stop_sequence": None,
+               "usage": {"input_tokens": 30, "output_tokens": 1}}  # fmt: skip
+    events = [event("message_start", {"message": message})]
+    index = 0
+    if text:
+        events.append(event("content_block_start",
+                            {"index": 0, "content_block": {"type": "text", "text": ""}}))  # fmt: skip
+        events.append(event("content_block_delta",
+                            {"index": 0, "delta": {"type": "text_delta", "text": text}}))  # fmt: skip
+        events.append(event("content_block_stop", {"index": 0}))
+        index = 1
+    for call_id, name, arguments in calls:
+        block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        events.append(event("content_block_start", {"index": index, "content_block": block}))
+        for part in ["", *_slices(arguments, pieces)]:
+            delta = {"type": "input_json_delta", "partial_json": part}
+            events.append(event("content_block_delta", {"index": index, "delta": delta}))
+        events.append(event("content_block_stop", {"index": index}))
+        index += 1
+    events.append(event("message_delta", {"delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                                          "usage": {"output_tokens": 12}}))  # fmt: skip
+    events.append(event("message_stop", {}))
     return events
 
 

@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from promptpress.errors import DeadlineExceeded, FailedPrecondition, Unavailable
+from promptpress.errors import DeadlineExceeded, FailedPrecondition, InvalidInput, Unavailable
 from promptpress.server.routing.forwarder import Forwarder, StreamDone, TextDelta
 from promptpress.server.routing.tiers import UpstreamKind
 from promptpress.server.routing.usage import Usage
@@ -345,3 +345,53 @@ async def test_stream_request_answered_with_plain_json_is_relayed_whole(fake, fo
 async def test_plan_without_upstreams_is_failed_precondition(forwarder):
     with pytest.raises(FailedPrecondition, match="no upstream"):
         await forwarder.complete([tier("small")], REQUEST)
+
+
+# --- the caller's errors fail at once; the provider's keep retry and failover ---------
+
+
+def two_tier_plan(first, second):  # type: ignore[no-untyped-def]
+    return [
+        tier("small", upstream("a", first)),
+        tier("frontier", upstream("b", second, tier="frontier")),
+    ]
+
+
+@pytest.mark.parametrize("status", [400, 404, 413, 422])
+async def test_a_rejected_request_returns_once_with_the_providers_message(
+    make_fake, forwarder, status
+):
+    first, second = make_fake(), make_fake()
+    first.script(error_reply(status, "This model's maximum context length is 128000 tokens"))
+    with pytest.raises(InvalidInput) as caught:
+        await forwarder.complete(two_tier_plan(first, second), REQUEST)
+    assert "maximum context length is 128000 tokens" in str(caught.value)
+    assert f"HTTP {status}" in str(caught.value) and "small/a" in str(caught.value)
+    assert caught.value.violations[0].field == "request"
+    assert len(first.requests) == 1 and second.requests == []  # one try, no failover
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refused_key_is_the_configurations_fault_at_once(make_fake, forwarder, status):
+    first, second = make_fake(), make_fake()
+    first.script(error_reply(status, "Incorrect API key provided"))
+    with pytest.raises(FailedPrecondition, match="Incorrect API key provided"):
+        await forwarder.complete(two_tier_plan(first, second), REQUEST)
+    assert len(first.requests) == 1 and second.requests == []
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 503])
+async def test_transient_statuses_still_retry_and_fail_over(make_fake, forwarder, status):
+    first, second = make_fake(), make_fake()
+    first.default = error_reply(status, "try later")
+    second.script(JSONReply(openai_completion("ok")))
+    result = await forwarder.complete(two_tier_plan(first, second), REQUEST)
+    assert result.upstream == "frontier/b" and len(first.requests) == 2
+
+
+async def test_a_rejected_streamed_request_returns_once_too(make_fake, forwarder):
+    first, second = make_fake(), make_fake()
+    first.script(error_reply(400, "Invalid schema for function 'get_weather'"))
+    with pytest.raises(InvalidInput, match="Invalid schema for function 'get_weather'"):
+        await collect(forwarder.stream(two_tier_plan(first, second), REQUEST))
+    assert len(first.requests) == 1 and second.requests == []

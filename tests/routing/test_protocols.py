@@ -8,6 +8,7 @@ import pytest
 
 from promptpress.errors import FailedPrecondition
 from promptpress.server.routing import protocols as proto
+from promptpress.server.routing import stream_parsers as sse
 from promptpress.server.routing.bodies import UpstreamRequest
 from promptpress.server.routing.failures import (
     Attempt,
@@ -22,7 +23,7 @@ from tests.routing.fake_upstream import anthropic_stream, openai_stream
 
 
 def feed_all(parser, events):  # type: ignore[no-untyped-def]
-    decoder = proto.SSEDecoder()
+    decoder = sse.SSEDecoder()
     out = []
     for raw in events:
         for line in raw.split("\n"):
@@ -34,7 +35,7 @@ def feed_all(parser, events):  # type: ignore[no-untyped-def]
 
 def test_openai_stream_parser_yields_text_and_usage():
     usage = {"prompt_tokens": 9, "completion_tokens": 2}
-    parser = proto.OpenAIStreamParser()
+    parser = sse.OpenAIStreamParser()
     assert feed_all(parser, openai_stream(["a", "b"], usage=usage)) == ["a", "b"]
     assert parser.done
     result = parser.result("ab")
@@ -46,13 +47,13 @@ def test_openai_stream_parser_yields_text_and_usage():
 
 
 def test_openai_stream_without_usage_says_so():
-    parser = proto.OpenAIStreamParser()
+    parser = sse.OpenAIStreamParser()
     feed_all(parser, openai_stream(["a"]))
     assert parser.result("a").usage_reported is False
 
 
 def test_anthropic_stream_error_event_raises():
-    parser = proto.AnthropicStreamParser()
+    parser = sse.AnthropicStreamParser()
     error = 'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error"}}\n\n'
     with pytest.raises(proto.ProtocolError, match="overloaded_error"):
         feed_all(parser, [*anthropic_stream(["x"])[:3], error])
@@ -64,25 +65,25 @@ def test_anthropic_stream_error_event_raises():
 )
 def test_malformed_openai_chunks_raise_protocol_error(data):
     with pytest.raises(proto.ProtocolError):
-        proto.OpenAIStreamParser().feed(proto.SSEEvent("message", data))
+        sse.OpenAIStreamParser().feed(sse.SSEEvent("message", data))
 
 
 def test_sse_decoder_joins_multiline_data_and_skips_comments():
-    decoder = proto.SSEDecoder()
+    decoder = sse.SSEDecoder()
     lines = [": keep-alive", "event: x", "data: a", "data: b", ""]
     events = [e for e in (decoder.feed_line(line) for line in lines) if e]
-    assert events == [proto.SSEEvent("x", "a\nb")]
+    assert events == [sse.SSEEvent("x", "a\nb")]
 
 
 @pytest.mark.parametrize(
     ("kind", "payload", "text", "finish"),
     [
         (UpstreamKind.OPENAI,
-         {"choices": [{"message": {"content": None, "tool_calls": []}, "finish_reason": "tool_calls"}]},
-         "", "tool_calls"),
+         {"choices": [{"message": {"content": None, "tool_calls": []}, "finish_reason": "stop"}]},
+         "", "stop"),
         (UpstreamKind.ANTHROPIC,
-         {"type": "message", "content": [{"type": "text", "text": "a"}, {"type": "tool_use"},
-                                         {"type": "text", "text": "b"}], "stop_reason": "max_tokens"},
+         {"type": "message", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+          "stop_reason": "max_tokens"},
          "ab", "length"),
     ],
 )  # fmt: skip
