@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from promptpress.server.routing.protocols import (
-    UpstreamReply,
     ProtocolError,
+    UpstreamReply,
     anthropic_stop,
     finish_reason,
     json_object,
