@@ -12,19 +12,16 @@ question-conditioned surprisal still decides which words of a sentence stay.
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from nltk.stem import PorterStemmer
 
+from promptpress import terms as shared_terms
 from promptpress.compressor.selection import Unit
 
-_WORD = re.compile(r"\w+")
-_STEMMER = PorterStemmer()  # rule-based: no data files
+# Function words left out of question matching (promptpress.terms does the rest).
 STOPWORDS = frozenset(
     [
         "a",
@@ -127,14 +124,9 @@ STOPWORDS = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    return _STEMMER.stem(word)
-
-
 def terms(text: str) -> list[str]:
     """Stemmed content words of text."""
-    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return shared_terms.terms(text, STOPWORDS)
 
 
 def group_relevance(groups: Sequence[set[str]], question_terms: set[str]) -> np.ndarray:

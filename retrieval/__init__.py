@@ -33,7 +33,7 @@ from promptpress.retrieval.corpus import (
 from promptpress.retrieval.embedder import DEFAULT_MODEL_ID, SentenceTransformerEmbedder
 from promptpress.retrieval.ranking import FusionWeights
 from promptpress.retrieval.refine import fine_chunking
-from promptpress.retrieval.retrieve import Retrieval, query_for, render_context, retrieve
+from promptpress.retrieval.retrieve import Retrieval, render_context, retrieve
 from promptpress.retrieval.selection import (
     CandidatePool,
     Ranking,
@@ -70,7 +70,6 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "chunk_document",
     "fine_chunking",
-    "query_for",
     "rank_chunks",
     "render_context",
     "retrieve",

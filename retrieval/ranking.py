@@ -6,16 +6,14 @@ alone; selection.py composes them.
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+from promptpress.terms import terms
 
 # Function words carry no topical signal; dropping them keeps question words
 # ("what", "which") from pulling up chunks that merely share them.
@@ -63,21 +61,9 @@ class FusionWeights:
 DEFAULT_WEIGHTS = FusionWeights()
 
 
-@functools.cache
-def _stemmer() -> object:
-    from nltk.stem.porter import PorterStemmer  # needs no downloaded data
-
-    return PorterStemmer()
-
-
-@functools.lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
-    return _stemmer().stem(word)  # type: ignore[attr-defined, no-any-return]
-
-
 def bm25_terms(text: str) -> tuple[str, ...]:
     """The terms BM25 matches on: lower-cased words, stop words out, Porter-stemmed."""
-    return tuple(_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
+    return tuple(terms(text, STOPWORDS))
 
 
 class _LuceneIdfBM25(BM25Okapi):  # type: ignore[misc]

@@ -22,7 +22,7 @@ from promptpress.retrieval.selection import (
 )
 from promptpress.retrieval.validation import document_id_violations, document_violations, raise_if
 from promptpress.tokens import TokenCounter
-from promptpress.types import Document, Message, Placement, Role
+from promptpress.types import Document, Placement
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +36,6 @@ class Retrieval:
     # Every candidate document (inline, then stored), whole: what the request
     # would have sent without selection, so callers need not read the corpus again.
     documents: tuple[Document, ...] = ()
-
-
-def query_for(query: str, messages: Sequence[Message]) -> str:
-    """The retrieval query: the request's `query`, else the last user message."""
-    if query.strip():
-        return query
-    for message in reversed(messages):
-        if message.role is Role.USER and message.content.strip():
-            return message.content
-    return ""
 
 
 def retrieve(

@@ -24,10 +24,10 @@ from promptpress.compressor.history import trim_history
 from promptpress.compressor.segments import Segment, compress_segments
 from promptpress.compressor.settings import CompressionSettings
 from promptpress.errors import InvalidInput
-from promptpress.retrieval import Retrieval, query_for, retrieve
+from promptpress.retrieval import Retrieval, retrieve
 from promptpress.server.resources import Resources
 from promptpress.tokens import TokenCounter, counter_for
-from promptpress.types import Document, Message, PreprocessInput, Role
+from promptpress.types import Document, Message, PreprocessInput, Role, question_of
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ class Pipeline:
         timer = StageTimer()
         counter = counter_for(inp.target.model)
         target = self.resources.profiles.resolve(inp.target)
-        query = query_for(inp.query, inp.messages)
+        query = question_of(inp.messages, query=inp.query)
 
         with timer.stage("retrieve"):
             found = self._retrieve(inp, counter, query)

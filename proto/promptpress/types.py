@@ -116,6 +116,21 @@ class Message:
     no_compress: bool = False
 
 
+def question_of(messages: Sequence[Message], *, query: str = "") -> str:
+    """The question a request asks: its explicit `query`, else its last non-blank user message.
+
+    Every stage that needs "the question" (retrieval's query, the compressor's
+    question, the semantic cache's key text, routing's difficulty features)
+    takes it from here, so they all agree on it. "" when there is none.
+    """
+    if query.strip():
+        return query
+    for message in reversed(messages):
+        if message.role is Role.USER and message.content.strip():
+            return message.content
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     id: str

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from promptpress.errors import FailedPrecondition
-from promptpress.types import Message, Role, TextEmbedder
+from promptpress.types import Message, Role, TextEmbedder, question_of
 
 MODEL_FORMAT = "promptpress.difficulty/1"
 
@@ -145,19 +145,11 @@ class DifficultyFeatures:
         )
 
 
-def query_text(messages: Sequence[Message]) -> str:
-    """The request's question: the last user message (else the last message)."""
-    for m in reversed(messages):
-        if m.role is Role.USER:
-            return m.content
-    return messages[-1].content if messages else ""
-
-
 def extract_features(
     messages: Sequence[Message], count_tokens: Callable[[str], int] | None = None
 ) -> DifficultyFeatures:
     count = count_tokens or _approx_tokens
-    query = query_text(messages)
+    query = question_of(messages)
     return DifficultyFeatures(
         prompt_tokens=sum(count(m.content) for m in messages),
         query_tokens=count(query),
@@ -353,7 +345,7 @@ class DifficultyClassifier:
         embedding = None
         if self.model.embedding_dim:
             assert self._embedder is not None
-            embedding = np.asarray(self._embedder.embed([query_text(messages)]))[0]
+            embedding = np.asarray(self._embedder.embed([question_of(messages)]))[0]
         return self.model.score(features, embedding), features, "model"
 
     def tier_for(self, score: float) -> str:

@@ -25,9 +25,8 @@ from promptpress.server.routing.difficulty import (
     FEATURE_NAMES,
     TrainedDifficultyModel,
     extract_features,
-    query_text,
 )
-from promptpress.types import Message, Role, TextEmbedder
+from promptpress.types import Message, Role, TextEmbedder, question_of
 
 LABELS = {"easy": 0, "hard": 1}
 _MAX_VIOLATIONS = 20
@@ -106,7 +105,7 @@ def train_difficulty_model(
     blocks = [(x_features - mean) / scale]
     dim = 0
     if embedder is not None:
-        embeddings = np.asarray(embedder.embed([query_text(e.messages) for e in examples]))
+        embeddings = np.asarray(embedder.embed([question_of(e.messages) for e in examples]))
         dim = int(embeddings.shape[1])
         blocks.append(embeddings.astype(np.float64))
     x = np.hstack(blocks)

@@ -4,11 +4,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from promptpress.retrieval import Corpus, query_for, render_context, retrieve
+from promptpress.retrieval import Corpus, render_context, retrieve
 from promptpress.retrieval.chunking import Chunk
 from promptpress.retrieval.selection import ScoredChunk
 from promptpress.tokens import TokenCounter
-from promptpress.types import Document, Message, Placement, Role
+from promptpress.types import Document, Placement
 from tests.retrieval.conftest import HashingEmbedder
 
 MANUAL = Document(
@@ -111,24 +111,6 @@ def test_concurrent_requests_match_serial_ones(corpus: Corpus, counter: TokenCou
     serial = [ask(q) for q in queries]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(ask, queries)) == serial
-
-
-@pytest.mark.parametrize(
-    ("query", "messages", "expected"),
-    [
-        ("explicit", [Message(Role.USER, "last")], "explicit"),
-        (
-            "  ",
-            [Message(Role.USER, "first"), Message(Role.ASSISTANT, "a"), Message(Role.USER, "last")],
-            "last",
-        ),
-        ("", [Message(Role.USER, "asked"), Message(Role.ASSISTANT, "answer")], "asked"),
-        ("", [Message(Role.USER, "asked"), Message(Role.USER, " ")], "asked"),
-        ("", [Message(Role.SYSTEM, "sys")], ""),
-    ],
-)
-def test_query_for(query: str, messages: list[Message], expected: str) -> None:
-    assert query_for(query, messages) == expected
 
 
 def _scored(doc: str, index: int, text: str, start: int) -> ScoredChunk:
