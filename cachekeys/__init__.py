@@ -18,7 +18,10 @@ and from Complete::
                        exact_key=plan.keys.exact_key)
     ... cache.store(tenant, context_fingerprint=..., query_text=..., query_vec=...,
                     response=..., exact_key=..., semantic_key=...)
-    usage, cost = cost_of_provider_usage(raw_usage, target)
+
+Prices: `cost_of_usage(usage, target)` prices a provider's reported `Usage`
+(parsed by `usage_from_openai`, `usage_from_anthropic`, ...) at the target's
+dated prices; `estimate_cost` prices token counts before a call.
 """
 
 from promptpress.cachekeys.breakpoints import (
@@ -33,7 +36,6 @@ from promptpress.cachekeys.cost import (
     Cost,
     Usage,
     UsageError,
-    cost_of_provider_usage,
     cost_of_usage,
     estimate_cost,
     usage_from_anthropic,
@@ -67,7 +69,7 @@ from promptpress.cachekeys.semantic_cache.cache import (
     SemanticCache,
     query_vector,
 )
-from promptpress.cachekeys.semantic_cache.guards import GuardVerdict, check_pair
+from promptpress.cachekeys.semantic_cache.guards import GuardVerdict
 from promptpress.cachekeys.simulate import CacheSimulator, SimRequest, SimResult
 
 __all__ = [
@@ -97,9 +99,7 @@ __all__ = [
     "build_layout",
     "canonical_json",
     "check_messages",
-    "check_pair",
     "compute_keys",
-    "cost_of_provider_usage",
     "cost_of_usage",
     "estimate_cost",
     "expected_cache_tokens",

@@ -19,7 +19,7 @@ written tokens (the meaning of the API's ``Usage.prompt_tokens``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,17 +152,3 @@ def usage_from_gemini(raw: Any) -> Usage:
         completion_tokens=_n(u, "candidatesTokenCount") + _n(u, "thoughtsTokenCount"),
         cached_tokens=_n(u, "cachedContentTokenCount"),
     )
-
-
-USAGE_PARSERS: dict[str, Callable[[Any], Usage]] = {
-    "openai_chat": usage_from_openai,
-    "anthropic_messages": usage_from_anthropic,
-    "bedrock_converse": usage_from_bedrock,
-    "gemini_generate": usage_from_gemini,
-}
-
-
-def cost_of_provider_usage(raw_usage: Any, target: ResolvedTarget) -> tuple[Usage, Cost]:
-    """Parses the usage object in the target's wire format and prices it."""
-    usage = USAGE_PARSERS[target.format](raw_usage)
-    return usage, cost_of_usage(usage, target)

@@ -33,7 +33,7 @@ from promptpress.retrieval.corpus import (
 from promptpress.retrieval.embedder import DEFAULT_MODEL_ID, SentenceTransformerEmbedder
 from promptpress.retrieval.ranking import FusionWeights
 from promptpress.retrieval.refine import fine_chunking
-from promptpress.retrieval.retrieve import Retrieval, render_context, retrieve
+from promptpress.retrieval.retrieve import Retrieval, retrieve
 from promptpress.retrieval.selection import (
     CandidatePool,
     Ranking,
@@ -71,7 +71,6 @@ __all__ = [
     "chunk_document",
     "fine_chunking",
     "rank_chunks",
-    "render_context",
     "retrieve",
     "select_chunks",
     "select_ranked",

@@ -15,7 +15,6 @@ from promptpress.retrieval.corpus import Corpus
 from promptpress.retrieval.refine import fine_chunking, select_refined
 from promptpress.retrieval.selection import (
     DEFAULT_OPTIONS,
-    ScoredChunk,
     Selection,
     SelectionOptions,
     select_chunks,
@@ -96,30 +95,3 @@ def retrieve(
         stats = dataclasses.replace(selection.stats, granularity=corpus.chunking.size)
         selection = dataclasses.replace(selection, stats=stats)
     return Retrieval(tuple(static), selection, candidates)
-
-
-def render_context(chunks: Sequence[ScoredChunk]) -> str:
-    """The selected chunks as one text block, in the given (placement) order.
-
-    Each run of chunks from one document gets a `[document: id]` header; when a
-    chunk overlaps the one before it (neighbouring chunks or sub-chunks share a
-    sentence or two), the repeated text is written once. The headers cost a few
-    tokens per document beyond the selection's count.
-    """
-    parts: list[str] = []
-    previous = None
-    for scored in chunks:
-        chunk = scored.chunk
-        if previous is not None and previous.document_id == chunk.document_id:
-            if previous.start <= chunk.start and chunk.end <= previous.end:
-                continue  # already written whole
-            if previous.start <= chunk.start < previous.end:
-                parts.append(chunk.text[previous.end - chunk.start :])
-            else:
-                parts.append("\n\n" + chunk.text)
-        else:
-            if parts:
-                parts.append("\n\n")
-            parts.append(f"[document: {chunk.document_id}]\n{chunk.text}")
-        previous = chunk
-    return "".join(parts)

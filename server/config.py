@@ -147,6 +147,4 @@ def load_config(
             values[name] = _coerce(name, environ[env_key], env_key)
         elif name in file_values:
             values[name] = _coerce(name, file_values[name], str(config_file))
-    if "data_dir" not in values and (env := environ.get("PROMPTPRESS_DATA_DIR")):
-        values["data_dir"] = env
     return ServerConfig(**values, extra=extra)

@@ -1,8 +1,10 @@
-"""Protobuf <-> core types, with validation of every request field.
+"""Protobuf -> core types for every request, with validation of every field.
 
-This is the only module that knows both worlds. Each `*_from_proto` function
-collects every violation it finds (proto3 JSON-style field paths) and raises one
-InvalidInput, so the caller sees all problems at once.
+Each `*_from_proto` function collects every violation it finds (proto3
+JSON-style field paths) and raises one InvalidInput, so the caller sees all
+problems at once. The enum tables go both ways; the responses (core -> protobuf)
+are built by the servicer, next to the RPC that returns them. Nothing here
+imports model code (tests/server/test_edge_is_light.py).
 """
 
 from __future__ import annotations

@@ -3,9 +3,12 @@
 Every RPC goes through `_rpc`: authenticate (tenant from the API key), admission
 (shed at once when over capacity), a CancelToken bound for the call (cancelled
 when the call ends early, so its worker-thread work stops at the next
-checkpoint), then convert and validate, run the work in the worker pool (never on
-the event loop), convert back, and map errors to statuses in one place
-(promptpress.server.status).
+checkpoint), and errors mapped to statuses in one place
+(promptpress.server.status). The unary stage RPCs (CountTokens, Preprocess, the
+corpus, Compress) then go through `_unary`: convert and validate, run the work in
+the worker pool (never on the event loop), convert back. Complete and
+StreamComplete await the Completer instead, which keeps its own blocking work
+off the loop.
 """
 
 from __future__ import annotations

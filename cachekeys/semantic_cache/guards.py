@@ -372,7 +372,3 @@ def compare(a: Features, b: Features) -> GuardVerdict:
         return GuardVerdict(False, "antonym")
     change = _content_change(a, b)
     return GuardVerdict(False, change) if change else GuardVerdict(True)
-
-
-def check_pair(a: str, b: str) -> GuardVerdict:
-    return compare(features(a), features(b))

@@ -7,7 +7,6 @@ import pytest
 from promptpress.cachekeys import (
     Usage,
     UsageError,
-    cost_of_provider_usage,
     cost_of_usage,
     estimate_cost,
     usage_from_anthropic,
@@ -23,7 +22,8 @@ def test_openai_prompt_tokens_include_cached_tokens(resolve) -> None:
         "completion_tokens": 500,
         "prompt_tokens_details": {"cached_tokens": 8_000},
     }
-    usage, cost = cost_of_provider_usage(raw, resolve("openai", "gpt-4o"))
+    usage = usage_from_openai(raw)
+    cost = cost_of_usage(usage, resolve("openai", "gpt-4o"))
     assert usage == Usage(prompt_tokens=10_000, completion_tokens=500, cached_tokens=8_000)
     # 2,000 x $2.50 + 8,000 x $1.25 + 500 x $10 per million
     assert cost.input_usd == pytest.approx(0.005)
@@ -39,7 +39,8 @@ def test_anthropic_input_tokens_exclude_cache_reads_and_writes(resolve) -> None:
         "cache_creation_input_tokens": 2_000,
         "output_tokens": 1_000,
     }
-    usage, cost = cost_of_provider_usage(raw, resolve("anthropic", "claude-sonnet-4-5"))
+    usage = usage_from_anthropic(raw)
+    cost = cost_of_usage(usage, resolve("anthropic", "claude-sonnet-4-5"))
     assert usage.prompt_tokens == 102_050 and usage.uncached_prompt_tokens == 50
     # 50 x $3 + 100k x $0.30 + 2k x $3.75 + 1k x $15 per million
     assert cost.total_usd == pytest.approx((150 + 30_000 + 7_500 + 15_000) / 1e6)
@@ -97,7 +98,8 @@ def test_deepseek_hit_fields(resolve) -> None:
         "prompt_cache_miss_tokens": 360,
         "completion_tokens": 0,
     }
-    usage, cost = cost_of_provider_usage(raw, resolve("deepseek", "deepseek-chat"))
+    usage = usage_from_openai(raw)  # DeepSeek speaks the OpenAI chat protocol
+    cost = cost_of_usage(usage, resolve("deepseek", "deepseek-chat"))
     assert usage.cached_tokens == 640
     assert cost.total_usd == pytest.approx((360 * 0.28 + 640 * 0.028) / 1e6)
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from promptpress.cachekeys import check_pair
+from promptpress.cachekeys.semantic_cache.guards import GuardVerdict, compare, features
+
+
+def check_pair(a: str, b: str) -> GuardVerdict:
+    """The guards' verdict on two queries, as the semantic cache computes it."""
+    return compare(features(a), features(b))
+
 
 REJECT = [
     ("Is smoking allowed in the park?", "Is smoking not allowed in the park?", "negation"),

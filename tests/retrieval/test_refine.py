@@ -10,12 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from promptpress.cachekeys.layout import ContextChunk, context_message
 from promptpress.retrieval import (
     DEFAULT_CHUNK_TOKENS,
     ChunkingConfig,
     Corpus,
+    ScoredChunk,
     SelectionOptions,
-    render_context,
     retrieve,
 )
 from promptpress.retrieval.chunking import chunk_document
@@ -153,6 +154,13 @@ def test_a_chunk_within_the_fine_size_is_its_own_sub_chunk(counter: TokenCounter
     assert split_chunk(short, counter, ChunkingConfig(64, 8)) == [short]
 
 
+def _as_sent(chunks: tuple[ScoredChunk, ...]) -> str:
+    """The selected chunks as the pipeline lays them out for the model."""
+    return context_message(
+        [ContextChunk(c.chunk.document_id, c.chunk.chunk_id, c.chunk.text) for c in chunks]
+    ).content
+
+
 def _ask(corpus: Corpus, counter: TokenCounter, query: str, budget: int, **kwargs: object):
     return retrieve(
         corpus, "t", query=query, counter=counter, max_tokens=budget, document_ids=IDS, **kwargs
@@ -173,9 +181,9 @@ def test_128_token_budget_over_256_token_chunks_finds_the_answers(
         stats = result.selection.stats
         assert stats.granularity == 64 and 0 < stats.tokens <= 128
         assert sum(counter.count(s.chunk.text) for s in result.selection.chunks) == stats.tokens
-        found += answer in render_context(result.selection.chunks)
+        found += answer in _as_sent(result.selection.chunks)
         coarse = _ask(real_corpus, counter, question, 128, options=SelectionOptions(refine=False))
-        found_without_refining += answer in render_context(coarse.selection.chunks)
+        found_without_refining += answer in _as_sent(coarse.selection.chunks)
     assert found >= len(QUESTIONS) - 1
     assert found_without_refining == 0, "no stored chunk fits: the reason refining exists"
 

@@ -4,9 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from promptpress.retrieval import Corpus, render_context, retrieve
-from promptpress.retrieval.chunking import Chunk
-from promptpress.retrieval.selection import ScoredChunk
+from promptpress.retrieval import Corpus, retrieve
 from promptpress.tokens import TokenCounter
 from promptpress.types import Document, Placement
 from tests.retrieval.conftest import HashingEmbedder
@@ -111,34 +109,3 @@ def test_concurrent_requests_match_serial_ones(corpus: Corpus, counter: TokenCou
     serial = [ask(q) for q in queries]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(ask, queries)) == serial
-
-
-def _scored(doc: str, index: int, text: str, start: int) -> ScoredChunk:
-    chunk = Chunk(
-        doc, f"{doc}#{index}", index, start, start + len(text), text, 1, "o200k_base", "0" * 64
-    )
-    return ScoredChunk(chunk, 0.5, 1, 0.0, 0.0)
-
-
-def test_render_context_groups_by_document_and_writes_overlap_once() -> None:
-    source = "One. Two. Three."
-    chunks = [
-        _scored("a", 0, "One. Two.", 0),
-        _scored("a", 1, "Two. Three.", 5),  # overlaps "Two." with chunk 0
-        _scored("b", 3, "Far.", 0),
-        _scored("b", 5, "Further.", 40),
-    ]
-    assert source.startswith(chunks[0].chunk.text)
-    assert render_context(chunks) == (
-        "[document: a]\nOne. Two. Three.\n\n[document: b]\nFar.\n\nFurther."
-    )
-    assert render_context([]) == ""
-
-
-def test_render_context_merges_overlapping_sub_chunks_by_span() -> None:
-    source = "One. Two. Three. Four."
-    # Sub-chunks of one stored chunk share its index; their spans decide.
-    first, second = _scored("a", 0, "One. Two.", 0), _scored("a", 0, "Two. Three.", 5)
-    inside = _scored("a", 0, "Three.", 10)
-    assert render_context([first, second, inside]) == "[document: a]\nOne. Two. Three."
-    assert source.startswith(render_context([first, second]).split("\n", 1)[1])
