@@ -196,7 +196,7 @@ async def build_http_server(
         limits=servicer.limits,
         completer=servicer.completer,
         defaults=OptionDefaults.from_config(config.extra),
-        admit=lambda tenant: servicer.rate_limits.admit(tenant),
+        admitted=servicer.admitted,
         charge=servicer.charge_completion,
     )
     return await create_http_server(

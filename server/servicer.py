@@ -80,25 +80,32 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
             token.cancel(reason)
 
     @contextlib.asynccontextmanager
+    async def admitted(self, tenant: str, remaining: float | None) -> AsyncIterator[None]:
+        """One call of `tenant`, inside its limits: rate limits, admission (shed at once
+        when over capacity), and a CancelToken bound for the call. Every call runs in
+        this, gRPC (`_rpc`) and HTTP (server/http) alike."""
+        await self.rate_limits.admit(tenant)
+        async with self.admission.admit(tenant, remaining):
+            token = CancelToken.after(remaining)
+            self.tokens.add(token)
+            try:
+                with bound(token), tenant_scope(tenant):
+                    yield
+            finally:
+                # Ended early (cancelled, deadline, shutdown): work still running
+                # for this call stops at its next checkpoint.
+                token.cancel("call ended")
+                self.tokens.discard(token)
+
+    @contextlib.asynccontextmanager
     async def _rpc(self, rpc: str, context: grpc.aio.ServicerContext) -> AsyncIterator[str]:
         """Authenticate, yield the tenant, and map any error to a status, in one place."""
         request_id = uuid.uuid4().hex[:16]
         try:
             await context.send_initial_metadata((("x-request-id", request_id),))
             tenant = self.keyring.tenant_for(context.invocation_metadata() or ())
-            await self.rate_limits.admit(tenant)
-            remaining = context.time_remaining()
-            async with self.admission.admit(tenant, remaining):
-                token = CancelToken.after(remaining)
-                self.tokens.add(token)
-                try:
-                    with bound(token), tenant_scope(tenant):
-                        yield tenant
-                finally:
-                    # Ended early (cancelled, deadline, shutdown): work still running
-                    # for this call stops at its next checkpoint.
-                    token.cancel("call ended")
-                    self.tokens.discard(token)
+            async with self.admitted(tenant, context.time_remaining()):
+                yield tenant
             log_event(log, "rpc", rpc=rpc, tenant=tenant, request_id=request_id, code="OK")
         except asyncio.CancelledError:
             log_event(log, "rpc", rpc=rpc, request_id=request_id, code="CANCELLED")

@@ -19,12 +19,10 @@ from typing import Any
 
 from promptpress.server.completion import Completion
 from promptpress.server.convert import Violations
-from promptpress.server.http import sse, wire
-from promptpress.server.http.errors import HttpFailure, anthropic_error
+from promptpress.server.http import wire
 from promptpress.server.http.models import ModelEntry
 from promptpress.server.http.wire import WireRequest
 from promptpress.server.routing.usage import Usage
-from promptpress.types import ToolCallDelta
 from promptpress.v1 import promptpress_pb2 as pb
 
 STOP_REASONS = {
@@ -312,77 +310,3 @@ def models_json(entries: Sequence[ModelEntry]) -> dict[str, Any]:
         "first_id": data[0]["id"] if data else None,
         "last_id": data[-1]["id"] if data else None,
     }
-
-
-class EventStream:
-    """The Messages API's stream for one answer, in order, as SSE bytes."""
-
-    def __init__(self, *, model: str, request_id: str) -> None:
-        self.model = model
-        self.id = f"msg_{request_id}"
-        self.open_block: int | None = None
-        self.blocks = 0
-        self.tool_blocks: dict[int, int] = {}  # tool call index -> content block index
-
-    @staticmethod
-    def _event(name: str, **data: Any) -> bytes:
-        return sse.frame({"type": name, **data}, event=name)
-
-    def start(self) -> bytes:
-        # Input tokens are known only once the upstream answers: message_delta has them.
-        message: dict[str, Any] = {
-            "id": self.id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": usage_json(None),
-        }
-        return self._event("message_start", message=message)
-
-    def _close_block(self) -> bytes:
-        if self.open_block is None:
-            return b""
-        index, self.open_block = self.open_block, None
-        return self._event("content_block_stop", index=index)
-
-    def _open(self, block: dict[str, Any]) -> bytes:
-        out = self._close_block()
-        self.open_block = self.blocks
-        self.blocks += 1
-        return out + self._event("content_block_start", index=self.open_block, content_block=block)
-
-    def text(self, text: str) -> bytes:
-        out = b""
-        if self.open_block is None or self.open_block in self.tool_blocks.values():
-            out += self._open({"type": "text", "text": ""})
-        delta = {"type": "text_delta", "text": text}
-        return out + self._event("content_block_delta", index=self.open_block, delta=delta)
-
-    def tool_call(self, d: ToolCallDelta) -> bytes:
-        """A tool call's first piece opens a tool_use block; its argument text follows
-        as input_json_delta. (Calls stream one after the other; a late piece of an
-        earlier call still goes to that call's block index, which the SDKs accumulate.)"""
-        out = b""
-        if d.index not in self.tool_blocks:
-            out += self._open({"type": "tool_use", "id": d.id, "name": d.name, "input": {}})
-            self.tool_blocks[d.index] = self.blocks - 1
-        if d.arguments:
-            delta = {"type": "input_json_delta", "partial_json": d.arguments}
-            out += self._event("content_block_delta", index=self.tool_blocks[d.index], delta=delta)
-        return out
-
-    def finish(self, done: Completion, report: dict[str, Any]) -> bytes:
-        """Closes the open block, then message_delta (usage, the report) and message_stop."""
-        out = b"" if self.blocks else self.text("")
-        out += self._close_block()
-        delta = {"stop_reason": stop_reason(done), "stop_sequence": None}
-        usage = usage_json(done.usage)
-        out += self._event("message_delta", delta=delta, usage=usage, promptpress=report)
-        return out + self._event("message_stop")
-
-    def error(self, failure: HttpFailure, request_id: str) -> bytes:
-        """A failure after the stream started, as the API's `error` event."""
-        return sse.frame(anthropic_error(failure, request_id), event="error")

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from aiohttp import web
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing, Unauthenticated
 from promptpress.server.completion import Completer, Completion, CompletionInput
-from promptpress.server.http import anthropic_api, openai_api, sse
+from promptpress.server.http import anthropic_api, anthropic_stream, openai_api, sse
 from promptpress.server.http.errors import HttpFailure, failure_for
 from promptpress.server.http.models import ModelChoice, list_models, resolve_model
 from promptpress.server.http.options import OptionDefaults, request_options
@@ -69,7 +70,7 @@ ANTHROPIC = Dialect(
     lambda done, model, rid, rep: anthropic_api.message_json(
         done, model=model, request_id=rid, report=rep
     ),
-    lambda wire, model, rid: anthropic_api.EventStream(model=model, request_id=rid),
+    lambda wire, model, rid: anthropic_stream.EventStream(model=model, request_id=rid),
 )
 
 
@@ -92,12 +93,13 @@ class HttpService:
         limits: convert.RequestLimits,
         completer: Completer,
         defaults: OptionDefaults,
-        admit: Callable[[str], Awaitable[None]],
+        admitted: Callable[[str, float | None], AbstractAsyncContextManager[None]],
         charge: Callable[[str, Completion], Awaitable[None]],
     ) -> None:
         self.keyring = keyring  # read per request: the key ring may be reloaded
-        # The per-tenant limits the gRPC servicer applies (ResourceExhausted -> 429).
-        self.admit = admit
+        # The gRPC servicer's own call scope (rate limits, admission, cancellation;
+        # ResourceExhausted -> 429) and its accounting of answers against the limits.
+        self.admitted = admitted
         self.charge = charge
         self.limits = limits
         self.completer = completer
@@ -107,8 +109,8 @@ class HttpService:
         router = self.completer.router
         return router.config.tiers if router is not None else None
 
-    async def tenant(self, request: web.Request) -> str:
-        """The caller's tenant, admitted by its limits (before any work starts)."""
+    def tenant(self, request: web.Request) -> str:
+        """The caller's tenant, from its API key."""
         keyring = self.keyring()
         metadata = api_key_metadata(lambda name: list(request.headers.getall(name, [])))
         if not metadata and keyring.required:
@@ -117,20 +119,23 @@ class HttpService:
             )
         tenant = keyring.tenant_for(metadata)
         request[TENANT] = tenant
-        await self.admit(tenant)
         return tenant
 
     # --- routes ------------------------------------------------------------------------
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
-        return await self._complete(request, OPENAI)
+        tenant = self.tenant(request)
+        async with self.admitted(tenant, None):  # HTTP callers send no deadline
+            return await self._complete(request, OPENAI, tenant)
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
-        return await self._complete(request, ANTHROPIC)
+        tenant = self.tenant(request)
+        async with self.admitted(tenant, None):
+            return await self._complete(request, ANTHROPIC, tenant)
 
     async def models(self, request: web.Request) -> web.Response:
-        await self.tenant(request)
-        entries = list_models(self.tiers())
+        async with self.admitted(self.tenant(request), None):
+            entries = list_models(self.tiers())
         if "anthropic-version" in request.headers:
             body = anthropic_api.models_json(entries)
         else:
@@ -140,19 +145,20 @@ class HttpService:
     # --- the shared flow ----------------------------------------------------------------
 
     async def _prepare(
-        self, request: web.Request, dialect: Dialect
-    ) -> tuple[str, WireRequest, ModelChoice, CompletionInput]:
-        tenant = await self.tenant(request)
+        self, request: web.Request, dialect: Dialect, tenant: str
+    ) -> tuple[WireRequest, ModelChoice, CompletionInput]:
         body = json_object(await request.read())
         wire = dialect.parse(body)
         choice = resolve_model(wire.model, self.tiers())
         options = request_options(self.defaults.for_tenant(tenant), request.headers, body)
         inp = completion_input(wire, options, choice, tenant=tenant, limits=self.limits)
-        return tenant, wire, choice, inp
+        return wire, choice, inp
 
-    async def _complete(self, request: web.Request, dialect: Dialect) -> web.StreamResponse:
+    async def _complete(
+        self, request: web.Request, dialect: Dialect, tenant: str
+    ) -> web.StreamResponse:
         request_id = request[REQUEST_ID]
-        tenant, wire, choice, inp = await self._prepare(request, dialect)
+        wire, choice, inp = await self._prepare(request, dialect, tenant)
         if wire.stream:
             return await self._stream(request, dialect, tenant, wire, choice, inp)
         done = await self.completer.complete(tenant, inp, None)

@@ -25,9 +25,13 @@ from tests.routing.fake_upstream import (
     SSEReply,
     anthropic_message,
     anthropic_stream,
+    anthropic_tool_message,
+    anthropic_tool_stream,
     error_reply,
     openai_completion,
     openai_stream,
+    openai_tool_completion,
+    openai_tool_stream,
 )
 from tests.server.test_complete import tiers_config
 
@@ -222,6 +226,107 @@ async def test_openai_tools_are_relayed(oai: openai.AsyncOpenAI, upstreams) -> N
     assert json.loads(call["tool_calls"][0]["function"]["arguments"]) == {"city": "Oslo"}
     result = next(m for m in sent["messages"] if m["role"] == "tool")
     assert result["tool_call_id"] == "call_1" and result["content"] == '{"sky": "sunny"}'
+
+
+OPENAI_TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": WEATHER_TOOL["name"],
+            "description": WEATHER_TOOL["description"],
+            "parameters": WEATHER_TOOL["schema"],
+        },
+    }
+]
+ANTHROPIC_TOOLS: list[Any] = [
+    {
+        "name": WEATHER_TOOL["name"],
+        "description": WEATHER_TOOL["description"],
+        "input_schema": WEATHER_TOOL["schema"],
+    }
+]
+TWO_CALLS = [
+    ("call_a", "get_weather", '{"city": "Oslo"}'),
+    ("call_b", "get_weather", '{"city": "Rome"}'),
+]
+
+
+async def test_openai_tool_call_answer(oai: openai.AsyncOpenAI, upstreams) -> None:  # type: ignore[no-untyped-def]
+    small, _ = upstreams
+    small.script(JSONReply(openai_tool_completion(TWO_CALLS[:1])))
+    done = await oai.chat.completions.create(
+        model="small",
+        messages=chat("Weather in Oslo?", system="Tool answer test."),
+        tools=OPENAI_TOOLS,
+        tool_choice="required",
+    )
+    choice = done.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls or []
+    assert [(c.id, c.function.name, json.loads(c.function.arguments)) for c in calls] == [  # type: ignore[union-attr]
+        ("call_a", "get_weather", {"city": "Oslo"})
+    ]
+    assert small.requests[0].json()["tool_choice"] == "required"
+
+
+async def test_openai_stream_of_tool_calls_from_an_anthropic_upstream(
+    oai: openai.AsyncOpenAI, upstreams
+) -> None:  # type: ignore[no-untyped-def]
+    _, frontier = upstreams
+    frontier.script(SSEReply(anthropic_tool_stream(TWO_CALLS, text="Checking.")))
+    stream = await oai.chat.completions.create(
+        model="frontier",
+        messages=chat("Weather in Oslo and Rome?", system="Tool stream test."),
+        tools=OPENAI_TOOLS,
+        stream=True,
+    )
+    text, calls, finish = "", {}, None
+    async for chunk in stream:
+        delta = chunk.choices[0].delta
+        text += delta.content or ""
+        for piece in delta.tool_calls or []:
+            call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+            call["id"] += piece.id or ""
+            call["name"] += (piece.function and piece.function.name) or ""
+            call["arguments"] += (piece.function and piece.function.arguments) or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert text == "Checking." and finish == "tool_calls"
+    got = [(c["id"], c["name"], json.loads(c["arguments"])) for _, c in sorted(calls.items())]
+    assert got == [(i, n, json.loads(a)) for i, n, a in TWO_CALLS]
+
+
+async def test_anthropic_tool_use_answer(claude: anthropic.AsyncAnthropic, upstreams) -> None:  # type: ignore[no-untyped-def]
+    _, frontier = upstreams
+    frontier.script(JSONReply(anthropic_tool_message(TWO_CALLS[:1], text="Let me check.")))
+    msg = await claude.messages.create(
+        model="frontier",
+        max_tokens=100,
+        tools=ANTHROPIC_TOOLS,
+        tool_choice={"type": "any"},
+        messages=[{"role": "user", "content": "Weather in Oslo? (tool answer)"}],
+    )
+    assert msg.stop_reason == "tool_use"
+    assert [b.type for b in msg.content] == ["text", "tool_use"]
+    use = msg.content[1]
+    assert (use.id, use.name, use.input) == ("call_a", "get_weather", {"city": "Oslo"})  # type: ignore[union-attr]
+    assert frontier.requests[0].json()["tool_choice"] == {"type": "any"}
+
+
+async def test_anthropic_stream_of_interleaved_tool_calls_from_an_openai_upstream(
+    claude: anthropic.AsyncAnthropic, upstreams
+) -> None:  # type: ignore[no-untyped-def]
+    small, _ = upstreams
+    small.script(SSEReply(openai_tool_stream(TWO_CALLS, pieces=3)))  # slices interleave by index
+    async with claude.messages.stream(
+        model="small",
+        max_tokens=100,
+        tools=ANTHROPIC_TOOLS,
+        messages=[{"role": "user", "content": "Weather in Oslo and Rome? (stream)"}],
+    ) as stream:
+        final = await stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    uses = [(b.id, b.name, b.input) for b in final.content if b.type == "tool_use"]
+    assert uses == [(i, n, json.loads(a)) for i, n, a in TWO_CALLS]
 
 
 async def test_openai_bad_requests_name_the_field(oai: openai.AsyncOpenAI, upstreams) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from promptpress.errors import InvalidInput, NotFound
 from promptpress.server.app import check_config, limits_from_config
 from promptpress.server.completion import Completion
 from promptpress.server.config import ServerConfig
-from promptpress.server.http import anthropic_api, openai_api
+from promptpress.server.http import anthropic_api, anthropic_stream, openai_api
 from promptpress.server.http.models import list_models, resolve_model
 from promptpress.server.http.options import HttpOptions, OptionDefaults, request_options
 from promptpress.server.http.wire import completion_input
@@ -338,7 +338,7 @@ def _events(frames: bytes) -> list[tuple[str, dict]]:
 
 
 def test_anthropic_stream_opens_a_block_per_tool_call() -> None:
-    stream = anthropic_api.EventStream(model="m", request_id="r")
+    stream = anthropic_stream.EventStream(model="m", request_id="r")
     raw = stream.start() + stream.text("Let me look.")
     raw += stream.tool_call(ToolCallDelta(0, id="t1", name="w", arguments='{"c":'))
     raw += stream.tool_call(ToolCallDelta(0, arguments="1}"))
@@ -401,3 +401,29 @@ def test_check_config_rejects_bad_http_settings_before_models_load(
     with pytest.raises(InvalidInput) as exc:
         check_config(config)
     assert field in violations(exc)
+
+
+def test_anthropic_stream_holds_interleaved_calls_and_sends_them_whole() -> None:
+    stream = anthropic_stream.EventStream(model="m", request_id="r")
+    raw = stream.start()
+    raw += stream.tool_call(ToolCallDelta(0, id="a", name="f", arguments=""))
+    raw += stream.tool_call(ToolCallDelta(1, id="b", name="g", arguments=""))
+    for piece in (ToolCallDelta(0, arguments='{"x"'), ToolCallDelta(1, arguments='{"y"'),
+                  ToolCallDelta(0, arguments=":1}"), ToolCallDelta(1, arguments=":2}")):  # fmt: skip
+        raw += stream.tool_call(piece)
+    raw += stream.finish(_done(finish_reason="tool_calls"), {})
+    events = _events(raw)
+    blocks: dict[int, dict] = {}
+    open_now: set[int] = set()
+    for name, data in events:
+        if name == "content_block_start":
+            assert not open_now, "blocks must not overlap"
+            open_now.add(data["index"])
+            blocks[data["index"]] = {**data["content_block"], "json": ""}
+        elif name == "content_block_delta":
+            assert data["index"] in open_now
+            blocks[data["index"]]["json"] += data["delta"]["partial_json"]
+        elif name == "content_block_stop":
+            open_now.discard(data["index"])
+    got = [(b["id"], b["name"], json.loads(b["json"])) for _, b in sorted(blocks.items())]
+    assert got == [("a", "f", {"x": 1}), ("b", "g", {"y": 2})]
