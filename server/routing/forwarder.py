@@ -9,8 +9,13 @@ failure come last, as a last resort rather than not at all. Each upstream gets u
 backoff or the upstream's Retry-After, whichever is longer.
 
 Time: ``deadline_s`` (seconds left on the caller's gRPC deadline) caps every wait
-and every upstream call. Cancelling the calling task cancels the upstream request;
-httpx then closes that connection instead of returning it to the pool.
+and every upstream call. While another upstream is still left to try, one attempt
+gets at most ``policy.attempt_share`` of the time remaining, so a hung upstream
+cannot eat the whole deadline before failover; a timed-out attempt fails over at
+once (a hung upstream will likely hang again) and cools its upstream, and so does
+an attempt cancelled before any of its answer arrived (the caller's deadline or
+cancellation got there first). Cancelling the calling task cancels the upstream
+request; httpx then closes that connection instead of returning it to the pool.
 
 A provider's 400/404/413/422 (the request is at fault) or 401/403 (the key is)
 ends the request at once with the provider's message: no other upstream would
@@ -124,13 +129,18 @@ class Forwarder:
     ) -> UpstreamResult:
         deadline = self._deadline(deadline_s)
         attempts: list[Attempt] = []
-        for upstream in self.attempt_order(plan, affinity_key):
+        order = self.attempt_order(plan, affinity_key)
+        for i, upstream in enumerate(order):
             for n in range(self.policy.max_attempts):
                 if self._expired(deadline):
                     raise deadline_error(attempts)
                 started = self._clock()
+                cap = self._attempt_cap(deadline, self.policy.attempt_timeout_s, i + 1 < len(order))
                 try:
-                    completion = await self._call(upstream, request, deadline)
+                    completion = await self._call(upstream, request, deadline, cap)
+                except asyncio.CancelledError:
+                    self._abandoned(upstream)
+                    raise
                 except UpstreamCallFailed as failure:
                     attempts.append(self._failed(upstream, failure, started))
                     if failure.fatal:
@@ -142,10 +152,10 @@ class Forwarder:
         raise exhausted_error(attempts)
 
     async def _call(
-        self, upstream: UpstreamConfig, request: UpstreamRequest, deadline: float
+        self, upstream: UpstreamConfig, request: UpstreamRequest, deadline: float, cap: float
     ) -> proto.UpstreamReply:
         url, body, headers = self._prepare(upstream, request, stream=False)
-        budget = self._budget(deadline, self.policy.attempt_timeout_s)
+        budget = self._budget(deadline, cap)
         response = await _within(
             budget, self._client.post(url, json=body, headers=headers, timeout=budget)
         )
@@ -171,17 +181,27 @@ class Forwarder:
         StreamDone, or an error."""
         deadline = self._deadline(deadline_s)
         attempts: list[Attempt] = []
-        for upstream in self.attempt_order(plan, affinity_key):
+        order = self.attempt_order(plan, affinity_key)
+        for i, upstream in enumerate(order):
             for n in range(self.policy.max_attempts):
                 if self._expired(deadline):
                     raise deadline_error(attempts)
                 started = self._clock()
                 relayed = False
+                first_byte = self._attempt_cap(
+                    deadline, self.policy.stream_idle_timeout_s, i + 1 < len(order)
+                )
                 try:
-                    async for event in self._stream_once(upstream, request, deadline, attempts):
+                    async for event in self._stream_once(
+                        upstream, request, deadline, attempts, first_byte
+                    ):
                         relayed = relayed or not isinstance(event, StreamDone)
                         yield event
                     return
+                except asyncio.CancelledError:
+                    if not relayed:
+                        self._abandoned(upstream)
+                    raise
                 except UpstreamCallFailed as failure:
                     attempts.append(self._failed(upstream, failure, started))
                     if failure.fatal and not relayed:
@@ -205,10 +225,11 @@ class Forwarder:
         request: UpstreamRequest,
         deadline: float,
         attempts: list[Attempt],
+        first_byte_cap: float,
     ) -> AsyncGenerator[StreamEvent, None]:
         url, body, headers = self._prepare(upstream, request, stream=True)
         started = self._clock()
-        budget = self._budget(deadline, self.policy.stream_idle_timeout_s)
+        budget = self._budget(deadline, first_byte_cap)
         req = self._client.build_request("POST", url, json=body, headers=headers, timeout=budget)
         response = await _within(budget, self._client.send(req, stream=True))
         try:
@@ -339,7 +360,10 @@ class Forwarder:
         wait = self._backoff(n)
         if failure.retry_after_s is not None:
             wait = max(wait, failure.retry_after_s)
-        out_of_tries = not failure.retryable or n + 1 >= policy.max_attempts
+        # A timeout fails over at once: a hung upstream will likely hang again, and
+        # a second wait on it would leave the next upstream no time.
+        hung = failure.kind == "timeout"
+        out_of_tries = hung or not failure.retryable or n + 1 >= policy.max_attempts
         too_long = (failure.retry_after_s or 0.0) > policy.max_retry_after_s
         if out_of_tries or too_long or wait >= self._remaining(deadline):
             if failure.cool:
@@ -362,6 +386,19 @@ class Forwarder:
     def _expired(self, deadline: float) -> bool:
         # A timer may fire a hair before its deadline: a millisecond left is none left.
         return self._remaining(deadline) <= _DEADLINE_SLACK_S
+
+    def _attempt_cap(self, deadline: float, cap: float, more_to_try: bool) -> float:
+        """Longest one attempt may take: `cap`, and while another upstream is left to
+        try, at most attempt_share of the time remaining (so it gets its turn)."""
+        remaining = self._remaining(deadline)
+        if more_to_try and remaining != float("inf"):
+            return min(cap, remaining * self.policy.attempt_share)
+        return cap
+
+    def _abandoned(self, upstream: UpstreamConfig) -> None:
+        """An attempt cancelled before its answer arrived counts against the upstream
+        (the gRPC deadline often cancels the call before the attempt's own timeout)."""
+        self.cooldowns.cool(upstream.qualified_name, self.policy.cooldown_s)
 
     def _budget(self, deadline: float, cap: float) -> float:
         return max(0.0, min(cap, self._remaining(deadline)))

@@ -115,6 +115,9 @@ class RetryPolicy:
     connect_timeout_s: float = 5.0
     attempt_timeout_s: float = 120.0  # caps one non-streamed call when no deadline is set
     stream_idle_timeout_s: float = 60.0  # longest silence between two streamed chunks
+    # Share of the remaining deadline one attempt may use while another upstream is
+    # left to try (a hung upstream must leave the next one time to answer).
+    attempt_share: float = 0.5
     max_connections: int = 100
 
 
@@ -274,6 +277,8 @@ def _parse_policy(routing: Mapping[str, Any]) -> RetryPolicy:
     policy = RetryPolicy(**values)
     if policy.max_attempts < 1:
         raise ValueError("routing.max_attempts: must be at least 1")
+    if not 0 < policy.attempt_share <= 1:
+        raise ValueError("routing.attempt_share: must be in (0, 1]")
     return policy
 
 
