@@ -213,8 +213,9 @@ async def test_stream_closed_mid_way_is_an_error_not_a_half_answer(routed) -> No
 
 
 async def test_deadline_caps_the_upstream_call(routed) -> None:  # type: ignore[no-untyped-def]
-    app, small, _ = routed
+    app, small, frontier = routed
     small.script(Hang())
+    frontier.script(Hang())  # small gets a share of the deadline, then fails over here
     async with AsyncClient(f"127.0.0.1:{app.port}") as c:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
