@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from promptpress.compressor.compression_cache import CachedCompression, CompressionCache, cache_key
-from promptpress.compressor.methods import Prepared, prepare, render
+from promptpress.compressor.methods import Prepared, is_question_aware, prepare, render
 from promptpress.compressor.protect import byte_spans_to_chars
 from promptpress.compressor.scoring import KeepScorer, SurprisalScorer
 from promptpress.compressor.selection import select_within_budget
@@ -36,16 +36,18 @@ class Compressor:
         *,
         causal: SurprisalScorer | None = None,
         classifier: KeepScorer | None = None,
+        distilled: SurprisalScorer | None = None,
         cache: CompressionCache | None = None,
         default_rate: float = 0.5,
         limits: CompressionLimits = CompressionLimits(),
     ) -> None:
-        if causal is None and classifier is None:
+        if causal is None and classifier is None and distilled is None:
             raise ValueError("a Compressor needs at least one scorer")
         if not 0 < default_rate <= 1:
             raise ValueError("default_rate must be in (0, 1]")
         self.causal = causal
         self.classifier = classifier
+        self.distilled = distilled
         self.cache = cache
         self.default_rate = default_rate
         self.limits = limits
@@ -57,6 +59,8 @@ class Compressor:
             out += [CompressionMethod.LLMLINGUA, CompressionMethod.LONGLLMLINGUA]
         if self.classifier is not None:
             out.append(CompressionMethod.LLMLINGUA2)
+        if self.distilled is not None:
+            out.append(CompressionMethod.DISTILLED)
         return tuple(out)
 
     # --- validation -------------------------------------------------------------------
@@ -65,6 +69,8 @@ class Compressor:
         self, method: CompressionMethod | str | None, question: str
     ) -> CompressionMethod:
         if method is None or method == "":
+            if self.distilled is not None:
+                return CompressionMethod.DISTILLED
             if self.causal is not None:
                 return CompressionMethod.LONGLLMLINGUA if question else CompressionMethod.LLMLINGUA
             return CompressionMethod.LLMLINGUA2
@@ -165,7 +171,7 @@ class Compressor:
                 )
         if prepared is None:
             prepared = self.prepare(text, settings)
-        reorder = settings.reorder and method is CompressionMethod.LONGLLMLINGUA
+        reorder = settings.reorder and is_question_aware(method, settings.question)
         order = prepared.paragraph_order if reorder else None
         units = prepared.units
         selection = select_within_budget(
@@ -205,6 +211,7 @@ class Compressor:
             method=method,
             causal=self.causal,
             classifier=self.classifier,
+            distilled=self.distilled,
             keep=keep,
             question=settings.question,
             detect_structure=settings.detect_structure,
@@ -219,18 +226,20 @@ class Compressor:
         counter: TokenCounter,
         budget: int,
     ) -> bytes:
-        scorer = self.classifier if method is CompressionMethod.LLMLINGUA2 else self.causal
+        scorer = {
+            CompressionMethod.LLMLINGUA2: self.classifier,
+            CompressionMethod.DISTILLED: self.distilled,
+        }.get(method, self.causal)
+        aware = is_question_aware(method, settings.question)
         material = {
             "method": method.value,
             "budget": budget,
             "encoding": counter.encoding_name,
             "multiplier": counter.multiplier,
-            # the question shapes LongLLMLingua's scores, and any method protects it verbatim
-            "question": settings.question
-            if method is CompressionMethod.LONGLLMLINGUA or settings.question in text
-            else "",
+            # the question shapes question-aware scores, and any method protects it verbatim
+            "question": settings.question if aware or settings.question in text else "",
             "spans": [(s.start, s.end) for s in settings.protected_spans],
-            "reorder": settings.reorder and method is CompressionMethod.LONGLLMLINGUA,
+            "reorder": settings.reorder and aware,
             "structure": settings.detect_structure,
         }
         return cache_key(text, scorer.model_id if scorer else "", material)

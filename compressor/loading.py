@@ -9,6 +9,7 @@ import torch
 
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.compression_cache import CompressionCache
+from promptpress.compressor.distilled import DEFAULT_HEAD, DistilledScorer
 from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.scoring import CausalLMScorer, TokenClassifierScorer
@@ -23,6 +24,8 @@ def load_compressor(
     *,
     causal_model: str | Path | None = None,
     llmlingua2_model: str | Path | None = None,
+    distilled_model: str | Path | None = None,
+    distilled: bool = True,
     cache: bool = True,
     threads: int | None = None,
     default_rate: float = 0.5,
@@ -36,7 +39,11 @@ def load_compressor(
     data_dir on first use (see prepare_default_model). llmlingua2_model: an
     LLMLingua-2 token classifier (e.g. a local copy of
     microsoft/llmlingua-2-xlm-roberta-large-meetingbank); without it,
-    LLMLingua-2 requests fail with FailedPrecondition. threads: torch's
+    LLMLingua-2 requests fail with FailedPrecondition. distilled_model: a
+    head (.safetensors) trained by `promptpress train-compressor`; default:
+    the one shipped in compressor/weights/. With `distilled` (the default) it
+    is loaded and the distilled method becomes the default; the SmolLM2
+    methods stay selectable. threads: torch's
     intra-op threads (a process-wide setting); None leaves torch's default.
     store: where the compression cache lives (default: LMDB under data_dir).
     """
@@ -46,19 +53,24 @@ def load_compressor(
     source = causal_model or prepare_default_model(data_dir)
     causal = CausalLMScorer(LLMLinguaAdapter(source))
     classifier = None
+    fast = None
+    if distilled or distilled_model:
+        fast = DistilledScorer(distilled_model or DEFAULT_HEAD)
     if llmlingua2_model:
         adapter = LLMLinguaAdapter(llmlingua2_model)
         classifier = TokenClassifierScorer(adapter)
     cache_store = CompressionCache(store or data_dir / "compression-cache") if cache else None
     log.info(
-        "compressor loaded: causal=%s llmlingua2=%s cache=%s",
+        "compressor loaded: causal=%s llmlingua2=%s distilled=%s cache=%s",
         source,
         llmlingua2_model or "-",
+        fast.path if fast else "-",
         cache_store.path if cache_store else "-",
     )
     return Compressor(
         causal=causal,
         classifier=classifier,
+        distilled=fast,
         cache=cache_store,
         default_rate=default_rate,
         limits=limits or CompressionLimits(),

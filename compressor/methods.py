@@ -8,6 +8,8 @@
   relevance to the question, and a bonus near words the question repeats.
   See relevance.py for why the coarse ranking is lexical.
 - LLMLingua-2: the classifier's keep probability.
+- Distilled: LLMLingua's scoring (LongLLMLingua's when there is a question)
+  with the surprisal predicted by the distilled encoder (distilled.py).
 
 `prepare` does everything that does not depend on the budget; `render` turns a
 keep-mask back into text, optionally with paragraphs reordered by relevance.
@@ -147,10 +149,28 @@ def llmlingua2_scores(
     return fold_to_units(text, units, scorers.classifier.keep_probability(text), "mean")
 
 
+def distilled_scores(
+    text: str, units: Sequence[Unit], scorers: _Scorers, question: str
+) -> np.ndarray:
+    assert scorers.distilled is not None
+    as_causal = _Scorers(scorers.distilled, None)
+    if question:
+        return longllmlingua_scores(text, units, as_causal, question)
+    return llmlingua_scores(text, units, as_causal, question)
+
+
+def is_question_aware(method: CompressionMethod, question: str) -> bool:
+    """Whether method scores (and may reorder) text by its relevance to the question."""
+    return method is CompressionMethod.LONGLLMLINGUA or (
+        method is CompressionMethod.DISTILLED and bool(question)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Scorers:
     causal: SurprisalScorer | None
     classifier: KeepScorer | None
+    distilled: SurprisalScorer | None = None
 
 
 ScoreFn = Callable[[str, Sequence[Unit], _Scorers, str], np.ndarray]
@@ -158,6 +178,7 @@ SCORERS: dict[CompressionMethod, ScoreFn] = {
     CompressionMethod.LLMLINGUA: llmlingua_scores,
     CompressionMethod.LONGLLMLINGUA: longllmlingua_scores,
     CompressionMethod.LLMLINGUA2: llmlingua2_scores,
+    CompressionMethod.DISTILLED: distilled_scores,
 }
 
 
@@ -167,6 +188,7 @@ def prepare(
     method: CompressionMethod,
     causal: SurprisalScorer | None,
     classifier: KeepScorer | None,
+    distilled: SurprisalScorer | None = None,
     keep: Sequence[tuple[int, int]] = (),
     question: str = "",
     detect_structure: bool = True,
@@ -176,12 +198,12 @@ def prepare(
     paragraph = boundaries_to_ids(units, paragraph_starts(text))
     if units:
         scores = np.nan_to_num(
-            SCORERS[method](text, units, _Scorers(causal, classifier), question), nan=0.0
+            SCORERS[method](text, units, _Scorers(causal, classifier, distilled), question), nan=0.0
         )
     else:
         scores = np.zeros(0)
     order = _paragraph_order(text, units, paragraph, question)
-    atomic_first = method is not CompressionMethod.LONGLLMLINGUA
+    atomic_first = not is_question_aware(method, question)
     return Prepared(text, units, trailing, scores, atomic_first, paragraph, order)
 
 

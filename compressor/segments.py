@@ -107,6 +107,9 @@ def compress_segments(
 
 
 def _agnostic_method(compressor: Compressor, method: CompressionMethod | None) -> CompressionMethod:
+    distilled = CompressionMethod.DISTILLED
+    if distilled in compressor.methods and method in (None, distilled):
+        return distilled
     if (
         method is CompressionMethod.LLMLINGUA2
         or CompressionMethod.LLMLINGUA not in compressor.methods
@@ -134,6 +137,22 @@ def _passthrough(
     return CompressionResult(text, n, n, 1.0, method, counter.encoding_name)
 
 
+def _question_aware_method(
+    compressor: Compressor, settings: CompressionSettings
+) -> CompressionMethod | None:
+    """The method that ranks the tail by the question, or None when none applies."""
+    if not settings.question:
+        return None
+    wanted = settings.method
+    if wanted is None:  # the compressor's default family
+        wanted = compressor.resolve_method(None, settings.question)
+        if wanted is CompressionMethod.LLMLINGUA:
+            wanted = CompressionMethod.LONGLLMLINGUA
+    if wanted in (CompressionMethod.DISTILLED, CompressionMethod.LONGLLMLINGUA):
+        return wanted if wanted in compressor.methods else None
+    return None
+
+
 def _compress_context(
     compressor: Compressor,
     context: Sequence[Segment],
@@ -144,16 +163,10 @@ def _compress_context(
 ) -> tuple[tuple[CompressionResult, ...], tuple[float, ...]]:
     if not context:
         return (), ()
-    question_aware = (
-        bool(settings.question)
-        and CompressionMethod.LONGLLMLINGUA in compressor.methods
-        and settings.method in (None, CompressionMethod.LONGLLMLINGUA)
-    )
-    method = (
-        CompressionMethod.LONGLLMLINGUA
-        if question_aware
-        else _agnostic_method(compressor, settings.method)
-    )
+    method = _question_aware_method(compressor, settings)
+    question_aware = method is not None
+    if method is None:
+        method = _agnostic_method(compressor, settings.method)
     seg_settings = dataclasses.replace(
         settings,
         method=method,

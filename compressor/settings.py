@@ -18,10 +18,11 @@ class CompressionSettings:
 
     rate: kept/original in (0, 1]; None means the compressor's default rate.
     target_tokens: absolute size; overrides rate when > 0.
-    method: None picks LongLLMLingua when there is a question, else LLMLingua
-    (LLMLingua-2 when only a token classifier is loaded).
+    method: None picks the distilled method when its model is loaded, else
+    LongLLMLingua when there is a question, else LLMLingua (LLMLingua-2 when
+    only a token classifier is loaded).
     protected_spans: UTF-8 byte ranges of the text kept byte for byte.
-    reorder: LongLLMLingua only; put the most question-relevant paragraphs first.
+    reorder: question-aware methods only; put the most question-relevant paragraphs first.
     """
 
     method: CompressionMethod | None = None

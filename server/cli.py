@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-embedding", action="store_true", help="heuristic features only")
     train.add_argument("--embedding-model", default="", help="sentence-transformers name or path")
 
+    sub.add_parser(
+        "train-compressor",
+        add_help=False,
+        help="rebuild the distilled compressor's head from the wheels (see --help)",
+    )
+
     call = sub.add_parser(
         "call",
         help="call an RPC with a proto3 JSON request",
@@ -163,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument(
         "--method",
         default="",
-        choices=["", "llmlingua", "longllmlingua", "llmlingua2"],
+        choices=["", "llmlingua", "longllmlingua", "llmlingua2", "distilled"],
         help="compression method (default: the server's choice)",
     )
     compress.add_argument("--model", default="", help="target model (its tokenizer counts)")
@@ -317,6 +323,12 @@ def _train_difficulty(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_compressor(argv: list[str]) -> int:
+    from promptpress.bench.distill import main as train_main
+
+    return train_main(argv)
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": _serve,
     "call": _call,
@@ -342,6 +354,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train-compressor"]:  # its own parser: options live beside the recipe
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        return _train_compressor(argv[1:])
     # OpenMP threads spin-wait between parallel regions by default; on a small
     # shared host that makes a one-query embedding ~30x slower. Set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

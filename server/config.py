@@ -83,6 +83,11 @@ class ServerConfig:
     embedding_model: str = ""
     compressor_model: str = ""
     llmlingua2_model: str = ""
+    # The distilled compressor (the default method): a head .safetensors from
+    # `promptpress train-compressor`; empty: the one shipped with promptpress.
+    distilled_model: str = ""
+    # false: do not load it; the SmolLM2 methods are the default again.
+    distilled_compressor: bool = True
     # Load the models at start-up (false: the RPCs that need them answer FAILED_PRECONDITION).
     load_models: bool = True
     # Prometheus metrics HTTP port on 127.0.0.1 (0: off).

@@ -30,6 +30,7 @@ METHOD_FROM_PB: dict[pb.CompressionMethod, core.CompressionMethod] = {
     pb.COMPRESSION_METHOD_LLMLINGUA: core.CompressionMethod.LLMLINGUA,
     pb.COMPRESSION_METHOD_LONGLLMLINGUA: core.CompressionMethod.LONGLLMLINGUA,
     pb.COMPRESSION_METHOD_LLMLINGUA2: core.CompressionMethod.LLMLINGUA2,
+    pb.COMPRESSION_METHOD_DISTILLED: core.CompressionMethod.DISTILLED,
 }
 METHOD_TO_PB = {v: k for k, v in METHOD_FROM_PB.items()}
 PLACEMENT_FROM_PB = {

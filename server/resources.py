@@ -161,6 +161,8 @@ def load_resources(
             config.data_path,
             causal_model=config.compressor_model or None,
             llmlingua2_model=config.llmlingua2_model or None,
+            distilled_model=config.distilled_model or None,
+            distilled=config.distilled_compressor,
             limits=CompressionLimits(max_text_bytes=config.max_text_bytes),
             store=resources.store,
         )

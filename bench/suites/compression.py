@@ -37,8 +37,10 @@ import torch
 
 from promptpress.bench import datasets, plots
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
+from promptpress.bench.suites import compression_distilled
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.compression_cache import CompressionCache
+from promptpress.compressor.distilled import DistilledScorer
 from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter, reference_compress
 from promptpress.compressor.methods import sentence_starts
 from promptpress.compressor.model_prep import prepare_default_model
@@ -79,17 +81,26 @@ def retained(text: str, answers: tuple[str, ...]) -> bool:
     return any(f" {a} " in padded for a in normalised if a)
 
 
-def squad_items(ctx: SuiteContext) -> tuple[list[Item], datasets.DatasetInfo, int]:
-    articles, info = datasets.squad_v2_dev()
+def _answerable_pairs() -> list[tuple[str, list[datasets.SquadQuestion]]]:
     pairs = [
         (p.context, [q for q in p.questions if not q.is_impossible])
-        for a in articles
+        for a in datasets.squad_v2_dev().items
         for p in a.paragraphs
     ]
-    pairs = [(c, qs) for c, qs in pairs if qs]
-    tuning = list(pairs)
+    return [(c, qs) for c, qs in pairs if qs]
+
+
+def tuning_contexts() -> set[str]:
+    """The paragraphs LongLLMLingua's weights were tuned on: never in an evaluation."""
+    tuning = _answerable_pairs()
     random.Random(TUNING_PAIRS[1]).shuffle(tuning)
-    excluded = {c for c, _ in tuning[: TUNING_PAIRS[0]]}
+    return {c for c, _ in tuning[: TUNING_PAIRS[0]]}
+
+
+def squad_items(ctx: SuiteContext) -> tuple[list[Item], datasets.DatasetInfo, int]:
+    info = datasets.squad_v2_dev().info
+    pairs = _answerable_pairs()
+    excluded = tuning_contexts()
     pool = [(c, qs) for c, qs in pairs if c not in excluded]
     n = ctx.sample_size(tiny=2, quick=20, full=150)
     rng = ctx.rng("question")
@@ -431,6 +442,17 @@ def run(ctx: SuiteContext) -> SuiteResult:
     long = long_text_speed(ctx, runner, articles)
     warm = warm_cache(ctx, compressor, items)
     structure = structure_survival(ctx, compressor, adapter, [i.context for i in items])
+    distilled, distilled_md = compression_distilled.evaluate(
+        ctx,
+        compressor,
+        Compressor(distilled=DistilledScorer()),
+        excluded=tuning_contexts(),
+        count=COUNT,
+        truncate=truncate,
+        retained=retained,
+        target_model=TARGET_MODEL,
+        rates=RATES,
+    )
     figures = {
         "items": len(items),
         "rates": list(RATES),
@@ -442,12 +464,13 @@ def run(ctx: SuiteContext) -> SuiteResult:
         "long_texts": long,
         "warm_cache": warm,
         "structure": structure,
+        "distilled": distilled,
     }
     return SuiteResult(
         suite=NAME,
         datasets=[info],
         figures=figures,
-        table_md=_tables(summary, matched, long, warm, structure),
+        table_md=_tables(summary, matched, long, warm, structure) + "\n\n" + distilled_md,
         plots=[_plot(ctx, summary)],
         notes=(
             f"{len(items)} SQuAD v2 dev paragraphs with one answerable question each "

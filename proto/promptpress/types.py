@@ -26,6 +26,9 @@ class CompressionMethod(enum.Enum):
     LLMLINGUA = "llmlingua"
     LONGLLMLINGUA = "longllmlingua"
     LLMLINGUA2 = "llmlingua2"
+    # LLMLingua (no question) or LongLLMLingua (question) scoring with surprisal
+    # predicted by a small encoder distilled from the SmolLM2 scorer.
+    DISTILLED = "distilled"
 
 
 class Placement(enum.Enum):

@@ -43,6 +43,7 @@ class CompressionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COMPRESSION_METHOD_LLMLINGUA: _ClassVar[CompressionMethod]
     COMPRESSION_METHOD_LONGLLMLINGUA: _ClassVar[CompressionMethod]
     COMPRESSION_METHOD_LLMLINGUA2: _ClassVar[CompressionMethod]
+    COMPRESSION_METHOD_DISTILLED: _ClassVar[CompressionMethod]
 
 class IndexStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -79,6 +80,7 @@ COMPRESSION_METHOD_UNSPECIFIED: CompressionMethod
 COMPRESSION_METHOD_LLMLINGUA: CompressionMethod
 COMPRESSION_METHOD_LONGLLMLINGUA: CompressionMethod
 COMPRESSION_METHOD_LLMLINGUA2: CompressionMethod
+COMPRESSION_METHOD_DISTILLED: CompressionMethod
 INDEX_STATUS_UNSPECIFIED: IndexStatus
 INDEX_STATUS_CREATED: IndexStatus
 INDEX_STATUS_UNCHANGED: IndexStatus

@@ -1,0 +1,259 @@
+"""Part of suite `compression`: the distilled compressor against its teacher, on held-out data.
+
+Held out: SQuAD v2.0 dev paragraphs from the articles bench/distill_data.py
+never labels for training (split by article), minus the 100 pairs the
+LongLLMLingua weights were tuned on; each with one random answerable
+question. In one run, one torch thread, the same items:
+
+- distilled (question-aware) vs promptpress LongLLMLingua (SmolLM2 int8, the
+  previous default) vs head truncation, at rates 0.5 / 0.33 / 0.2: answers
+  kept, with a 95% bootstrap interval for each and for the paired difference
+  distilled - LongLLMLingua;
+- distilled without a question vs promptpress LLMLingua (SmolLM2);
+- throughput of each (original tokens per second of cold compression: scoring
+  once plus the exact budget search at one rate);
+- agreement with the teacher: Spearman correlation of the per-unit scores on
+  the SQuAD items and on held-out ShareGPT turns (conversations never labelled).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from promptpress.bench import distill_data
+from promptpress.bench.frame import SuiteContext, markdown_table, ratio
+from promptpress.compressor.compress import CompressionSettings, Compressor
+from promptpress.compressor.methods import Prepared
+from promptpress.types import CompressionMethod
+
+DISTILLED, DISTILLED_NOQ = "distilled (question-aware)", "distilled (no question)"
+LONG, LLML, TRUNC = "SmolLM2 LongLLMLingua", "SmolLM2 LLMLingua", "head truncation"
+ORDER = (DISTILLED, LONG, DISTILLED_NOQ, LLML, TRUNC)
+BOOTSTRAP = 2000
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    context: str
+    question: str
+    answers: tuple[str, ...]
+
+
+def held_out_items(ctx: SuiteContext, excluded: set[str]) -> list[HeldOut]:
+    from promptpress.bench import datasets
+
+    _, held = distill_data.squad_split(distill_data.SEED)
+    titles = set(held)
+    rng = ctx.rng("held-out question")
+    pool = []
+    for a in datasets.squad_v2_dev().items:
+        if a.title not in titles:
+            continue
+        for p in a.paragraphs:
+            answerable = [q for q in p.questions if not q.is_impossible]
+            if answerable and p.context not in excluded:
+                q = rng.choice(answerable)
+                pool.append(HeldOut(p.context, q.question, q.answers))
+    n = ctx.sample_size(tiny=3, quick=240, full=len(pool))
+    return datasets.sample(pool, min(n, len(pool)), seed=ctx.seed)
+
+
+def bootstrap(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """95% percentile interval of the mean."""
+    if len(values) == 0:
+        return (float("nan"), float("nan"))
+    idx = rng.integers(0, len(values), size=(BOOTSTRAP, len(values)))
+    means = values[idx].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _rank(v: np.ndarray) -> np.ndarray:
+    r = np.empty(len(v))
+    r[np.argsort(v, kind="stable")] = np.arange(len(v))
+    return r
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 5:
+        return float("nan")
+    return float(np.corrcoef(_rank(a), _rank(b))[0, 1])
+
+
+class Evaluator:
+    def __init__(
+        self,
+        teacher: Compressor,
+        student: Compressor,
+        *,
+        count: Callable[[str], int],
+        truncate: Callable[[str, int], str],
+        retained: Callable[[str, tuple[str, ...]], bool],
+        target_model: str,
+        rates: Sequence[float],
+    ) -> None:
+        self.teacher, self.student = teacher, student
+        self.count, self.truncate, self.retained = count, truncate, retained
+        self.target_model, self.rates = target_model, tuple(rates)
+        self.kept: dict[tuple[str, float], list[bool]] = defaultdict(list)
+        self.size: dict[tuple[str, float], list[float]] = defaultdict(list)
+        self.seconds: dict[tuple[str, float], float] = defaultdict(float)
+        self.tokens = 0
+        self.agreement: dict[str, list[float]] = defaultdict(list)
+
+    def _run(
+        self, name: str, c: Compressor, item: HeldOut, method: CompressionMethod, question: str
+    ) -> Prepared:
+        s = CompressionSettings(method=method, question=question, target_model=self.target_model)
+        started = time.perf_counter()
+        prepared = c.prepare(item.context, s)
+        scoring = time.perf_counter() - started
+        n = self.count(item.context)
+        for rate in self.rates:
+            started = time.perf_counter()
+            out = c.compress_to_budget(
+                item.context, s, int(rate * n), tenant="bench", prepared=prepared
+            )
+            self.seconds[(name, rate)] += scoring + time.perf_counter() - started
+            self.kept[(name, rate)].append(self.retained(out.text, item.answers))
+            self.size[(name, rate)].append(out.compressed_tokens / n)
+        return prepared
+
+    def run(self, item: HeldOut) -> None:
+        self.tokens += self.count(item.context)
+        q = item.question
+        dl = CompressionMethod.DISTILLED
+        s_q = self._run(DISTILLED, self.student, item, dl, q)
+        t_q = self._run(LONG, self.teacher, item, CompressionMethod.LONGLLMLINGUA, q)
+        s_0 = self._run(DISTILLED_NOQ, self.student, item, dl, "")
+        t_0 = self._run(LLML, self.teacher, item, CompressionMethod.LLMLINGUA, "")
+        self.agreement["squad, question-aware"].append(spearman(s_q.scores, t_q.scores))
+        self.agreement["squad, no question"].append(spearman(s_0.scores, t_0.scores))
+        n = self.count(item.context)
+        for rate in self.rates:
+            out = self.truncate(item.context, int(rate * n))
+            self.kept[(TRUNC, rate)].append(self.retained(out, item.answers))
+            self.size[(TRUNC, rate)].append(self.count(out) / n)
+
+    def chat_agreement(self, texts: Sequence[tuple[str, str]]) -> None:
+        for text, question in texts:
+            for name, q in (("sharegpt, no question", ""), ("sharegpt, question-aware", question)):
+                if name.endswith("aware") and not q:
+                    continue
+                method = CompressionMethod.LONGLLMLINGUA if q else CompressionMethod.LLMLINGUA
+                student = self.student.prepare(
+                    text, CompressionSettings(method=CompressionMethod.DISTILLED, question=q)
+                )
+                teacher = self.teacher.prepare(text, CompressionSettings(method=method, question=q))
+                self.agreement[name].append(spearman(student.scores, teacher.scores))
+
+    def summary(self, seed: int) -> dict:
+        rng = np.random.default_rng(seed)
+        out: dict = {"items": len(self.kept[(DISTILLED, self.rates[0])]), "methods": {}}
+        for name in ORDER:
+            out["methods"][name] = {}
+            for rate in self.rates:
+                kept = np.asarray(self.kept[(name, rate)], dtype=float)
+                secs = self.seconds.get((name, rate), 0.0)
+                out["methods"][name][f"{rate}"] = {
+                    "retention": float(kept.mean()),
+                    "ci95": bootstrap(kept, rng),
+                    "achieved_rate": float(np.mean(self.size[(name, rate)])),
+                    "tokens_per_s": self.tokens / secs if secs > 0 else None,
+                }
+        out["paired_difference"] = {}
+        for student, teacher in ((DISTILLED, LONG), (DISTILLED_NOQ, LLML)):
+            for rate in self.rates:
+                d = np.asarray(self.kept[(student, rate)], float) - np.asarray(
+                    self.kept[(teacher, rate)], float
+                )
+                out["paired_difference"][f"{student} - {teacher} @ {rate}"] = {
+                    "mean": float(d.mean()),
+                    "ci95": bootstrap(d, rng),
+                }
+        speed = out["methods"]
+        r = f"{self.rates[1]}"
+        out["speedup"] = {
+            f"{DISTILLED} vs {LONG}": ratio(
+                speed[DISTILLED][r]["tokens_per_s"], speed[LONG][r]["tokens_per_s"]
+            ),
+            f"{DISTILLED_NOQ} vs {LLML}": ratio(
+                speed[DISTILLED_NOQ][r]["tokens_per_s"], speed[LLML][r]["tokens_per_s"]
+            ),
+        }
+        out["teacher_agreement_spearman"] = {
+            k: float(np.nanmean(v)) for k, v in self.agreement.items() if v
+        }
+        return out
+
+
+def held_out_chat(ctx: SuiteContext) -> list[tuple[str, str]]:
+    n = ctx.sample_size(tiny=2, quick=40, full=150)
+    return [(e.text, e.question) for e in distill_data.chat_examples("held_out", n)]
+
+
+def table(summary: dict, rates: Sequence[float]) -> str:
+    rows = []
+    for rate in rates:
+        for name in ORDER:
+            f = summary["methods"][name][f"{rate}"]
+            lo, hi = f["ci95"]
+            rows.append(
+                [
+                    rate,
+                    name,
+                    100 * f["retention"],
+                    f"{100 * lo:.1f}-{100 * hi:.1f}",
+                    f["achieved_rate"],
+                    f["tokens_per_s"],
+                ]
+            )
+    main = markdown_table(
+        ["rate", "method", "answers kept %", "95% CI", "achieved rate", "tokens/s"], rows
+    )
+    diff = markdown_table(
+        ["paired difference (points)", "mean", "95% CI"],
+        [
+            [k, 100 * v["mean"], f"{100 * v['ci95'][0]:.1f} to {100 * v['ci95'][1]:.1f}"]
+            for k, v in summary["paired_difference"].items()
+        ],
+    )
+    other = markdown_table(
+        ["measure", "value"],
+        [[f"speed-up, {k}", v] for k, v in summary["speedup"].items()]
+        + [
+            [f"Spearman with the teacher's unit scores, {k}", v]
+            for k, v in summary["teacher_agreement_spearman"].items()
+        ],
+    )
+    n = summary["items"]
+    head = (
+        f"Distilled compressor on {n} held-out SQuAD paragraphs (articles never used in training):"
+    )
+    return "\n\n".join([head, main, diff, other])
+
+
+def evaluate(
+    ctx: SuiteContext,
+    teacher: Compressor,
+    student: Compressor,
+    *,
+    excluded: set[str],
+    **kwargs,  # type: ignore[no-untyped-def]
+) -> tuple[dict, str]:
+    items = held_out_items(ctx, excluded)
+    ev = Evaluator(teacher, student, **kwargs)
+    for item in ctx.progress(items, desc="held-out paragraphs (distilled)"):
+        ev.run(item)
+    ev.chat_agreement(ctx.progress(held_out_chat(ctx), desc="held-out chat (agreement)"))
+    summary = ev.summary(ctx.seed)
+    summary["split"] = {
+        "seed": distill_data.SEED,
+        "held_out_articles": len(distill_data.squad_split(distill_data.SEED)[1]),
+        "model_id": getattr(student.distilled, "model_id", ""),
+    }
+    return summary, table(summary, ev.rates)
