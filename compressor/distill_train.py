@@ -73,7 +73,12 @@ def is_validation(record_id: str, percent: int) -> bool:
 def build_dataset(
     records: Iterable[dict[str, Any]], encoder: Encoder, config: TrainConfig, progress=iter
 ) -> Dataset:  # type: ignore[no-untyped-def]
-    xs, ys, recs, unit_ids, val, ids = [], [], [], [], [], []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    recs: list[np.ndarray] = []
+    unit_ids: list[np.ndarray] = []
+    val: list[bool] = []
+    ids: list[str] = []
     for r in progress(list(records)):
         text, question = r["text"], r["question"]
         units = units_of(text, question)

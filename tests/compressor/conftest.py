@@ -206,4 +206,4 @@ def fakes() -> tuple[type[FakeSurprisal], type[FakeKeep]]:
 def fake_compressor():
     from promptpress.compressor.compress import Compressor
 
-    return Compressor(causal=FakeSurprisal(), classifier=FakeKeep())
+    return Compressor(causal=FakeSurprisal(), classifier=FakeKeep(), distilled=FakeSurprisal())

@@ -120,12 +120,16 @@ def test_a_method_without_its_model_is_a_failed_precondition(fakes) -> None:
         (True, True, "", CompressionMethod.LLMLINGUA),
         (True, True, "why?", CompressionMethod.LONGLLMLINGUA),
         (False, True, "why?", CompressionMethod.LLMLINGUA2),
+        ("distilled", True, "why?", CompressionMethod.DISTILLED),
+        ("distilled", True, "", CompressionMethod.DISTILLED),
     ],
 )
 def test_default_method(fakes, causal, classifier, question, expected) -> None:
     FakeSurprisal, FakeKeep = fakes
     compressor = Compressor(
-        causal=FakeSurprisal() if causal else None, classifier=FakeKeep() if classifier else None
+        causal=FakeSurprisal() if causal else None,
+        classifier=FakeKeep() if classifier else None,
+        distilled=FakeSurprisal() if causal == "distilled" else None,
     )
     result = compressor.compress(long_text(), CompressionSettings(question=question), tenant="t")
     assert result.method is expected
@@ -162,7 +166,9 @@ def test_compression_never_expands_and_is_deterministic(
     assert first.compressed_tokens <= first.original_tokens
     assert first.compressed_tokens == counter_for("").count(first.text)
     fresh = Compressor(
-        causal=type(fake_compressor.causal)(), classifier=type(fake_compressor.classifier)()
+        causal=type(fake_compressor.causal)(),
+        classifier=type(fake_compressor.classifier)(),
+        distilled=type(fake_compressor.distilled)(),
     )
     assert fresh.compress(text, s, tenant="t").text == first.text
 

@@ -10,10 +10,11 @@ import pytest
 from safetensors.torch import load_file
 
 from promptpress.bench import distill, distill_data
-from promptpress.compressor.compress import CompressionSettings, Compressor
+from promptpress.compressor.compress import Compressor
 from promptpress.compressor.distilled import DistilledScorer
 from promptpress.compressor.methods import prepare
 from promptpress.compressor.segments import Segment, compress_segments
+from promptpress.compressor.settings import CompressionSettings
 from promptpress.tokens import counter_for
 from promptpress.types import CompressionMethod, Span
 
@@ -162,5 +163,5 @@ def test_segments_prefix_frozen_tail_question_aware(distilled) -> None:  # type:
         for q in (QUESTION, "What worries environmentalists about the vegetation?")
     ]
     assert results[0].prefix == results[1].prefix  # same bytes whatever the question
-    assert all(r.method is CompressionMethod.DISTILLED for r in results[0].tail)
-    assert results[0].tail != results[1].tail
+    assert all(r.method is CompressionMethod.DISTILLED for r in results[0].context)
+    assert results[0].context != results[1].context
