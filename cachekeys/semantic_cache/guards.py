@@ -38,6 +38,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from promptpress.terms import stem
+
 _WORD = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
 # A number, optionally glued to a suffix: 1,000  3.5  5th  1990s  10km
 _NUMBER = re.compile(r"^(\d+(?:[.,]\d+)*)([^\W\d_]*)$")
@@ -123,15 +125,6 @@ def _pairs(text: str) -> list[tuple[str, str]]:
         a, b = p.split()
         out.append((stem(a), stem(b)))
     return out
-
-
-def stem(word: str) -> str:
-    """A crude suffix strip, enough to match "increased", "increases" and "increase"."""
-    for suffix in ("ing", "ed", "es", "ly", "s", "d"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
 @functools.cache
