@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -32,9 +33,11 @@ from promptpress.server.routing.difficulty import RoutingDecision
 from promptpress.server.routing.forwarder import TextDelta
 from promptpress.server.routing.router import Route, RoutedAnswer, Router
 from promptpress.server.routing.usage import Usage
+from promptpress.storage import StoreFull, StoreUnavailable, warn_throttled
 from promptpress.types import FinishReason, PreprocessInput, ToolCall, ToolCallDelta
 
 T = TypeVar("T")
+log = logging.getLogger("promptpress.server")
 
 
 @dataclass(frozen=True)
@@ -92,14 +95,27 @@ class Completer:
         assert self.cache is not None
         vec = self._query_vector(pre.query)
         keys = pre.plan.keys
-        hit = self.cache.lookup(
-            tenant, keys.context_fingerprint, pre.query, vec, exact_key=keys.exact_key
-        )
+        try:
+            hit = self.cache.lookup(
+                tenant, keys.context_fingerprint, pre.query, vec, exact_key=keys.exact_key
+            )
+        except StoreUnavailable as exc:  # the cache is an optimisation: answer from upstream
+            warn_throttled(log, "semantic cache treated as a miss: %s", exc)
+            hit = None
         return hit, vec
 
     def _store(self, tenant: str, pre: PreprocessOutput, vec: Any, answer: RoutedAnswer) -> None:
         assert self.cache is not None
         keys = pre.plan.keys
+        try:
+            self._store_answer(tenant, pre, vec, answer, keys)
+        except (StoreUnavailable, StoreFull) as exc:
+            warn_throttled(log, "answer not cached: %s", exc)
+
+    def _store_answer(
+        self, tenant: str, pre: PreprocessOutput, vec: Any, answer: RoutedAnswer, keys: Any
+    ) -> None:
+        assert self.cache is not None
         self.cache.store(
             tenant,
             context_fingerprint=keys.context_fingerprint,

@@ -199,3 +199,26 @@ def test_concurrent_indexing_from_threads(corpus: Corpus) -> None:
         for s in statuses.values()
     )
     assert len(corpus.list_document_ids("t")) == 16
+
+
+def test_a_full_lmdb_store_is_resource_exhausted_not_internal(
+    tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    import grpc
+
+    from promptpress.server.status import status_for
+    from promptpress.storage.lmdb_store import LmdbStore
+
+    store = LmdbStore(tmp_path / "tiny", map_size=128 << 10)
+    with Corpus(store, fake_embedder) as corpus:
+        big = " ".join(f"word{i}" for i in range(1500))  # ~13 KB
+        with pytest.raises(ResourceExhausted) as err:
+            for i in range(20):
+                corpus.index_documents("t", [Document(f"d{i}", f"{big} {i}")])
+        stored = corpus.list_document_ids("t")
+        assert 0 < len(stored) < 20
+        assert corpus.usage("t")[0] == len(stored), "the refused write left nothing behind"
+    store.close()
+    code, message, _ = status_for(err.value, "request-id")
+    assert code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "full" in message and "store_map_size" in message
