@@ -299,11 +299,12 @@ def message_json(
     }
 
 
+def model_json(e: ModelEntry) -> dict[str, Any]:
+    return {"id": e.id, "type": "model", "display_name": e.id, "created_at": "1970-01-01T00:00:00Z"}
+
+
 def models_json(entries: Sequence[ModelEntry]) -> dict[str, Any]:
-    data = [
-        {"id": e.id, "type": "model", "display_name": e.id, "created_at": "1970-01-01T00:00:00Z"}
-        for e in entries
-    ]
+    data = [model_json(e) for e in entries]
     return {
         "data": data,
         "has_more": False,

@@ -304,9 +304,12 @@ def chat_completion(
     }
 
 
+def model_json(e: ModelEntry) -> dict[str, Any]:
+    return {"id": e.id, "object": "model", "created": 0, "owned_by": e.owned_by}
+
+
 def models_json(entries: Sequence[ModelEntry]) -> dict[str, Any]:
-    data = [{"id": e.id, "object": "model", "created": 0, "owned_by": e.owned_by} for e in entries]
-    return {"object": "list", "data": data}
+    return {"object": "list", "data": [model_json(e) for e in entries]}
 
 
 class ChunkStream:

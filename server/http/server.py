@@ -52,6 +52,7 @@ def build_web_app(service: HttpService, *, max_body_bytes: int) -> web.Applicati
     app.router.add_post("/v1/chat/completions", service.chat_completions)
     app.router.add_post("/v1/messages", service.messages)
     app.router.add_get("/v1/models", service.models)
+    app.router.add_get("/v1/models/{model}", service.models)
     return app
 
 

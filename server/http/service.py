@@ -134,12 +134,16 @@ class HttpService:
             return await self._complete(request, ANTHROPIC, tenant)
 
     async def models(self, request: web.Request) -> web.Response:
+        """GET /v1/models, and /v1/models/{id} for one (404 for a name nothing serves)."""
         async with self.admitted(self.tenant(request), None):
             entries = list_models(self.tiers())
-        if "anthropic-version" in request.headers:
-            body = anthropic_api.models_json(entries)
+        api = anthropic_api if "anthropic-version" in request.headers else openai_api
+        name = request.match_info.get("model")
+        if name is None:
+            body = api.models_json(entries)
         else:
-            body = openai_api.models_json(entries)
+            resolve_model(name, self.tiers())  # NotFound names what exists
+            body = api.model_json(next(e for e in entries if e.id == name.strip()))
         return web.json_response(body, headers={"x-request-id": request[REQUEST_ID]})
 
     # --- the shared flow ----------------------------------------------------------------
@@ -205,7 +209,7 @@ class HttpService:
 
 
 def log_failure(exc: BaseException, failure: HttpFailure, request: web.Request, api: str) -> None:
-    level = logging.ERROR if failure.status >= 500 and failure.kind == "internal" else logging.INFO
+    level = logging.ERROR if failure.kind == "internal" else logging.INFO
     log.log(
         level,
         "http",

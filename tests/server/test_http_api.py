@@ -444,6 +444,10 @@ async def test_models_lists_auto_tiers_and_upstream_models(
     assert ids == ["auto", "small", "frontier", "gpt-4o-mini", "claude-sonnet-4-5"]
     listed = await claude.models.list()
     assert [m.id for m in listed.data] == ids
+    assert (await oai.models.retrieve("gpt-4o-mini")).owned_by == "small/mini"
+    assert (await claude.models.retrieve("frontier")).id == "frontier"
+    with pytest.raises(openai.NotFoundError):
+        await oai.models.retrieve("gpt-99")
 
 
 async def test_tenant_defaults_and_request_overrides(server, upstreams) -> None:  # type: ignore[no-untyped-def]
