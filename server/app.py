@@ -29,7 +29,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from promptpress.errors import InvalidInput
-from promptpress.server import convert
+from promptpress.server import convert, tls
 from promptpress.server.admission import Admission, AdmissionLimits
 from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer
@@ -177,11 +177,9 @@ def build_router(routing: RoutingConfig | None, resources: Resources) -> Router 
 
 def http_ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
     """TLS for the HTTP listener, from the same files as the gRPC listener (None: plain)."""
-    cert = getattr(config, "tls_cert_file", "")
-    key = getattr(config, "tls_key_file", "")
-    if not cert or not key:
+    if not tls.check_tls_settings(config):
         return None
-    return ssl_context(cert, key, getattr(config, "tls_client_ca_file", ""))
+    return ssl_context(config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file)
 
 
 async def build_http_server(
@@ -234,6 +232,7 @@ async def build_app(
 ) -> App:
     """Load resources (unless given), build the servicer, bind. Does not start serving."""
     owns_resources = resources is None and pipeline is None
+    tls.check_tls_settings(config)  # before any model loads
     routing = check_config(config)  # before the models load: a bad config fails fast
     ensure_offline_encodings(config.data_path / "tiktoken")
     keyring = KeyFile(config.api_keys) if config.api_keys else KeyRing.open()
@@ -280,7 +279,7 @@ async def build_app(
     # Load the tokenizer files now so the first request does not pay for it.
     for name in ("o200k_base", "cl100k_base"):
         get_encoding(name)
-    port = server.add_insecure_port(config.address)
+    port = tls.bind(server, config)
     if port == 0:
         raise OSError(f"could not bind {config.address}")
     http = await build_http_server(config, servicer)

@@ -71,6 +71,27 @@ class CliError(Exception):
 
 def _client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--tls",
+        action="store_true",
+        default=os.environ.get("PROMPTPRESS_TLS", "").lower() in ("1", "true", "yes", "on"),
+        help="connect with TLS (implied by --ca-file/--cert-file; env PROMPTPRESS_TLS)",
+    )
+    p.add_argument(
+        "--ca-file",
+        default=os.environ.get("PROMPTPRESS_TLS_CA"),
+        help="PEM roots to verify the server with (default: the system's; env PROMPTPRESS_TLS_CA)",
+    )
+    p.add_argument(
+        "--cert-file",
+        default=os.environ.get("PROMPTPRESS_CLIENT_CERT"),
+        help="PEM client certificate for mutual TLS (env PROMPTPRESS_CLIENT_CERT)",
+    )
+    p.add_argument(
+        "--key-file",
+        default=os.environ.get("PROMPTPRESS_CLIENT_KEY"),
+        help="PEM key of --cert-file (env PROMPTPRESS_CLIENT_KEY)",
+    )
+    p.add_argument(
         "--address",
         default=os.environ.get("PROMPTPRESS_ADDRESS", "127.0.0.1:50051"),
         help="server HOST:PORT (env PROMPTPRESS_ADDRESS; default %(default)s)",
@@ -180,7 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from promptpress.client import Client
 
-    return Client(args.address, api_key=args.api_key, timeout=args.timeout)
+    def pem(path: str | None) -> bytes | None:
+        return Path(path).expanduser().read_bytes() if path else None
+
+    return Client(
+        args.address,
+        api_key=args.api_key,
+        timeout=args.timeout,
+        tls=args.tls,
+        root_certificates=pem(args.ca_file),
+        certificate_chain=pem(args.cert_file),
+        private_key=pem(args.key_file),
+    )
 
 
 def _invoke(args: argparse.Namespace, method: str, request: Any) -> Iterable[Any]:

@@ -62,6 +62,12 @@ class ServerConfig:
     # in parallel on the worker threads; on small or shared hosts one thread per
     # inference was 3-8x faster than two (measured on 2 cores).
     torch_threads: int = 1
+    # TLS for the gRPC port (and the HTTP endpoints): PEM certificate chain and key.
+    # With tls_client_ca_file, clients must present a certificate signed by that CA
+    # (mutual TLS). Empty: plaintext (warned about on a non-loopback address).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
     # Limits, checked before any work starts.
     max_receive_message_bytes: int = 32 * 1024 * 1024
     max_messages: int = 2000

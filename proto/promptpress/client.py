@@ -5,6 +5,10 @@ Needs only grpcio, protobuf and grpcio-status (which reads the standard
 when given an api_key, apply a default deadline, and retry UNAVAILABLE with
 exponential backoff through gRPC's own retry policy. Errors surface as
 PromptPressRpcError, with the server's rich error details unpacked.
+
+TLS: `tls=True` verifies the server against the system's roots, or against
+`root_certificates` (PEM bytes) when given; `certificate_chain` + `private_key`
+(PEM bytes) present a client certificate for mutual TLS. Any of them turns TLS on.
 """
 
 from __future__ import annotations
@@ -110,6 +114,24 @@ def _channel_options() -> list[tuple[str, Any]]:
     ]
 
 
+def _credentials(
+    tls: bool,
+    root_certificates: bytes | None,
+    certificate_chain: bytes | None,
+    private_key: bytes | None,
+) -> grpc.ChannelCredentials | None:
+    """Channel credentials when TLS is asked for (explicitly or by passing any PEM)."""
+    if bool(certificate_chain) != bool(private_key):
+        raise ValueError("certificate_chain and private_key go together (mutual TLS)")
+    if not (tls or root_certificates or certificate_chain):
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=root_certificates,
+        private_key=private_key,
+        certificate_chain=certificate_chain,
+    )
+
+
 def _metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
@@ -118,9 +140,21 @@ class Client:
     """Blocking client. Use as a context manager or call close()."""
 
     def __init__(
-        self, address: str = "127.0.0.1:50051", *, api_key: str | None = None, timeout: float = 60.0
+        self,
+        address: str = "127.0.0.1:50051",
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
     ) -> None:
-        self._channel = grpc.insecure_channel(address, options=_channel_options())
+        credentials = _credentials(tls, root_certificates, certificate_chain, private_key)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(address, options=_channel_options())
+        else:
+            self._channel = grpc.secure_channel(address, credentials, options=_channel_options())
         self._stub = pb_grpc.PromptPressServiceStub(self._channel)
         self._metadata = _metadata(api_key)
         self.timeout = timeout
@@ -187,9 +221,23 @@ class AsyncClient:
     """asyncio client. Use `async with` or await close()."""
 
     def __init__(
-        self, address: str = "127.0.0.1:50051", *, api_key: str | None = None, timeout: float = 60.0
+        self,
+        address: str = "127.0.0.1:50051",
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
     ) -> None:
-        self._channel = grpc.aio.insecure_channel(address, options=_channel_options())
+        credentials = _credentials(tls, root_certificates, certificate_chain, private_key)
+        if credentials is None:
+            self._channel = grpc.aio.insecure_channel(address, options=_channel_options())
+        else:
+            self._channel = grpc.aio.secure_channel(
+                address, credentials, options=_channel_options()
+            )
         self._stub = pb_grpc.PromptPressServiceStub(self._channel)
         self._metadata = _metadata(api_key)
         self.timeout = timeout
