@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -351,6 +352,23 @@ async def test_openai_bad_requests_name_the_field(oai: openai.AsyncOpenAI, upstr
         await oai.chat.completions.create(model="gpt-99", messages=chat("Hi"))
     assert err.value.code == "model_not_found" and "auto" in err.value.message
     assert not small.requests  # nothing invalid went upstream
+
+
+async def test_raw_http_errors_are_json_never_tracebacks(server) -> None:  # type: ignore[no-untyped-def]
+    """What no SDK sends: a body that is not JSON, an unknown path, a wrong method."""
+    base = f"http://127.0.0.1:{server[0].http_port}"
+    auth = {"authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(base_url=base, headers=auth) as http:
+        garbled = await http.post("/v1/chat/completions", content=b"{not json")
+        missing = await http.get("/v1/embeddings")
+        wrong = await http.get("/v1/messages", headers={"anthropic-version": "2023-06-01"})
+        both = await http.post("/v1/messages", json={}, headers={"x-api-key": BUDGET_KEY})
+    assert garbled.status_code == 400 and "not valid JSON" in garbled.json()["error"]["message"]
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "invalid_request_error"
+    assert wrong.status_code == 405 and wrong.json()["type"] == "error"
+    assert both.status_code == 401 and "conflicting" in both.json()["error"]["message"]
+    for response in (garbled, missing, wrong, both):
+        assert response.headers["x-request-id"] and "Traceback" not in response.text
 
 
 async def test_openai_bad_key(server, upstreams) -> None:  # type: ignore[no-untyped-def]
