@@ -34,6 +34,7 @@ import numpy as np
 
 from promptpress.bench import datasets, plots
 from promptpress.bench.frame import DatasetInfo, SuiteContext, SuiteResult, markdown_table, ratio
+from promptpress.bench.suites import routing_replay
 from promptpress.cachekeys.profiles import load_profiles
 from promptpress.server.routing.difficulty import (
     DifficultyClassifier,
@@ -253,7 +254,10 @@ def run(ctx: SuiteContext) -> SuiteResult:
     counter = counter_for(MODELS["frontier"])
     prices, checked_on = _prices()
     tokens = {e.text: counter.count_messages(e.messages) for e in examples}
-    embedder = _embed_all(ctx, [e.text for e in examples])
+    replays, replay_info = routing_replay.load_replays(ctx)
+    embedder = _embed_all(
+        ctx, [e.text for e in examples] + routing_replay.replay_questions(replays)
+    )
 
     train_set = [LabelledExample(e.messages, e.hard) for e in train]
     with_embedding, _ = train_difficulty_model(
@@ -292,13 +296,47 @@ def run(ctx: SuiteContext) -> SuiteResult:
          "easy → small", "cost vs always-frontier", "oracle cost"],
         rows,
     )  # fmt: skip
+    replay_scorers = {"heuristic": None, "trained (features + embedding)": with_embedding}
+    replay_results = {}
+    for name, model in replay_scorers.items():
+        classifier = DifficultyClassifier(TIERS, (THRESHOLD,), model=model, embedder=embedder,
+                                          count_tokens=counter.count)  # fmt: skip
+        replay_results[name] = routing_replay.evaluate_replays(
+            replays,
+            classifier,
+            counter.count_messages,
+            prices,
+        )
+    replay_rows = [
+        [name, rule, r["conversations"], r["turns"], r["downward_changes_per_conversation"],
+         r["conversations_with_a_downward_change"], r["frontier_share"], r["cost_ratio"]]
+        for name, rules in replay_results.items()
+        for rule, r in rules.items()
+    ]  # fmt: skip
     sources = sorted({e.source for e in test})
     source_rows = [[src, *(by_source[name][src] for name in scorers)] for src in sources]
     table += "\n\nHeld-out accuracy by source:\n\n" + markdown_table(
         ["source", *scorers], source_rows
     )
+    table += (
+        "\n\nMulti-turn replays (ShareGPT conversations, turn by turn; threshold 0.5):\n\n"
+        + markdown_table(
+            [
+                "scorer",
+                "tier rule",
+                "conversations",
+                "turns",
+                "downward changes / conversation",
+                "conversations with one",
+                "turns to frontier",
+                "cost vs always-frontier",
+            ],
+            replay_rows,
+        )
+    )
     figures = {
         "threshold": THRESHOLD,
+        "replays": replay_results,
         "train_examples": len(train),
         "test_examples": len(test),
         "hard_share_test": sum(e.hard for e in test) / len(test),
@@ -319,11 +357,14 @@ def run(ctx: SuiteContext) -> SuiteResult:
         f"checked {checked_on}). Output tokens assumed: {ASSUMED_OUTPUT_TOKENS[False]} (easy) and "
         f"{ASSUMED_OUTPUT_TOKENS[True]} (hard), the same on either tier. Trained scorers are fitted on "
         "half of each source and evaluated on the other half; the heuristic's weights were set by hand "
-        "while looking at these datasets, so its numbers are optimistic."
+        "while looking at these datasets, so its numbers are optimistic. Replays: the first "
+        f"ShareGPT conversations with 2+ user turns (at most {routing_replay.MAX_TURNS} turns, "
+        f"messages cut at {routing_replay.MAX_CHARS} characters), "
+        f"{routing_replay.REPLAY_OUTPUT_TOKENS} output tokens assumed per turn."
     )
     return SuiteResult(
         suite=NAME,
-        datasets=infos,
+        datasets=[*infos, replay_info],
         figures=figures,
         table_md=table,
         plots=[_plot(ctx, curves)],

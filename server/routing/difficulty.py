@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,149 +26,25 @@ from typing import Any
 import numpy as np
 
 from promptpress.errors import FailedPrecondition
-from promptpress.types import Message, Role, TextEmbedder, question_of
+from promptpress.server.routing.difficulty_features import (
+    FEATURE_NAMES,
+    DifficultyFeatures,
+    extract_features,
+    prefix_features,
+)
+from promptpress.types import Message, TextEmbedder, question_of
+
+__all__ = [
+    "FEATURE_NAMES",
+    "DifficultyClassifier",
+    "DifficultyFeatures",
+    "RoutingDecision",
+    "TrainedDifficultyModel",
+    "extract_features",
+    "heuristic_score",
+]
 
 MODEL_FORMAT = "promptpress.difficulty/1"
-
-
-# --- features ----------------------------------------------------------------------
-
-_I = re.IGNORECASE | re.MULTILINE
-
-# (pattern, weight): a feature is the capped sum of the weights of the cues present,
-# so one unmistakable cue (a code fence) counts fully and weak ones only together.
-_CODE = [
-    (re.compile(p, _I), w)
-    for p, w in (
-        (r"```", 1.0),
-        (r"^\s*(def|class|import|from \S+ import|#include|public static|fn|func|SELECT)\b", 1.0),
-        (
-            r"\b(python|javascript|typescript|java|c\+\+|c#|golang|rust|sql|bash|regex|html|css)\b",
-            0.6,
-        ),
-        (
-            r"\b(function|algorithm|implement (a|an|the)|program|debug|refactor|compiler?|recursion"
-            r"|(time|space) complexity|data structure|linked list|binary (search|tree)|arrays?"
-            r"|sorted list)\b",
-            0.6,
-        ),
-        (r"[{};]\s*$", 0.4),
-    )
-]
-_MATH = [
-    (re.compile(p, _I), w)
-    for p, w in (
-        (r"\$[^$\n]+\$|\\\(|\\\[", 1.0),
-        (
-            r"\\(frac|sqrt|sum|prod|int|binom|cdot|times|le|ge|neq|pi|angle|triangle|overline)\b",
-            1.0,
-        ),
-        (r"\d\s*[-+*/^=<>]\s*\d|\b[a-z]\s*[\^=]\s*\d", 0.5),
-        (
-            r"\b(calculate|compute|solve|equation|probability|integer|prime|remainder|divisible"
-            r"|derivative|integral|polynomial|expected value|modulo|perimeter|area of)\b",
-            0.6,
-        ),
-        (
-            r"\b(how (many|much|long|old|far)|twice|times (as|more)|half|average|total|per|each"
-            r"|percent(age)?|ratio|sum of|product of|more than|less than)\b",
-            0.3,
-        ),
-    )
-]
-_REASONING = re.compile(
-    r"\b(step[- ]by[- ]step|prove|proof|derive|why|justify|deduce|infer|reason(ing)?"
-    r"|analy[sz]e|trade-?offs?|implications?|determine|which of the following|most likely"
-    r"|explain how|think|relationship between|true, false,? or uncertain|does not belong)\b",
-    _I,
-)
-# Tasks that transform or produce text: well within a small model's reach.
-_EASY_TASK = re.compile(
-    r"\b(extract|summari[sz]e|rewrite|rephrase|paraphrase|translate|proofread|edit|"
-    r"json|csv|email|letter|poem|story|blog|essay|tweet|slogan|describe|imagine|pretend|"
-    r"role-?play|act as|draft|compose|brainstorm|list)\b",
-    _I,
-)
-_OPTIONS = re.compile(r"^\s*\(?[A-D][).:]\s+\S", re.MULTILINE)
-_CONSTRAINT = re.compile(
-    r"\b(must|should|at least|at most|no more than|exactly|without|do not|don't|ensure"
-    r"|make sure|limit(ed)? to|within|only|in \d+ (words|sentences|lines))\b",
-    _I,
-)
-_LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[-*•])\s+\S", re.MULTILINE)
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?")
-
-FEATURE_NAMES = (
-    "log_prompt_tokens",
-    "log_query_tokens",
-    "code",
-    "math",
-    "numbers",
-    "reasoning",
-    "options",
-    "constraints",
-    "easy_task",
-    "depth",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class DifficultyFeatures:
-    prompt_tokens: int  # the whole conversation
-    query_tokens: int  # the last user message
-    code: float  # share of code cues present, 0..1
-    math: float  # share of maths cues present, 0..1
-    numbers: int  # numbers in the query
-    reasoning: int  # reasoning cue words in the query
-    options: int  # multiple-choice option lines (A) ... D))
-    constraints: int  # constraint words and list items in the query
-    easy_task: int  # cues of writing/transforming tasks (extract, rewrite, email, ...)
-    depth: int  # user turns in the conversation
-
-    def vector(self) -> np.ndarray:
-        """Numeric form, in FEATURE_NAMES order, squashed so no feature dominates by scale."""
-        return np.array(
-            [
-                math.log1p(self.prompt_tokens),
-                math.log1p(self.query_tokens),
-                self.code,
-                self.math,
-                math.log1p(min(self.numbers, 8)),
-                math.log1p(self.reasoning),
-                min(self.options, 4) / 4,
-                math.log1p(self.constraints),
-                math.log1p(self.easy_task),
-                math.log1p(max(0, self.depth - 1)),
-            ],
-            dtype=np.float64,
-        )
-
-
-def extract_features(
-    messages: Sequence[Message], count_tokens: Callable[[str], int] | None = None
-) -> DifficultyFeatures:
-    count = count_tokens or _approx_tokens
-    query = question_of(messages)
-    return DifficultyFeatures(
-        prompt_tokens=sum(count(m.content) for m in messages),
-        query_tokens=count(query),
-        code=_cue_strength(_CODE, query),
-        math=_cue_strength(_MATH, query),
-        numbers=len(_NUMBER.findall(query)),
-        reasoning=len(_REASONING.findall(query)),
-        options=len(_OPTIONS.findall(query)),
-        constraints=len(_CONSTRAINT.findall(query)) + len(_LIST_ITEM.findall(query)),
-        easy_task=len(_EASY_TASK.findall(query)),
-        depth=sum(m.role is Role.USER for m in messages),
-    )
-
-
-def _cue_strength(cues: Sequence[tuple[re.Pattern[str], float]], text: str) -> float:
-    return min(1.0, sum(weight for pattern, weight in cues if pattern.search(text)))
-
-
-def _approx_tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)  # the usual English chars-per-token rule
 
 
 # --- the heuristic --------------------------------------------------------------------
@@ -338,15 +213,36 @@ class DifficultyClassifier:
         self._count = count_tokens
 
     def score(self, messages: Sequence[Message]) -> tuple[float, DifficultyFeatures, str]:
-        """(score, features, which scorer: "model" or "heuristic")."""
+        """(score, features, which scorer: "model" or "heuristic") of the request as it
+        stands, judged by its last question alone."""
         features = extract_features(messages, self._count)
+        return self._scores([(question_of(messages), features)])[0], features, self._scorer
+
+    @property
+    def _scorer(self) -> str:
+        return "heuristic" if self.model is None else "model"
+
+    def _scores(self, points: Sequence[tuple[str, DifficultyFeatures]]) -> list[float]:
         if self.model is None:
-            return heuristic_score(features), features, "heuristic"
-        embedding = None
-        if self.model.embedding_dim:
-            assert self._embedder is not None
-            embedding = np.asarray(self._embedder.embed([question_of(messages)]))[0]
-        return self.model.score(features, embedding), features, "model"
+            return [heuristic_score(f) for _, f in points]
+        model = self.model
+        if not model.embedding_dim:
+            return [model.score(f, None) for _, f in points]
+        assert self._embedder is not None
+        questions = list(dict.fromkeys(q for q, _ in points))  # each question embedded once
+        rows = np.asarray(self._embedder.embed(questions))
+        by_question = dict(zip(questions, rows, strict=True))
+        return [model.score(f, by_question[q]) for q, f in points]
+
+    def conversation_score(
+        self, messages: Sequence[Message]
+    ) -> tuple[float, DifficultyFeatures, int, int]:
+        """The hardest point of the conversation so far: (score, its features, its
+        position among the conversation's user turns (1-based), how many there are)."""
+        points = prefix_features(messages, self._count)
+        scores = self._scores(points)
+        best = max(range(len(scores)), key=lambda i: (scores[i], i))
+        return scores[best], points[best][1], points[best][1].depth, points[-1][1].depth
 
     def tier_for(self, score: float) -> str:
         if not self.tier_names:
@@ -357,18 +253,24 @@ class DifficultyClassifier:
         return self.tier_names[min(index, len(self.tier_names) - 1)]
 
     def decide(self, messages: Sequence[Message], forced_tier: str = "") -> RoutingDecision:
-        score, features, scorer = self.score(messages)
+        """The tier of the conversation's hardest point so far, not of its last message:
+        a later turn resends the earlier ones, so its tier never goes down and the
+        provider's prompt cache (and the model the user talks to) stays. No server
+        state is needed."""
         if forced_tier:
             if forced_tier not in self.tier_names:
                 known = ", ".join(self.tier_names) or "none configured"
                 raise FailedPrecondition(f"unknown tier {forced_tier!r} (tiers: {known})")
+            score = self.score(messages)[0]
             return RoutingDecision(forced_tier, score, True, "tier forced by the request")
+        score, features, turn, turns = self.conversation_score(messages)
         tier = self.tier_for(score)
         cues = ", ".join(top_cues(features)) or "no difficulty cues"
         passed = [t for t in self.thresholds if score >= t]
         relation = f">= {passed[-1]:.2f}" if passed else f"< {self.thresholds[0]:.2f}"
+        where = f"; hardest at turn {turn} of {turns}" if turn < turns else ""
         return RoutingDecision(
-            tier, score, False, f"{scorer} score {score:.2f} {relation} ({cues})"
+            tier, score, False, f"{self._scorer} score {score:.2f} {relation} ({cues}{where})"
         )
 
 
