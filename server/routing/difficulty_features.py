@@ -69,7 +69,13 @@ _QUANTITY = re.compile(
     _I,
 )
 _QUANTITY_WEIGHT = 0.3
-_QUANTITY_MIN_NUMBERS = 2
+_QUANTITY_MIN_NUMBERS = 2  # digits and number words ("four more", "two thirds", "half")
+_NUMBER_WORD = re.compile(
+    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
+    r"|thirty|forty|fifty|hundred|thousand|million|dozen|half|third|thirds|quarter"
+    r"|quarters|fourths?|fifths?|twice|thrice|double|triple)\b",
+    _I,
+)
 _REASONING = re.compile(
     r"\b(step[- ]by[- ]step|prove|proof|derive|why|justify|deduce|infer|reason(ing)?"
     r"|analy[sz]e|trade-?offs?|implications?|determine|which of the following|most likely"
@@ -142,7 +148,8 @@ def question_features(question: str, count_tokens: Callable[[str], int]) -> Diff
     """The features of the question alone (prompt_tokens and depth left at 0)."""
     numbers = len(_NUMBER.findall(question))
     maths = _cue_strength(_MATH, question)
-    if numbers >= _QUANTITY_MIN_NUMBERS and _QUANTITY.search(question):
+    quantities = numbers + len(_NUMBER_WORD.findall(question))
+    if quantities >= _QUANTITY_MIN_NUMBERS and _QUANTITY.search(question):
         maths = min(1.0, maths + _QUANTITY_WEIGHT)
     return DifficultyFeatures(
         prompt_tokens=0,
