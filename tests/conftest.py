@@ -106,3 +106,48 @@ def valkey_url() -> Iterator[str]:
             yield proc.url
         finally:
             proc.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster_url() -> Iterator[str]:
+    """A one-node Valkey cluster owning all 16384 slots (cluster mode, real routing);
+    PROMPTPRESS_TEST_REDIS_CLUSTER_URL (…?cluster=true) if set."""
+    if url := os.environ.get("PROMPTPRESS_TEST_REDIS_CLUSTER_URL"):
+        yield url
+        return
+    import redis
+
+    from tests.procs import (
+        Valkey,
+        free_port,
+        spawn,
+        temp_log_dir,
+        valkey_ping,
+        valkey_server_binary,
+        wait_until,
+    )
+
+    with temp_log_dir("promptpress-cluster-") as log_dir:
+        port = free_port()
+        argv = [
+            str(valkey_server_binary()),
+            "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--cluster-enabled", "yes", "--cluster-config-file", str(log_dir / "nodes.conf"),
+            "--dir", str(log_dir),
+        ]  # fmt: skip
+        base = spawn("valkey-cluster", argv, log_dir, port)
+        proc = Valkey(base.name, base.popen, base.log_path, base.port)
+        try:
+            wait_until(proc, lambda: valkey_ping(port), 15, "answering PING")
+            admin = redis.Redis(port=port)
+            admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+            wait_until(
+                proc,
+                lambda: b"cluster_state:ok" in admin.execute_command("CLUSTER", "INFO"),
+                15,
+                "cluster_state:ok",
+            )
+            admin.close()
+            yield f"redis://127.0.0.1:{port}/0?cluster=true"
+        finally:
+            proc.stop()

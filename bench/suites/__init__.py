@@ -17,6 +17,7 @@ SUITES: dict[str, str] = {
     "compression": "promptpress.bench.suites.compression",
     "caching": "promptpress.bench.suites.caching",
     "semantic_cache": "promptpress.bench.suites.semantic_cache",
+    "store": "promptpress.bench.suites.store",
     "routing": "promptpress.bench.suites.routing",
 }
 

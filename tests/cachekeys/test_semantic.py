@@ -40,7 +40,7 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["lmdb", "valkey"])
+@pytest.fixture(params=["lmdb", "valkey", "cluster"])
 def cache(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[SemanticCache]:
     """The cache on each back end (tests/storage/conftest.py)."""
     from tests.storage.conftest import make_store

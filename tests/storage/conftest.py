@@ -1,5 +1,7 @@
-"""`store`: the same behavioural tests against every back end (LMDB in a temp dir,
-and the session's real Valkey with a key prefix of its own per test)."""
+"""`store`: the same behavioural tests against every back end: LMDB in a temp dir,
+the session's real Valkey, and a one-node Valkey Redis Cluster (every key of a
+tenant in one slot, Lua commits routed by key), each test with a key prefix of
+its own."""
 
 from __future__ import annotations
 
@@ -19,11 +21,11 @@ def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sto
         return LmdbStore(tmp_path / "store", map_size=64 << 20)
     from promptpress.storage.redis_store import RedisStore
 
-    url = request.getfixturevalue("valkey_url")
+    url = request.getfixturevalue("valkey_cluster_url" if kind == "cluster" else "valkey_url")
     return RedisStore(url, prefix=f"test-{uuid.uuid4().hex[:12]}")
 
 
-@pytest.fixture(params=["lmdb", "valkey"])
+@pytest.fixture(params=["lmdb", "valkey", "cluster"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s = make_store(request.param, tmp_path, request)
     yield s

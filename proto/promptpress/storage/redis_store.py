@@ -9,7 +9,7 @@ all of a tenant's keys share one slot and a commit's script may touch them all):
 - its order ``pp:{T}:o:<space>``            a sorted set: key -> insertion time
 
 T is the tenant, percent-encoded so that ``{``, ``}`` and ``:`` cannot move
-the hash tag or collide with another tenant's keys. `commit` and `cache_put`
+the hash tag or collide with another tenant's keys (the empty tenant is ``%``). `commit` and `cache_put`
 are Lua scripts (atomic; the ``#!lua`` shebang makes the server refuse them
 up front when over maxmemory, so an out-of-memory error never lands half of a
 commit). Reads are single commands or one pipeline: one round trip each.
@@ -176,7 +176,10 @@ class RedisStore:
         return self._name
 
     def _tkey(self, tenant: str) -> bytes:
-        return f"{self._prefix}:{{{urllib.parse.quote(tenant, safe='')}}}:".encode()
+        # An empty hash tag ({}) does not count as one: the empty tenant is "%"
+        # (which percent-encoding never produces on its own).
+        tag = urllib.parse.quote(tenant, safe="") or "%"
+        return f"{self._prefix}:{{{tag}}}:".encode()
 
     def _key(self, tenant: str, kind: str, space: str) -> bytes:
         return self._tkey(tenant) + f"{kind}:{space}".encode()
