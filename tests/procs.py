@@ -45,6 +45,7 @@ __all__ = [
     "Proc",
     "Server",
     "Valkey",
+    "compressor_model_dir",
     "envoy_binary",
     "free_port",
     "render_envoy",
@@ -104,6 +105,10 @@ def _toml_value(value: object) -> str:
         return repr(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):  # arrays; tables inside them become inline tables
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"no TOML for {value!r}")
 
 
@@ -145,7 +150,13 @@ def start_server(
     """
     port = free_port()
     data_dir = Path(str((settings or {}).get("data_dir", log_dir / f"{name}-{port}-data")))
-    config = {"data_dir": str(data_dir), "grace_period_s": 5.0, **(settings or {})}
+    # No drain window by default: a test that stops a server should not wait for it.
+    config = {
+        "data_dir": str(data_dir),
+        "grace_period_s": 5.0,
+        "drain_period_s": 0.0,
+        **(settings or {}),
+    }
     config_path = write_toml(log_dir / f"{name}-{port}.toml", config)
     child_env = dict(os.environ)
     child_env.update(

@@ -1,13 +1,7 @@
-"""The launchers in tests/procs.py start real processes that answer."""
+"""The session's Valkey (tests/procs.py via tests/conftest.py) is a real store.
+The server and Envoy launchers are exercised by every other test in this folder."""
 
 from __future__ import annotations
-
-import signal
-from pathlib import Path
-
-import pytest
-
-from tests.procs import start_server, temp_log_dir
 
 
 def test_valkey_fixture_is_a_real_store(valkey_url: str) -> None:
@@ -20,24 +14,3 @@ def test_valkey_fixture_is_a_real_store(valkey_url: str) -> None:
         assert client.get("promptpress-test:procs") == b"v"
     finally:
         client.close()
-
-
-@pytest.fixture(scope="module")
-def log_dir():  # type: ignore[no-untyped-def]
-    with temp_log_dir() as path:
-        yield path
-
-
-def test_server_subprocess_serves_and_stops_on_sigterm(log_dir: Path) -> None:
-    from promptpress import Client
-    from promptpress.v1 import promptpress_pb2 as pb
-
-    server = start_server(log_dir, settings={"load_models": False})
-    try:
-        with Client(server.address, timeout=10) as client:
-            resp = client.count_tokens(pb.CountTokensRequest(texts=["hello world"], model="gpt-4o"))
-        assert list(resp.counts) == [2]
-        server.signal(signal.SIGTERM)
-        assert server.wait(15) == 0, server.log_tail()
-    finally:
-        server.stop()

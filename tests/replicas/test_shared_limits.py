@@ -1,40 +1,12 @@
-"""Two real servers on one real Valkey draw from the same per-tenant limits."""
+"""Two real servers on one real Valkey draw from the same per-tenant limits
+(the tenants and their limits are in tests/replicas/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
-import pytest
 
-from tests.procs import Server, start_server, stop_all, temp_log_dir
-
-KEYS = "key-rps tenant-rps\nkey-tpm tenant-tpm\nkey-free tenant-free\n"
-TENANTS = {
-    # A burst of one request, then one per 100 s: the second call anywhere is refused.
-    "tenant-rps": {"requests_per_second": 0.01},
-    # One token per second: a long Preprocess puts the bucket in debt for a while.
-    "tenant-tpm": {"tokens_per_minute": 60},
-}
-
-
-@pytest.fixture(scope="module")
-def pair(valkey_url: str) -> Iterator[tuple[Server, Server]]:
-    with temp_log_dir() as log_dir:
-        keys = log_dir / "keys"
-        keys.write_text(KEYS)
-        settings = {
-            "load_models": False,
-            "api_keys": str(keys),
-            "store_url": valkey_url,
-            "tenants": TENANTS,
-        }
-        a = start_server(log_dir, settings=settings, name="a", wait=False)
-        b = start_server(log_dir, settings=settings, name="b", wait=False)
-        try:
-            yield a.wait_serving(), b.wait_serving()
-        finally:
-            stop_all(a, b)
+from tests.procs import Server
+from tests.replicas.conftest import TENANT_RPS, Pair
 
 
 def preprocess(server: Server, key: str, text: str = "hello") -> tuple[grpc.StatusCode, float]:
@@ -53,8 +25,8 @@ def preprocess(server: Server, key: str, text: str = "hello") -> tuple[grpc.Stat
     return grpc.StatusCode.OK, 0.0
 
 
-def test_requests_per_second_is_one_budget_across_replicas(pair) -> None:  # type: ignore[no-untyped-def]
-    a, b = pair
+def test_requests_per_second_is_one_budget_across_replicas(pair: Pair) -> None:
+    a, b = pair.a, pair.b
     assert preprocess(a, "key-rps") == (grpc.StatusCode.OK, 0.0)
     code, delay = preprocess(b, "key-rps")
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, (a.log_tail(), b.log_tail())
@@ -64,8 +36,8 @@ def test_requests_per_second_is_one_budget_across_replicas(pair) -> None:  # typ
     assert preprocess(b, "key-free")[0] == grpc.StatusCode.OK
 
 
-def test_tokens_charged_on_one_replica_limit_the_other(pair) -> None:  # type: ignore[no-untyped-def]
-    a, b = pair
+def test_tokens_charged_on_one_replica_limit_the_other(pair: Pair) -> None:
+    a, b = pair.a, pair.b
     long_text = " ".join(["tokens"] * 200)  # ~200 input tokens: ~140 in debt at 60/min
     assert preprocess(b, "key-tpm", long_text)[0] == grpc.StatusCode.OK
     code, delay = preprocess(a, "key-tpm")
@@ -73,11 +45,11 @@ def test_tokens_charged_on_one_replica_limit_the_other(pair) -> None:  # type: i
     assert delay > 100
 
 
-def test_store_holds_the_counters(pair, valkey_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_store_holds_the_counters(pair: Pair, valkey_url: str) -> None:
     import redis
 
     client = redis.Redis.from_url(valkey_url)
     try:
-        assert client.exists("pp:{tenant-rps}:rl:requests")
+        assert client.exists("pp:{" + TENANT_RPS + "}:rl:requests")
     finally:
         client.close()
