@@ -313,7 +313,10 @@ def models_json(entries: Sequence[ModelEntry]) -> dict[str, Any]:
 
 
 class ChunkStream:
-    """``chat.completion.chunk`` events for one streamed answer, in order, as SSE bytes."""
+    """``chat.completion.chunk`` events for one streamed answer, in order, as SSE bytes.
+
+    Every chunk names the model as asked (the upstream's model is known only at the
+    end; the report on the last chunk has it)."""
 
     def __init__(self, *, model: str, request_id: str, created: int, include_usage: bool) -> None:
         self.model = model
@@ -363,8 +366,6 @@ class ChunkStream:
         """The finishing chunk, the usage chunk when asked for, then [DONE].
 
         The promptpress report rides on the last chunk before [DONE]."""
-        if done.model:
-            self.model = done.model
         last = self._chunk([{"index": 0, "delta": {}, "finish_reason": finish_reason(done)}])
         if not self.include_usage:
             chunks = [{**last, "promptpress": report}]
