@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from promptpress.errors import InvalidInput
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing, Unauthenticated
 from promptpress.server.completion import Completer, Completion, CompletionInput
@@ -26,7 +27,7 @@ from promptpress.server.http.errors import HttpFailure, failure_for
 from promptpress.server.http.models import ModelChoice, list_models, resolve_model
 from promptpress.server.http.options import OptionDefaults, request_options
 from promptpress.server.http.report import report, report_headers
-from promptpress.server.http.wire import WireRequest, completion_input, json_object
+from promptpress.server.http.wire import WireRequest, completion_input, json_object, renamed
 from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
 from promptpress.server.routing.tiers import TierConfig
@@ -165,7 +166,8 @@ class HttpService:
         wire, choice, inp = await self._prepare(request, dialect, tenant)
         if wire.stream:
             return await self._stream(request, dialect, tenant, wire, choice, inp)
-        done = await self.completer.complete(tenant, inp, None)
+        with callers_paths(wire):  # the stages' violations, in the caller's JSON paths
+            done = await self.completer.complete(tenant, inp, None)
         await self.charge(tenant, done)
         body = dialect.render(done, choice.name, request_id, report(done, request_id))
         headers = {"x-request-id": request_id, **report_headers(done)}
@@ -185,7 +187,8 @@ class HttpService:
         async with contextlib.aclosing(events):
             # Nothing is sent before the first event: a failure up to here (a bad
             # request, every upstream down) is still a plain HTTP error with its status.
-            event = await anext(events)
+            with callers_paths(wire):
+                event = await anext(events)
             response = await sse.open_stream(request, {"x-request-id": request_id})
             frames = dialect.frames(wire, choice.name, request_id)
             await response.write(frames.start())
@@ -206,6 +209,14 @@ class HttpService:
                 await response.write(frames.error(failure, request_id))
         await response.write_eof()
         return response
+
+
+@contextlib.contextmanager
+def callers_paths(wire: WireRequest) -> Iterator[None]:
+    try:
+        yield
+    except InvalidInput as exc:
+        raise renamed(exc, wire) from None
 
 
 def log_failure(exc: BaseException, failure: HttpFailure, request: web.Request, api: str) -> None:

@@ -23,6 +23,14 @@ from promptpress.server.http.options import HttpOptions
 from promptpress.v1 import promptpress_pb2 as pb
 
 _MESSAGE_PATH = re.compile(r"^messages\[(\d+)\](.*)$")
+# Fields set from the promptpress settings (options.py), by their proto path.
+_OPTION_PATHS = {
+    "budget": "promptpress",
+    "document_ids": "promptpress.document_ids",
+    "query": "promptpress.query",
+    "compression_method": "promptpress.compression_method",
+    "placement": "promptpress.placement",
+}
 _METHODS = {m.value: pb_value for m, pb_value in convert.METHOD_TO_PB.items()}
 _PLACEMENTS = {
     "edges": pb.PLACEMENT_EDGES,
@@ -62,13 +70,14 @@ def wire_path(path: str, wire: WireRequest) -> str:
         index, rest = int(match.group(1)), match.group(2)
         if index < len(wire.message_paths):
             return wire.message_paths[index] + rest.replace(".arguments_json", ".arguments")
-    for proto_path, caller_path in wire.field_paths.items():
-        if path == proto_path or path.startswith(proto_path + "."):
+    for proto_path, caller_path in [*wire.field_paths.items(), *_OPTION_PATHS.items()]:
+        if path == proto_path or path.startswith((proto_path + ".", proto_path + "[")):
             return caller_path + path[len(proto_path) :]
     return path
 
 
-def _renamed(err: InvalidInput, wire: WireRequest) -> InvalidInput:
+def renamed(err: InvalidInput, wire: WireRequest) -> InvalidInput:
+    """`err` with every field path in the caller's JSON terms."""
     return InvalidInput(
         FieldViolation(wire_path(v.field, wire), v.description) for v in err.violations
     )
@@ -103,7 +112,7 @@ def completion_input(
     try:
         inp = convert.preprocess_from_proto(req, tenant, limits)
     except InvalidInput as exc:
-        raise _renamed(exc, wire) from None
+        raise renamed(exc, wire) from None
     return CompletionInput(request=inp, tier=choice.tier, skip_cache=options.skip_cache)
 
 

@@ -17,9 +17,11 @@ import httpx
 import openai
 import pytest
 
+from promptpress import AsyncClient
 from promptpress.server.app import App, build_app
 from promptpress.server.config import ServerConfig
 from promptpress.server.resources import load_resources
+from promptpress.v1 import promptpress_pb2 as pb
 from tests.routing.fake_upstream import (
     FakeUpstream,
     JSONReply,
@@ -501,6 +503,40 @@ async def test_tenant_defaults_and_request_overrides(server, upstreams) -> None:
     assert cut["dropped_messages"] > 0 and cut["tokens_after"] < cut["tokens_before"]
     assert kept["dropped_messages"] == 0
     assert len(small.requests[0].json()["messages"]) < len(small.requests[1].json()["messages"])
+
+
+async def test_documents_indexed_over_grpc_feed_http_requests(
+    server, oai: openai.AsyncOpenAI, upstreams
+) -> None:  # type: ignore[no-untyped-def]
+    """One process, one store: a document indexed through gRPC is retrieved for an
+    HTTP request that names it in its promptpress settings."""
+    app = server[0]
+    small, _ = upstreams
+    manual = (
+        "The Zephyr 3000 espresso machine heats up in 25 seconds.\n\n"
+        "To descale the Zephyr 3000, fill the tank with a 1:4 citric acid solution and run program D."
+    )
+    async with AsyncClient(f"127.0.0.1:{app.port}", api_key=KEY) as grpc_client:
+        await grpc_client.index_documents(
+            pb.IndexDocumentsRequest(documents=[pb.Document(id="zephyr", text=manual)])
+        )
+    small.script(JSONReply(openai_completion("Run program D.")))
+    done = await oai.chat.completions.create(
+        model="small",
+        messages=chat("How do I descale my machine?", system="Docs test."),
+        extra_body={"promptpress": {"document_ids": ["zephyr"]}},
+    )
+    assert done.choices[0].message.content == "Run program D."
+    assert "citric acid" in json.dumps(small.requests[0].json()["messages"])
+
+    with pytest.raises(openai.BadRequestError) as err:
+        await oai.chat.completions.create(
+            model="small",
+            messages=chat("And the other one?", system="Docs test."),
+            extra_headers={"x-promptpress-document-ids": "zephyr,nope"},
+        )
+    assert err.value.body["param"] == "promptpress.document_ids[1]"  # type: ignore[index]
+    assert len(small.requests) == 1
 
 
 # --- Anthropic: /v1/messages --------------------------------------------------------------
