@@ -41,6 +41,17 @@ def _version(dist: str) -> str:
         return "?"
 
 
+def select(plan: Sequence[distill_data.Example], spec: str) -> list[distill_data.Example]:
+    """The plan's texts picked by comma-separated slices ("0:509,509:843:2"), in plan order."""
+    picked: set[int] = set()
+    for part in spec.split(","):
+        bounds = [int(x) if x.strip() else None for x in part.split(":")]
+        if not 1 < len(bounds) <= 3:
+            raise ValueError(f"bad slice {part!r} in --select")
+        picked.update(range(len(plan))[slice(*bounds)])
+    return [plan[i] for i in sorted(picked)]
+
+
 def read_records(path: Path, ids: Sequence[str] | None = None) -> list[dict]:
     """Labelled records, one per id (in `ids` order when given: the plan's order)."""
     by_id: dict[str, dict] = {}
@@ -130,15 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--chat", type=int, default=600, help="ShareGPT turns to label")
     parser.add_argument(
-        "--texts", type=int, default=0, help="use only the plan's first N texts (0: all)"
+        "--select",
+        default=":",
+        help="which texts of the plan, as comma-separated Python slices (default ':' = all; "
+        "the shipped head: see its metadata)",
     )
     parser.add_argument("--skip-labelling", action="store_true", help="train on labels as they are")
     args = parser.parse_args(argv)
     labels = args.labels or args.data_dir / "distill" / "labels.jsonl"
     labels.parent.mkdir(parents=True, exist_ok=True)
     plan = distill_data.training_plan(distill_data.SEED, chat=args.chat)
-    if args.texts > 0:
-        plan = plan[: args.texts]
+    plan = select(plan, args.select)
     if not args.skip_labelling:
         import torch
 
@@ -151,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         n = distill_data.label(plan, labels, teacher)
         print(f"labelled {n} new texts ({len(plan)} in the plan) into {labels}", file=sys.stderr)
     ids = [e.id for e in plan]
-    plan_info = {"chat": args.chat, "texts": len(ids)}
+    plan_info = {"chat": args.chat, "select": args.select, "texts": len(ids)}
     record = train(labels, args.out, seed=args.seed, epochs=args.epochs, ids=ids, plan=plan_info)
     print(json.dumps(record, indent=2))
     return 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from promptpress.batching import MicroBatcher
 from promptpress.compressor.scoring import TokenScores
 
 DEFAULT_HEAD = Path(__file__).parent / "weights" / "distilled-minilm-head.safetensors"
 MAX_QUESTION_TOKENS = 64
+PAD_MULTIPLE = 32
 # Extra per-token features after the encoder states: in the question, sub-word
 # continuation, log position in the text, a question is present.
 N_EXTRA = 4
@@ -135,21 +137,47 @@ class Encoder:
         return out
 
     @torch.inference_mode()
-    def states(self, sequences: list[list[int]]) -> torch.Tensor:
-        """Concatenated feature-layer states, (batch, width, features), padded batch."""
-        width = max(len(s) for s in sequences)
-        ids = torch.full((len(sequences), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(sequences), width), dtype=torch.long)
-        for row, s in enumerate(sequences):
-            ids[row, : len(s)] = torch.tensor(s)
-            mask[row, : len(s)] = 1
-        out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-        return torch.cat([out.hidden_states[i] for i in self.spec.feature_layers], dim=-1)
+    def states(self, sequences: Sequence[list[int]], batch_size: int = 16) -> list[np.ndarray]:
+        """Concatenated feature-layer states of each sequence, (len, features) float32.
+
+        Each sequence is padded to its own bucket width (a multiple of
+        PAD_MULTIPLE) and run with others of that width. With a fixed width a
+        row's values do not depend on what else is in the batch (checked
+        bit for bit on CPU), so micro-batching across requests changes no
+        output; plain longest-in-batch padding changed them by ~1e-6.
+        """
+        out: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(sequences)
+        by_width: dict[int, list[int]] = {}
+        for k, seq in enumerate(sequences):
+            width = -(-len(seq) // PAD_MULTIPLE) * PAD_MULTIPLE
+            by_width.setdefault(width, []).append(k)
+        for width, members in sorted(by_width.items()):
+            for b in range(0, len(members), batch_size):
+                rows = members[b : b + batch_size]
+                ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for r, k in enumerate(rows):
+                    ids[r, : len(sequences[k])] = torch.tensor(sequences[k])
+                    mask[r, : len(sequences[k])] = 1
+                hidden = self.model(
+                    input_ids=ids, attention_mask=mask, output_hidden_states=True
+                ).hidden_states
+                states = torch.cat([hidden[i] for i in self.spec.feature_layers], dim=-1).numpy()
+                for r, k in enumerate(rows):
+                    out[k] = states[r, : len(sequences[k])]
+        return out
 
     def features(
-        self, text: str, question: str = "", batch_size: int = 16
+        self,
+        text: str,
+        question: str = "",
+        run: Callable[[list[list[int]]], list[np.ndarray]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(offsets (n, 2), features (n, n_features) float32) for every token of text."""
+        """(offsets (n, 2), features (n, n_features) float32) for every token of text.
+
+        `run` computes the states of a text's window sequences (default:
+        `states`; the scorer passes its micro-batcher).
+        """
         ids, offsets = self.tokens(text)
         n_feat = self.spec.n_features(self.width)
         if not ids:
@@ -158,12 +186,10 @@ class Encoder:
         windows = self.windows(ids, q_ids)
         feats = np.empty((len(ids), n_feat), dtype=np.float32)
         width = self.width * len(self.spec.feature_layers)
-        for b in range(0, len(windows), batch_size):
-            batch = windows[b : b + batch_size]
-            states = self.states([w[0] for w in batch]).numpy()
-            for row, (seq, first, start) in enumerate(batch):
-                n = len(seq) - 1 - first
-                feats[start : start + n, :width] = states[row, first : first + n]
+        states = (run or self.states)([w[0] for w in windows])
+        for state, (seq, first, start) in zip(states, windows, strict=True):
+            n = len(seq) - 1 - first
+            feats[start : start + n, :width] = state[first : first + n]
         asked = set(q_ids)
         tok = self.tokenizer
         pieces = tok.convert_ids_to_tokens(ids)
@@ -202,10 +228,21 @@ def save_head(head: Head, spec: HeadSpec, path: Path, record: dict[str, Any]) ->
 
 
 class DistilledScorer:
-    """SurprisalScorer backed by MiniLM + a trained head; safe to call from many threads."""
+    """SurprisalScorer backed by MiniLM + a trained head; safe to call from many threads.
+
+    Concurrent calls share encoder passes through a MicroBatcher (one model,
+    one forward at a time); `batching=False` runs each call alone. Either way
+    the output is the same, bit for bit (see Encoder.states).
+    """
 
     def __init__(
-        self, head_path: Path | str | None = None, *, encoder_dir: Path | None = None
+        self,
+        head_path: Path | str | None = None,
+        *,
+        encoder_dir: Path | None = None,
+        batching: bool = True,
+        max_batch: int = 16,
+        window_s: float = 0.002,
     ) -> None:
         path = Path(head_path) if head_path else DEFAULT_HEAD
         self.head, self.spec, self.meta = load_head(path)
@@ -213,13 +250,25 @@ class DistilledScorer:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         self.model_id = f"distilled-minilm-l6#{digest}"
         self.path = path
-        self._lock = threading.Lock()
+        self.batcher: MicroBatcher[list[list[int]], list[np.ndarray]] = MicroBatcher(
+            self._run_batch, max_batch=max_batch, window_s=window_s, enabled=batching
+        )
+
+    def _run_batch(self, texts: Sequence[list[list[int]]]) -> list[list[np.ndarray]]:
+        """Encoder states for several texts' window sequences in shared forward passes."""
+        flat = [seq for windows in texts for seq in windows]
+        states = self.encoder.states(flat)
+        out, k = [], 0
+        for windows in texts:
+            out.append(states[k : k + len(windows)])
+            k += len(windows)
+        return out
 
     def surprisal(self, text: str, *, prefix: str = "") -> TokenScores:
         """Predicted teacher surprisal of every MiniLM token of text, given prefix as question."""
-        with self._lock, torch.inference_mode():
-            offsets, feats = self.encoder.features(text, prefix.strip())
-            if len(feats) == 0:
-                return TokenScores.empty()
+        offsets, feats = self.encoder.features(text, prefix.strip(), run=self.batcher)
+        if len(feats) == 0:
+            return TokenScores.empty()
+        with torch.inference_mode():
             values = self.head(torch.from_numpy(feats)).double().numpy()
         return TokenScores(offsets, values)
