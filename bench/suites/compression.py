@@ -24,13 +24,11 @@ bonus) were tuned on 100 SQuAD pairs (seed 11) that are excluded from the sample
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -38,22 +36,31 @@ import torch
 from promptpress.bench import datasets, plots
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.bench.suites import compression_distilled
+from promptpress.bench.suites.compression_inputs import (
+    COUNT,
+    TARGET_MODEL,
+    Item,
+    long_texts,
+    random_drop,
+    retained,
+    sentences,
+    squad_items,
+    structured_samples,
+    truncate,
+    tuning_contexts,
+)
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.compression_cache import CompressionCache
 from promptpress.compressor.distilled import DistilledScorer
 from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter, reference_compress
-from promptpress.compressor.methods import sentence_starts
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.scoring import CausalLMScorer
 from promptpress.compressor.settings import CompressionSettings
 from promptpress.server.config import default_data_dir
-from promptpress.tokens import counter_for
 from promptpress.types import CompressionMethod
 
 NAME = "compression"
 RATES = (0.5, 0.33, 0.2)
-TARGET_MODEL = "gpt-4o"
-TUNING_PAIRS = (100, 11)  # (count, shuffle seed) of the pairs the weights were tuned on
 PP_LONG, PP_LLML = "promptpress LongLLMLingua", "promptpress LLMLingua"
 REF_LONG, REF_LLML = "llmlingua LongLLMLingua", "llmlingua LLMLingua"
 TRUNCATE, RANDOM = "head truncation", "random word drop"
@@ -63,79 +70,7 @@ PAIRS = (
 )
 REFERENCE_OF = {pp: ref for pp, _, ref in PAIRS}
 PP_LLML_FP32 = "promptpress LLMLingua, fp32 scorer"
-COUNT = counter_for(TARGET_MODEL).count
 TORCH_THREADS = 1
-
-
-@dataclass(frozen=True)
-class Item:
-    context: str
-    question: str
-    answers: tuple[str, ...]
-
-
-def retained(text: str, answers: tuple[str, ...]) -> bool:
-    """A gold answer, SQuAD-normalised, is still a run of whole words of the text."""
-    padded = f" {datasets.squad_normalise(text)} "
-    normalised = (datasets.squad_normalise(a) for a in answers)
-    return any(f" {a} " in padded for a in normalised if a)
-
-
-def _answerable_pairs() -> list[tuple[str, list[datasets.SquadQuestion]]]:
-    pairs = [
-        (p.context, [q for q in p.questions if not q.is_impossible])
-        for a in datasets.squad_v2_dev().items
-        for p in a.paragraphs
-    ]
-    return [(c, qs) for c, qs in pairs if qs]
-
-
-def tuning_contexts() -> set[str]:
-    """The paragraphs LongLLMLingua's weights were tuned on: never in an evaluation."""
-    tuning = _answerable_pairs()
-    random.Random(TUNING_PAIRS[1]).shuffle(tuning)
-    return {c for c, _ in tuning[: TUNING_PAIRS[0]]}
-
-
-def squad_items(ctx: SuiteContext) -> tuple[list[Item], datasets.DatasetInfo, int]:
-    info = datasets.squad_v2_dev().info
-    pairs = _answerable_pairs()
-    excluded = tuning_contexts()
-    pool = [(c, qs) for c, qs in pairs if c not in excluded]
-    n = ctx.sample_size(tiny=2, quick=20, full=150)
-    rng = ctx.rng("question")
-    items = []
-    for c, qs in datasets.sample(pool, n, seed=ctx.seed):
-        q = rng.choice(qs)
-        items.append(Item(c, q.question, q.answers))
-    return items, info, len(excluded)
-
-
-def sentences(text: str) -> list[str]:
-    cuts = [*sentence_starts(text), len(text)]
-    return [text[a:b] for a, b in itertools.pairwise(cuts) if text[a:b].strip()]
-
-
-def truncate(text: str, budget: int) -> str:
-    enc = counter_for(TARGET_MODEL)
-    return enc.decode(enc.encode(text)[:budget])
-
-
-def random_drop(text: str, budget: int, rng: random.Random) -> str:
-    words = text.split()
-    order = rng.sample(range(len(words)), len(words))  # a random priority per word
-
-    def kept(k: int) -> str:
-        return " ".join(words[i] for i in sorted(order[:k]))
-
-    lo, hi = 0, len(words)
-    while lo < hi:  # the most words, in that random priority, that fit
-        mid = (lo + hi + 1) // 2
-        if COUNT(kept(mid)) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return kept(lo)
 
 
 def data_dir() -> Path:
@@ -218,23 +153,6 @@ class Runner:
         return dict(out)
 
 
-def long_texts(articles, n: int, min_tokens: int = 1500) -> list[Item]:
-    out = []
-    for article in articles:
-        text, answers, question = "", (), ""
-        for p in article.paragraphs:
-            text = f"{text}\n\n{p.context}" if text else p.context
-            answerable = [q for q in p.questions if not q.is_impossible]
-            if answerable and not question:
-                question, answers = answerable[0].question, answerable[0].answers
-            if COUNT(text) >= min_tokens:
-                break
-        out.append(Item(text, question, answers))
-        if len(out) == n:
-            break
-    return out
-
-
 def long_text_speed(ctx: SuiteContext, runner: Runner, articles) -> dict:
     items = long_texts(articles, ctx.sample_size(tiny=1, quick=1, full=4))
     fp32 = Compressor(causal=CausalLMScorer(runner.adapter, quantize=False))
@@ -289,25 +207,6 @@ def warm_cache(ctx: SuiteContext, compressor: Compressor, items: list[Item]) -> 
         "hit_rate": hits / (reps * len(items)),
         "ms_per_1k_tokens": 1000 * seconds / tokens * 1000,
     }
-
-
-def structured_samples(rng: random.Random, prose: list[str], n: int) -> list[tuple[str, list[str]]]:
-    """Support-ticket-like texts mixing SQuAD prose with things that must survive verbatim."""
-    out = []
-    for k in range(n):
-        order = f"ord_{rng.getrandbits(32):08x}"
-        url = f"https://shop.example.com/orders/{order}?ref=mail&page={rng.randint(2, 99)}"
-        email = f"{rng.choice(['ana', 'li', 'sam'])}.{rng.choice(['ng', 'diaz', 'roth'])}{k}@example.org"
-        amount = f"${rng.randint(10, 9999):,}.{rng.randint(0, 99):02d}"
-        date = f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        payload = f'{{"order": "{order}", "qty": {rng.randint(1, 9)}, "tags": ["gift", "express"]}}'
-        code = f'```python\nrefund(order_id="{order}", amount={rng.randint(1, 500)})\n```'
-        text = (
-            f"User: {rng.choice(prose)}\nMy order {order} placed on {date} for {amount} has not arrived. "
-            f"Details at {url} and please reply to {email}.\n\nPayload: {payload}\n\n{rng.choice(prose)}\n\n{code}"
-        )
-        out.append((text, [order, url, email, amount, date, payload, code, "User:"]))
-    return out
 
 
 def structure_survival(

@@ -33,22 +33,27 @@ import dataclasses
 import statistics
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from promptpress.bench import plots
 from promptpress.bench.datasets import SquadArticle, SquadQuestion, sample, squad_v2_dev
-from promptpress.bench.datasets import squad_normalise as normalise
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.bench.loadgen import percentiles
+from promptpress.bench.suites.retrieval_scoring import (
+    BUDGETS,
+    METHODS,
+    STORED_ONLY,
+    CountingEmbedder,
+    Tally,
+    method_options,
+    recalled,
+    selected_pieces,
+    service_corpus,
+)
 from promptpress.retrieval import (
     Corpus,
-    FusionWeights,
     Retrieval,
     Selection,
     SelectionOptions,
@@ -56,15 +61,11 @@ from promptpress.retrieval import (
     retrieve,
 )
 from promptpress.tokens import TokenCounter, counter_for
-from promptpress.types import Document, TextEmbedder
+from promptpress.types import Document
 
 NAME = "retrieval"
-BUDGETS = (128, 256, 512)
 COLD_BUDGET = 256
 TARGET_MODEL = "gpt-4o-mini"
-METHODS = ("in_order", "bm25", "dense", "fusion")
-# Not the service: fusion over the stored chunks only (SelectionOptions.refine off).
-STORED_ONLY = "fusion_stored_chunks"
 TORCH_THREADS = 1
 
 
@@ -76,89 +77,6 @@ class Settings:
 
 def settings(ctx: SuiteContext) -> Settings:
     return ctx.by_profile(tiny=Settings(2, 5), quick=Settings(8, 60), full=Settings(0, 0))
-
-
-def service_corpus(path: Path, embedder: TextEmbedder) -> Corpus:
-    """The corpus as the server builds it: default chunking, default tokenizer."""
-    return Corpus(path, embedder)
-
-
-def method_options() -> dict[str, SelectionOptions]:
-    """The service's options (fusion), and the same with one ranker or no refining."""
-    service = SelectionOptions()
-    k = service.weights.k
-    return {
-        "fusion": service,
-        "bm25": SelectionOptions(weights=FusionWeights(bm25=1.0, dense=0.0, k=k)),
-        "dense": SelectionOptions(weights=FusionWeights(bm25=0.0, dense=1.0, k=k)),
-        STORED_ONLY: SelectionOptions(refine=False),
-    }
-
-
-class CountingEmbedder:
-    """The model, counting the texts it embeds; remembers queries only when told to.
-
-    Timed requests run with `remember` off, so each embeds its query as the
-    service would; the untimed comparison runs reuse the question's embedding.
-    """
-
-    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
-        self.inner = inner
-        self.model_id, self.dim = inner.model_id, inner.dim
-        self.remember = False
-        self.embedded = 0  # texts other than remembered queries
-        self._queries: dict[str, np.ndarray] = {}
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if self.remember and len(texts) == 1 and texts[0] in self._queries:
-            return self._queries[texts[0]]
-        self.embedded += len(texts)
-        vectors = self.inner.embed(texts)
-        if self.remember and len(texts) == 1:
-            self._queries = {texts[0]: vectors}
-        return vectors
-
-
-@dataclass
-class Tally:
-    """Per method and budget: recalled, tokens used; latencies (s), per-request facts."""
-
-    hits: dict[tuple[str, int], list[bool]]
-    tokens: dict[tuple[str, int], list[int]]
-    latency: dict[str, list[float]]
-    misses: dict[int, list[bool]]  # warm request embedded more than its query
-    granularity: dict[int, list[int]]
-    candidates: dict[int, list[int]]
-    documents: list[int]  # per question
-
-    @classmethod
-    def empty(cls) -> Tally:
-        d = defaultdict
-        return cls(d(list), d(list), d(list), d(list), d(list), d(list), [])
-
-
-def recalled(pieces: Sequence[str], answers: Sequence[str]) -> bool:
-    padded = [f" {normalise(p)} " for p in pieces]
-    return any(f" {normalise(a)} " in p for a in answers for p in padded)
-
-
-def selected_pieces(selection: Selection, texts: dict[str, str]) -> list[str]:
-    """The selected text as a reader sees it: touching chunks of a document merged."""
-    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for scored in selection.chunks:
-        spans[scored.chunk.document_id].append((scored.chunk.start, scored.chunk.end))
-    pieces = []
-    for doc_id, doc_spans in spans.items():
-        merged: list[list[int]] = []
-        text = texts[doc_id]
-        for start, end in sorted(doc_spans):
-            # Overlapping or separated only by whitespace: one passage to a reader.
-            if merged and not text[merged[-1][1] : start].strip():
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-        pieces += [text[s:e] for s, e in merged]
-    return pieces
 
 
 def run(ctx: SuiteContext) -> SuiteResult:

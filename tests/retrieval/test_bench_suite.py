@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from promptpress.bench.suites.retrieval import (
+from promptpress.bench.suites.retrieval_scoring import (
     STORED_ONLY,
     method_options,
     normalise,
