@@ -25,6 +25,7 @@ from promptpress.server.resources import load_resources
 from promptpress.storage.redis_store import RedisStore
 from promptpress.v1 import promptpress_pb2 as pb
 from tests.procs import Valkey, start_valkey, temp_log_dir
+from tests.routing.fake_upstream import FakeUpstream, JSONReply, openai_completion
 
 MANUAL = (
     "The Zephyr 3000 espresso machine heats up in 25 seconds.\n\n"
@@ -63,16 +64,39 @@ def outage() -> Iterator[Outage]:
 
 
 @pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream(JSONReply(openai_completion("Paris."))).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
 async def app(
-    outage: Outage, tmp_path_factory, shared_embedder, shared_compressor
+    outage: Outage, upstream: FakeUpstream, tmp_path_factory, shared_embedder, shared_compressor
 ) -> AsyncIterator[App]:  # type: ignore[no-untyped-def]
     url = outage.valkey.url
+    tiers = {
+        "routing": {"tier_order": ["small"], "max_attempts": 1},
+        "tiers": {
+            "small": {
+                "upstreams": [
+                    {
+                        "name": "mini",
+                        "kind": "openai",
+                        "base_url": upstream.openai_base_url,
+                        "model": "gpt-4o-mini",
+                    }
+                ]
+            }
+        },
+    }
     config = ServerConfig(
         address="127.0.0.1:0",
         data_dir=str(tmp_path_factory.mktemp("outage")),
         store_url=url,
         max_corpus_documents_per_tenant=3,
         grace_period_s=0.5,
+        extra=tiers,
     )
     # The session's compressor model, with its cache on this store.
     compressor = Compressor(
@@ -102,8 +126,21 @@ def doc(doc_id: str, text: str = MANUAL) -> pb.IndexDocumentsRequest:
     return pb.IndexDocumentsRequest(documents=[pb.Document(id=doc_id, text=text)])
 
 
-async def test_store_down_then_back(client: AsyncClient, outage: Outage) -> None:
+def ask(text: str) -> pb.CompleteRequest:
+    return pb.CompleteRequest(
+        request=pb.PreprocessRequest(
+            messages=[user(text)], target=pb.Target(provider="openai", model="gpt-4o-mini")
+        )
+    )
+
+
+async def test_store_down_then_back(
+    client: AsyncClient, outage: Outage, upstream: FakeUpstream
+) -> None:
     await client.index_documents(doc("manual"))
+    question = ask("What is the capital of France?")
+    assert (await client.complete(question)).cache_status == pb.CACHE_STATUS_NONE
+    assert (await client.complete(question)).cache_status == pb.CACHE_STATUS_EXACT
     by_id = pb.PreprocessRequest(messages=[user("How do I descale it?")], document_ids=["manual"])
     assert (await client.preprocess(by_id)).chunks
     compress = pb.CompressRequest(text=PASSAGE, rate=0.5)
@@ -127,12 +164,17 @@ async def test_store_down_then_back(client: AsyncClient, outage: Outage) -> None
     assert (await client.preprocess(inline)).chunks
     again = await client.compress(compress)
     assert not again.cached, "the cache is a miss while the store is away"
+    calls = len(upstream.requests)
+    answered = await client.complete(question)
+    assert answered.cache_status == pb.CACHE_STATUS_NONE and answered.message.content == "Paris."
+    assert len(upstream.requests) == calls + 1, "answered by the upstream, not the cache"
 
     outage.start()
     # Back by itself: no restart of promptpress, the data committed before is there,
     # and the write refused during the outage left nothing behind.
     assert (await client.preprocess(by_id)).chunks
     assert (await client.compress(compress)).cached
+    assert (await client.complete(question)).cache_status == pb.CACHE_STATUS_EXACT
     deleted = await client.delete_documents(pb.DeleteDocumentsRequest(document_ids=["during"]))
     assert deleted.deleted == 0
     await client.index_documents(doc("during"))
