@@ -35,26 +35,24 @@ import os
 import random
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 
 import httpx
 
 from promptpress.server.routing import protocols as proto
 from promptpress.server.routing import stream_parsers as sse
+from promptpress.server.routing import upstream_io
 from promptpress.server.routing.affinity import Node, rendezvous_order
 from promptpress.server.routing.bodies import UpstreamRequest
 from promptpress.server.routing.failures import (
     Attempt,
     UpstreamCallFailed,
     UpstreamUnavailable,
-    connection_failure,
     deadline_error,
     exhausted_error,
     fatal_error,
     garbage_failure,
     http_failure,
-    timeout_failure,
 )
 from promptpress.server.routing.results import (
     CooldownTracker,
@@ -68,8 +66,6 @@ from promptpress.types import ToolCallDelta
 
 _DEADLINE_SLACK_S = 0.001
 _DEFAULT_POLICY = RetryPolicy()
-
-_T = TypeVar("_T")
 
 
 class Forwarder:
@@ -156,7 +152,7 @@ class Forwarder:
     ) -> proto.UpstreamReply:
         url, body, headers = self._prepare(upstream, request, stream=False)
         budget = self._budget(deadline, cap)
-        response = await _within(
+        response = await upstream_io.within(
             budget, self._client.post(url, json=body, headers=headers, timeout=budget)
         )
         if response.status_code != 200:
@@ -165,7 +161,7 @@ class Forwarder:
                 proto.error_summary(response.status_code, response.content),
                 response.headers,
             )
-        return _parse_completion(upstream, response.content)
+        return upstream_io.parse_reply(upstream, response.content)
 
     # --- streamed --------------------------------------------------------------------
 
@@ -231,7 +227,7 @@ class Forwarder:
         started = self._clock()
         budget = self._budget(deadline, first_byte_cap)
         req = self._client.build_request("POST", url, json=body, headers=headers, timeout=budget)
-        response = await _within(budget, self._client.send(req, stream=True))
+        response = await upstream_io.within(budget, self._client.send(req, stream=True))
         try:
             if response.status_code != 200:
                 payload = await self._read_with_budget(response, deadline)
@@ -251,7 +247,11 @@ class Forwarder:
                 return
             parser = sse.stream_parser_for(upstream.kind)
             parts: list[str] = []
-            async for piece in self._deltas(response, parser, deadline):
+            idle = self.policy.stream_idle_timeout_s
+            pieces = upstream_io.stream_pieces(
+                response, parser, lambda: self._budget(deadline, idle)
+            )
+            async for piece in pieces:
                 if isinstance(piece, str):
                     parts.append(piece)
                     yield TextDelta(piece, upstream.qualified_name)
@@ -266,50 +266,12 @@ class Forwarder:
             # Unread (cancelled, failed, abandoned) streams close their connection here.
             await response.aclose()
 
-    async def _deltas(
-        self, response: httpx.Response, parser: sse.StreamParser, deadline: float
-    ) -> AsyncIterator[sse.StreamPiece]:
-        decoder = sse.SSEDecoder()
-        lines = response.aiter_lines()
-        while not parser.done:
-            budget = self._budget(deadline, self.policy.stream_idle_timeout_s)
-            try:
-                async with asyncio.timeout(budget):
-                    line = await anext(lines, None)
-            except (TimeoutError, httpx.TimeoutException):
-                raise timeout_failure(budget, streaming=True) from None
-            except httpx.TransportError as exc:
-                raise UpstreamCallFailed(
-                    f"connection lost mid-stream ({type(exc).__name__})",
-                    kind="midstream",
-                    retryable=True,
-                    cool=True,
-                ) from None
-            event = decoder.flush() if line is None else decoder.feed_line(line)
-            if event is not None:
-                try:
-                    for piece in parser.feed(event):
-                        yield piece
-                except proto.ProtocolError as exc:
-                    raise garbage_failure(exc) from None
-            if line is None:
-                break
-        if not parser.done:
-            anthropic = isinstance(parser, sse.AnthropicStreamParser)
-            terminator = "message_stop" if anthropic else "[DONE]"
-            raise UpstreamCallFailed(
-                f"stream ended without {terminator}",
-                kind="midstream",
-                retryable=True,
-                cool=True,
-            )
-
     async def _whole_answer(
         self, upstream: UpstreamConfig, response: httpx.Response, deadline: float
     ) -> proto.UpstreamReply:
         budget = self._budget(deadline, self.policy.attempt_timeout_s)
-        payload = await _within(budget, response.aread())
-        return _parse_completion(upstream, payload)
+        payload = await upstream_io.within(budget, response.aread())
+        return upstream_io.parse_reply(upstream, payload)
 
     async def _read_with_budget(self, response: httpx.Response, deadline: float) -> bytes:
         budget = self._budget(deadline, self.policy.attempt_timeout_s)
@@ -419,39 +381,4 @@ class Forwarder:
         """Records the successful attempt, ends the upstream's cooldown, builds the result."""
         attempts.append(Attempt(upstream.qualified_name, "ok", 200, "ok", self._since(started)))
         self.cooldowns.reset(upstream.qualified_name)
-        return _result(upstream, completion, attempts)
-
-
-async def _within(budget: float, call: Awaitable[_T]) -> _T:
-    """Awaits one upstream call within `budget` seconds, timeouts and transport errors
-    mapped to retryable failures."""
-    try:
-        async with asyncio.timeout(budget):
-            return await call
-    except (TimeoutError, httpx.TimeoutException):
-        raise timeout_failure(budget) from None
-    except httpx.TransportError as exc:
-        raise connection_failure(exc) from None
-
-
-def _parse_completion(upstream: UpstreamConfig, payload: bytes) -> proto.UpstreamReply:
-    try:
-        return proto.parse_completion(upstream.kind, payload)
-    except proto.ProtocolError as exc:
-        raise garbage_failure(exc) from None
-
-
-def _result(
-    upstream: UpstreamConfig, c: proto.UpstreamReply, attempts: list[Attempt]
-) -> UpstreamResult:
-    return UpstreamResult(
-        text=c.text,
-        finish_reason=c.finish_reason,
-        usage=c.usage,
-        usage_reported=c.usage_reported,
-        upstream=upstream.qualified_name,
-        tier=upstream.tier,
-        model=c.model or upstream.model,
-        attempts=tuple(attempts),
-        tool_calls=c.tool_calls,
-    )
+        return upstream_io.result_of(upstream, completion, attempts)

@@ -34,3 +34,22 @@ def test_split_keeps_every_source_on_both_sides_without_overlap():
     assert {e.source for e in train} == {e.source for e in test} == {"e", "h"}
     assert not {e.text for e in train} & {e.text for e in test}
     assert len(train) + len(test) == len(examples)
+
+
+def test_replays_count_downward_changes_per_conversation():
+    from promptpress.bench.suites.routing_replay import Replay, downward_changes, evaluate_rule
+    from promptpress.types import Message, Role
+
+    assert downward_changes([0, 1, 0, 1, 1, 0]) == 2 and downward_changes([0, 0, 1, 1]) == 0
+    turn = (Message(Role.USER, "q"),)
+    replays = [Replay("a", (turn, turn, turn)), Replay("b", (turn, turn))]
+    tiers = iter(["frontier", "small", "small", "small", "small"])
+    result = evaluate_rule(
+        replays, lambda _: next(tiers), ("small", "frontier"), lambda _: 100, PRICES
+    )
+    assert result["downward_changes_per_conversation"] == 0.5
+    assert result["conversations_with_a_downward_change"] == 0.5
+    assert result["turns"] == 5 and result["frontier_share"] == 0.2
+    # 100 prompt + 250 output tokens a turn; one turn at frontier prices, four at small ones
+    expected = (100 * 10 + 250 * 20 + 4 * (100 * 1 + 250 * 2)) / (5 * (100 * 10 + 250 * 20))
+    assert result["cost_ratio"] == pytest.approx(expected, rel=1e-3)

@@ -248,3 +248,15 @@ def test_without_tool_choice_or_format_the_bodies_carry_neither():
     for kind in KINDS:
         body = request.body_for(kind)
         assert not {"tool_choice", "response_format", "output_config"} & set(body)
+
+
+async def test_a_server_that_ignores_stream_true_still_relays_its_tool_calls(make_fake, forwarder):
+    fake = make_fake()
+    fake.script(JSONReply(openai_tool_completion(TWO)))  # JSON although a stream was asked for
+    plan = plan_for(UpstreamKind.OPENAI, fake)
+    events = [e async for e in forwarder.stream(plan, request_for(QUESTION, plan, tools=[WEATHER]))]
+    pieces = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert [(p.index, p.id, p.arguments) for p in pieces] == [
+        (i, call_id, arguments) for i, (call_id, _, arguments) in enumerate(TWO)
+    ]
+    assert events[-1].result.tool_calls == calls_of(TWO)
