@@ -26,6 +26,8 @@ def load_compressor(
     llmlingua2_model: str | Path | None = None,
     distilled_model: str | Path | None = None,
     distilled: bool = True,
+    batching: bool = True,
+    batch_window_s: float = 0.002,
     cache: bool = True,
     threads: int | None = None,
     default_rate: float = 0.5,
@@ -43,7 +45,8 @@ def load_compressor(
     head (.safetensors) trained by `promptpress train-compressor`; default:
     the one shipped in compressor/weights/. With `distilled` (the default) it
     is loaded and the distilled method becomes the default; the SmolLM2
-    methods stay selectable. threads: torch's
+    methods stay selectable. batching: micro-batch the distilled
+    encoder's passes across concurrent requests (batch_window_s at most). threads: torch's
     intra-op threads (a process-wide setting); None leaves torch's default.
     store: where the compression cache lives (default: LMDB under data_dir).
     """
@@ -55,7 +58,9 @@ def load_compressor(
     classifier = None
     fast = None
     if distilled or distilled_model:
-        fast = DistilledScorer(distilled_model or DEFAULT_HEAD)
+        fast = DistilledScorer(
+            distilled_model or DEFAULT_HEAD, batching=batching, window_s=batch_window_s
+        )
     if llmlingua2_model:
         adapter = LLMLinguaAdapter(llmlingua2_model)
         classifier = TokenClassifierScorer(adapter)

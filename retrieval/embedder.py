@@ -10,19 +10,30 @@ loaded once, offline, on CPU.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from promptpress.batching import MicroBatcher
 from promptpress.cancel import checkpoint
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+PAD_MULTIPLE = 32
+
+
+def _pad_to(tensor: Any, width: int, value: int) -> Any:
+    """A (rows, n) tensor cut or right-padded to (rows, width)."""
+    import torch
+
+    if tensor.shape[1] >= width:
+        return tensor[:, :width]
+    pad = torch.full((tensor.shape[0], width - tensor.shape[1]), value, dtype=tensor.dtype)
+    return torch.cat([tensor, pad], dim=1)
 
 
 def default_model_path() -> Path:
@@ -45,6 +56,9 @@ class SentenceTransformerEmbedder:
         *,
         device: str = "cpu",
         batch_size: int = 32,
+        batching: bool = True,
+        max_batch: int = 64,
+        window_s: float = 0.002,
     ) -> None:
         # huggingface_hub reads this once, at import: set it before the import below.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -67,9 +81,13 @@ class SentenceTransformerEmbedder:
             raise ValueError(f"{location}: model does not report an embedding dimension")
         self._dim = int(dim)
         self._batch_size = batch_size
-        # torch releases the GIL during inference but one module is not meant to run
-        # two forward passes at once; on a few CPU cores nothing is lost by queueing.
-        self._lock = threading.Lock()
+        # One model, one forward pass at a time; concurrent callers' texts are
+        # gathered into shared passes (a lone caller runs at once). Each text is
+        # padded to its own bucket width, so its vector does not depend on what
+        # else is in the batch: batching changes no value (tests/retrieval).
+        self.batcher: MicroBatcher[list[str], np.ndarray] = MicroBatcher(
+            self._encode_many, max_batch=max_batch, window_s=window_s, enabled=batching
+        )
 
     @property
     def model_id(self) -> str:
@@ -87,17 +105,52 @@ class SentenceTransformerEmbedder:
         parts = []
         for start in range(0, len(texts), step):
             checkpoint()
-            with self._lock:
-                parts.append(
-                    self._model.encode(
-                        texts[start : start + step],
-                        batch_size=self._batch_size,
-                        normalize_embeddings=True,
-                        convert_to_numpy=True,
-                        show_progress_bar=False,
-                    )
-                )
+            parts.append(self.batcher(texts[start : start + step]))
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+    def _encode_many(self, calls: Sequence[list[str]]) -> list[np.ndarray]:
+        """One MicroBatcher batch: every call's texts in shared passes, split back."""
+        flat = [t for texts in calls for t in texts]
+        vectors = self._encode(flat)
+        out, k = [], 0
+        for texts in calls:
+            out.append(vectors[k : k + len(texts)])
+            k += len(texts)
+        return out
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of texts; each padded to a multiple of PAD_MULTIPLE tokens.
+
+        sentence-transformers' encode pads to the longest text of each batch,
+        which moves a vector by ~1e-6 depending on its neighbours; a fixed
+        width per text keeps it bit for bit the same in any batch.
+        """
+        import torch
+
+        # sentence-transformers 6 renamed tokenize to preprocess; accept both.
+        preprocess = getattr(self._model, "preprocess", None) or self._model.tokenize
+        features = preprocess(list(texts))
+        mask = features["attention_mask"]
+        lengths = mask.sum(dim=1).tolist()
+        out = np.empty((len(texts), self._dim), dtype=np.float32)
+        by_width: dict[int, list[int]] = {}
+        for k, n in enumerate(lengths):
+            by_width.setdefault(-(-int(n) // PAD_MULTIPLE) * PAD_MULTIPLE, []).append(k)
+        pad_id = getattr(self._model.tokenizer, "pad_token_id", None) or 0
+        for width, members in sorted(by_width.items()):
+            for b in range(0, len(members), self._batch_size):
+                rows = members[b : b + self._batch_size]
+                batch = {
+                    key: _pad_to(value[rows], width, pad_id if key == "input_ids" else 0)
+                    if isinstance(value, torch.Tensor) and value.dim() == 2
+                    else value
+                    for key, value in features.items()
+                }
+                with torch.inference_mode():
+                    emb = self._model.forward(batch)["sentence_embedding"]
+                    emb = torch.nn.functional.normalize(emb.float(), p=2, dim=1)
+                out[rows] = emb.numpy()
+        return out
 
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbedder(model_id={self._model_id!r}, dim={self._dim})"

@@ -94,6 +94,10 @@ class ServerConfig:
     distilled_model: str = ""
     # false: do not load it; the SmolLM2 methods are the default again.
     distilled_compressor: bool = True
+    # Gather concurrent requests' embedding and distilled-compressor inputs into
+    # shared model passes (up to micro_batch_window_ms); results are unchanged.
+    micro_batching: bool = True
+    micro_batch_window_ms: float = 2.0
     # Load the models at start-up (false: the RPCs that need them answer FAILED_PRECONDITION).
     load_models: bool = True
     # Prometheus metrics HTTP port on 127.0.0.1 (0: off).

@@ -142,7 +142,11 @@ def load_resources(
     if not config.load_models:
         log_event(log, "models not loaded (load_models=false)")
         return resources
-    resources.embedder = embedder or SentenceTransformerEmbedder(config.embedding_model or None)
+    resources.embedder = embedder or SentenceTransformerEmbedder(
+        config.embedding_model or None,
+        batching=config.micro_batching,
+        window_s=config.micro_batch_window_ms / 1000,
+    )
     resources.corpus = Corpus(
         resources.store,
         resources.embedder,
@@ -163,6 +167,8 @@ def load_resources(
             llmlingua2_model=config.llmlingua2_model or None,
             distilled_model=config.distilled_model or None,
             distilled=config.distilled_compressor,
+            batching=config.micro_batching,
+            batch_window_s=config.micro_batch_window_ms / 1000,
             limits=CompressionLimits(max_text_bytes=config.max_text_bytes),
             store=resources.store,
         )
