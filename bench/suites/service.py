@@ -6,6 +6,9 @@ both the same serialised requests — CountTokens and Preprocess, small/medium/l
 at several concurrency levels — and the echo server answers with as many bytes
 as promptpress did. promptpress's requests per second are reported as a share of
 the echo server's, cell by cell; memory is the server's peak RSS (VmHWM).
+Last, an overload row (bench/service_overload.py): offered load far beyond
+capacity, goodput against the capacity measured in the cells, shed share, p99 of
+admitted requests, RSS before, at peak and after the load.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from google.protobuf.message import Message
 from promptpress.bench import datasets, plots, servers
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.bench.loadgen import CellResult, LoadSpec, run_load
+from promptpress.bench.service_overload import TABLE_HEADER as OVERLOAD_HEADER
+from promptpress.bench.service_overload import OverloadSpec, measure_overload, table_row
 from promptpress.bench.service_workloads import COUNT_MODEL, Workload, build_workloads
 from promptpress.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
@@ -49,13 +54,37 @@ class Settings:
     max_requests: int | None
     variants: int
     conversations: int
+    overload: OverloadSpec
 
 
 def settings(ctx: SuiteContext) -> Settings:
     return ctx.by_profile(
-        tiny=Settings(("small",), (1, 4), 2.0, 1, 5.0, 12, 2, 200),
-        quick=Settings(("small", "medium", "large"), (1, 8, 64), 2.0, 4, 3.0, None, 4, 1500),
-        full=Settings(("small", "medium", "large"), (1, 8, 64), 10.0, 5, 30.0, None, 8, 3000),
+        # Overload: far more clients than the default max_in_flight + max_queued (192).
+        tiny=Settings(
+            ("small",), (1, 4), 2.0, 1, 5.0, 12, 2, 200, OverloadSpec(256, 2.0, 5.0, 1.0)
+        ),
+        quick=Settings(
+            ("small", "medium", "large"),
+            (1, 8, 64),
+            2.0,
+            4,
+            3.0,
+            None,
+            4,
+            1500,
+            OverloadSpec(320, 20.0, 10.0, 15.0),
+        ),
+        full=Settings(
+            ("small", "medium", "large"),
+            (1, 8, 64),
+            10.0,
+            5,
+            30.0,
+            None,
+            8,
+            3000,
+            OverloadSpec(320, 60.0, 10.0, 30.0),
+        ),
     )
 
 
@@ -208,6 +237,27 @@ def run(ctx: SuiteContext) -> SuiteResult:
         with servers.running("echo", servers.echo_argv(responses), env=_child_env()) as echo:
             procs = {"promptpress": pp, "echo": echo}
             cells, latencies, memory = asyncio.run(measure(ctx, cfg, workloads, procs))
+        size = "medium" if "medium" in cfg.sizes else cfg.sizes[0]
+        capacity = max(
+            (
+                c["promptpress"]["rps"]
+                for c in cells
+                if c["rpc"] == "Preprocess" and c["size"] == size
+            ),
+            default=None,
+        )
+        variants = workloads[size].variants
+        overload = asyncio.run(
+            measure_overload(
+                pp.address,
+                "Preprocess",
+                [v.preprocess for v in variants],
+                cfg.overload,
+                pp,
+                capacity,
+            )
+        )
+        overload["size"] = size
     figures = {
         "settings": {
             "sizes": list(cfg.sizes),
@@ -222,6 +272,7 @@ def run(ctx: SuiteContext) -> SuiteResult:
         "workloads": _workload_figures(workloads, response_bytes),
         "cells": cells,
         "memory": memory,
+        "overload": overload,
         "summary": _summary(cells),
     }
     plot_paths = _plots(ctx, cfg, latencies, cells)
@@ -317,7 +368,13 @@ def _tables(figures: dict[str, Any]) -> str:
         [[t, mem[t]["idle_rss_mb"], mem[t]["peak_rss_mb"]] for t in ("promptpress", "echo")]
         + [["promptpress / echo", None, mem["peak_rss_vs_echo"]]],
     )
-    return f"{load}\n\nRequest sizes:\n\n{sizes}\n\nMemory:\n\n{memory}\n"
+    o = figures["overload"]
+    overload = markdown_table(["size", *OVERLOAD_HEADER], [[o["size"], *table_row(o)]])
+    return (
+        f"{load}\n\nRequest sizes:\n\n{sizes}\n\nMemory:\n\n{memory}\n\n"
+        f"Overload ({o['clients']} clients, {o['deadline_s']:.0f} s deadlines, "
+        f"{o['duration_s']:.0f} s; after-load RSS {o['settle_s']:.0f} s later):\n\n{overload}\n"
+    )
 
 
 def _size(n: float) -> str:

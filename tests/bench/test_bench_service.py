@@ -88,3 +88,10 @@ def test_tiny_profile_against_a_real_server(
     for plot in doc["plots"]:
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| RPC | size | clients |" in (tmp_path / "service.md").read_text()
+    overload = figures["overload"]
+    assert overload["goodput_rps"] > 0 and overload["other_errors"] == 0
+    # Whether tiny Preprocess calls are shed depends on the host's speed; that the row is
+    # measured and sane is what is checked here (tests/server/test_overload.py sheds).
+    assert 0 <= overload["shed_share"] <= 1 and overload["late_share"] == 0
+    assert overload["rss_peak_mb"] >= overload["rss_before_mb"] > 10
+    assert "goodput / capacity" in (tmp_path / "service.md").read_text()
