@@ -122,7 +122,7 @@ def _seam(
 
 
 @dataclass(frozen=True, slots=True)
-class Selection:
+class UnitSelection:
     text: str
     tokens: int
     kept_units: int
@@ -137,7 +137,7 @@ def select_within_budget(
     count: Callable[[str], int],
     costs: Sequence[float] | None = None,
     atomic_first: bool = True,
-) -> Selection:
+) -> UnitSelection:
     """Keep all KEEP units and the best-ranked others whose rendering fits `budget` tokens.
 
     Optional units are ranked by score (ATOMIC units ahead of words when
@@ -163,7 +163,7 @@ def select_within_budget(
 
     best = build(0)
     if best[1] >= budget:
-        return Selection(best[0], best[1], 0)
+        return UnitSelection(best[0], best[1], 0)
     unit_costs = costs if costs is not None else [1] * len(units)
     estimate = np.concatenate([[0], np.cumsum([unit_costs[i] for i in optional])]) + best[1]
     lo, hi = 0, len(optional)  # invariant: build(lo) fits; the answer is in [lo, hi]
@@ -184,4 +184,4 @@ def select_within_budget(
         guess = int(np.searchsorted(estimate + error, budget, side="right")) - 1
         if step % 2 == 0 or not lo < guess <= hi:
             guess = (lo + hi + 1) // 2
-    return Selection(best[0], best[1], lo)
+    return UnitSelection(best[0], best[1], lo)

@@ -83,7 +83,7 @@ def parse_tenant_limits(table: Mapping[str, Any]) -> dict[str, TenantLimits]:
 
 
 @dataclass(frozen=True)
-class Bucket:
+class TokenBucket:
     """A refilling bucket: `rate` per second up to `capacity`; its state is (level, at)."""
 
     name: str
@@ -95,16 +95,16 @@ class Bucket:
 class Plan:
     """What one tenant's limits mean as buckets and a daily budget (micro-dollars)."""
 
-    requests: Bucket | None
-    tokens: Bucket | None
+    requests: TokenBucket | None
+    tokens: TokenBucket | None
     spend_budget: int | None
 
 
 def plan_for(limits: TenantLimits) -> Plan:
     rps, tpm = limits.requests_per_second, limits.tokens_per_minute
     return Plan(
-        requests=Bucket("requests", rps, max(1.0, rps)) if rps else None,
-        tokens=Bucket("tokens", tpm / 60.0, tpm) if tpm else None,
+        requests=TokenBucket("requests", rps, max(1.0, rps)) if rps else None,
+        tokens=TokenBucket("tokens", tpm / 60.0, tpm) if tpm else None,
         spend_budget=(
             round(limits.spend_usd_per_day * SPEND_SCALE) if limits.spend_usd_per_day else None
         ),
@@ -125,7 +125,7 @@ class Counters(Protocol):
     def close(self) -> None: ...
 
 
-def _refill(level: float, at: float, now: float, bucket: Bucket) -> float:
+def _refill(level: float, at: float, now: float, bucket: TokenBucket) -> float:
     return min(bucket.capacity, level + max(0.0, now - at) * bucket.rate)
 
 
@@ -140,7 +140,7 @@ class LocalCounters:
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
         self._spend: dict[str, tuple[int, int]] = {}  # tenant -> (day, micro-dollars)
 
-    def _level(self, tenant: str, bucket: Bucket, now: float) -> float:
+    def _level(self, tenant: str, bucket: TokenBucket, now: float) -> float:
         level, at = self._buckets.get((tenant, bucket.name), (bucket.capacity, now))
         return _refill(level, at, now, bucket)
 

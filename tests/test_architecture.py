@@ -12,7 +12,8 @@ are the rooms of ../shared/CONVENTIONS.md:
   server, another stage, the bench, protobuf or gRPC;
 - the gateway (server/routing) never imports the gRPC/HTTP edge;
 - bench imports only public names of the package, never the tests;
-- no module imports itself back through others (no cycles).
+- no module imports itself back through others (no cycles);
+- no two public classes outside bench share a name (one name per thing).
 
 Each rule is a function over the graph that returns its violations, so the
 test at the bottom can check that every rule does find a violation.
@@ -247,6 +248,25 @@ def test_bench_imports_only_public_names(edges: list[Edge]) -> None:
 
 def test_no_import_cycles(edges: list[Edge]) -> None:
     assert not (found := cycles(edges)), "\n".join(" <-> ".join(c) for c in found)
+
+
+def public_classes(root: Path) -> dict[str, list[str]]:
+    """Class name -> the modules defining it, for public classes outside bench and v1."""
+    found: dict[str, list[str]] = {}
+    for module, path in modules(root).items():
+        if _within(module, BENCH, "promptpress.v1"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                found.setdefault(node.name, []).append(module)
+    return found
+
+
+def test_one_name_per_thing() -> None:
+    """Two public classes of one name (two Embedders, two Tiers) read as one thing but are not."""
+    shared = {n: m for n, m in public_classes(PACKAGE_ROOT).items() if len(m) > 1}
+    assert not shared, "\n".join(f"{n}: {', '.join(m)}" for n, m in sorted(shared.items()))
 
 
 # --- the rules do catch what they are for ----------------------------------------------
