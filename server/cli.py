@@ -1,4 +1,5 @@
-"""The `promptpress` command: serve, call, count, compress, prepare, train-difficulty.
+"""The `promptpress` command: serve, call, count, compress, report-bad-hit, prepare,
+train-difficulty.
 
 Every error is one line on stderr (`error: ...`) and a non-zero exit: 1 for a
 failed call or command, 2 for bad usage or input. Set PROMPTPRESS_DEBUG=1 to
@@ -29,6 +30,7 @@ RPCS = {
     "DeleteDocuments": ("DeleteDocumentsRequest", "delete_documents"),
     "Complete": ("CompleteRequest", "complete"),
     "StreamComplete": ("StreamCompleteRequest", "stream_complete"),
+    "ReportBadHit": ("ReportBadHitRequest", "report_bad_hit"),
 }
 STREAMING = {"stream_complete"}
 
@@ -195,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compress.add_argument("--model", default="", help="target model (its tokenizer counts)")
     _client_args(compress)
+
+    report = sub.add_parser(
+        "report-bad-hit",
+        help="mark a cached answer wrong by its matched_key: the entry is removed and the "
+        "tenant's matching threshold learns from it",
+    )
+    report.add_argument("key", help="the CompleteResponse.matched_key of the answer")
+    _client_args(report)
     return parser
 
 
@@ -295,6 +305,14 @@ def _compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_bad_hit(args: argparse.Namespace) -> int:
+    from promptpress.v1 import promptpress_pb2 as pb
+
+    for resp in _invoke(args, "report_bad_hit", pb.ReportBadHitRequest(key=args.key)):
+        print(json_format.MessageToJson(resp, indent=2, always_print_fields_with_no_presence=True))
+    return 0
+
+
 def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from promptpress.server.config import load_config
 
@@ -366,6 +384,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "call": _call,
     "count": _count,
     "compress": _compress,
+    "report-bad-hit": _report_bad_hit,
     "prepare": _prepare,
     "train-difficulty": _train_difficulty,
 }

@@ -403,6 +403,20 @@ def index_documents_from_proto(
     return docs
 
 
+MAX_KEY_CHARS = 1024
+
+
+def report_key_from_proto(req: pb.ReportBadHitRequest) -> str:
+    key = req.key.strip()
+    v = Violations()
+    if not key:
+        v.add("key", "must be a CompleteResponse.matched_key (not empty)")
+    elif len(key) > MAX_KEY_CHARS:
+        v.add("key", f"must be at most {MAX_KEY_CHARS} characters")
+    v.raise_if_any()
+    return key
+
+
 def document_ids_from_proto(req: pb.DeleteDocumentsRequest) -> list[str]:
     v = Violations()
     if not req.document_ids:

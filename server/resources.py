@@ -15,6 +15,7 @@ from typing import Any
 
 from promptpress.cachekeys.profiles import ProfileSet, load_profiles
 from promptpress.cachekeys.semantic_cache.cache import SemanticCache
+from promptpress.cachekeys.semantic_cache.verifier import Verifier
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.loading import load_compressor
 from promptpress.compressor.model_prep import prepare_default_model
@@ -27,6 +28,7 @@ from promptpress.server.logs import log_event
 from promptpress.storage import Store
 from promptpress.storage.open import open_store
 from promptpress.tiktoken_offline import ensure_offline_encodings
+from promptpress.types import TextEmbedder
 
 log = logging.getLogger("promptpress.server")
 
@@ -76,7 +78,11 @@ SEMANTIC_CACHE_OPTIONS = {
     "ttl_s": float,
     "max_entries_per_tenant": int,
     "eviction": str,
+    "matcher": str,
+    "max_false_hit_rate": float,
+    "prefilter_threshold": float,
 }
+MATCHERS = ("verifier", "guards", "cosine")
 
 
 def semantic_cache_options(table: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,6 +96,11 @@ def semantic_cache_options(table: Mapping[str, Any]) -> dict[str, Any]:
                 f"unknown setting; known: {', '.join(SEMANTIC_CACHE_OPTIONS)}",
             )
         options[key] = kind(value)
+    if options.get("matcher", "verifier") not in MATCHERS:
+        raise InvalidInput.single("semantic_cache.matcher", f"must be one of {', '.join(MATCHERS)}")
+    bound = options.get("max_false_hit_rate", 0.01)
+    if not 0.0 < bound < 1.0:
+        raise InvalidInput.single("semantic_cache.max_false_hit_rate", "must be in (0, 1)")
     return options
 
 
@@ -108,6 +119,24 @@ def open_configured_store(config: ServerConfig) -> Store:
         )
     except ValueError as exc:
         raise InvalidInput.single("store_url", str(exc)) from exc
+
+
+def open_semantic_cache(
+    store: Store, embedder: TextEmbedder, table: Mapping[str, Any]
+) -> SemanticCache:
+    """The semantic cache as configured. The default matcher verifies every candidate
+    (Verifier, calibrated to max_false_hit_rate); "guards" and "cosine" are the older
+    word-list guards and a bare cosine threshold."""
+    options = semantic_cache_options(table)
+    matcher = options.pop("matcher", "verifier")
+    bound = options.pop("max_false_hit_rate", 0.01)
+    prefilter = options.pop("prefilter_threshold", None)
+    verifier = None
+    if matcher == "verifier":
+        verifier = Verifier(embedder, max_false_hit_rate=bound, prefilter=prefilter)
+    return SemanticCache(
+        store, dim=embedder.dim, guards=matcher == "guards", verifier=verifier, **options
+    )
 
 
 def prepare_assets(config: ServerConfig) -> dict[str, Path]:
@@ -154,10 +183,10 @@ def load_resources(
         quotas=corpus_quotas(config),
     )
     resources.closers.append(resources.corpus)
-    resources.semantic_cache = SemanticCache(
+    resources.semantic_cache = open_semantic_cache(
         resources.store,
-        dim=resources.embedder.dim,
-        **semantic_cache_options(config.extra.get("semantic_cache", {})),
+        resources.embedder,
+        config.extra.get("semantic_cache", {}),
     )
     resources.closers.append(resources.semantic_cache)
     if compressor is None:

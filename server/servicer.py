@@ -25,7 +25,7 @@ import grpc
 
 from promptpress.cachekeys.cost import round_usd
 from promptpress.cancel import CancelToken, bound
-from promptpress.errors import InvalidInput
+from promptpress.errors import FailedPrecondition, InvalidInput
 from promptpress.retrieval import IndexStatus
 from promptpress.server import convert
 from promptpress.server.admission import Admission
@@ -238,6 +238,25 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         self, request: pb.CompressRequest, context: grpc.aio.ServicerContext
     ) -> pb.CompressResponse:
         return await self._unary("Compress", request, context, self._compress)
+
+    # --- ReportBadHit ------------------------------------------------------------------
+
+    def _report_bad_hit(self, tenant: str, req: pb.ReportBadHitRequest) -> pb.ReportBadHitResponse:
+        key = convert.report_key_from_proto(req)
+        cache = self.completer.cache
+        if cache is None:
+            raise FailedPrecondition("this server has no semantic cache (models not loaded)")
+        report = cache.report_bad_hit(tenant, key)
+        return pb.ReportBadHitResponse(
+            removed=report.removed,
+            cache_status=CACHE_STATUS_TO_PB.get(report.kind, pb.CACHE_STATUS_UNSPECIFIED),
+            tenant_threshold=report.tenant_threshold or 0.0,
+        )
+
+    async def ReportBadHit(
+        self, request: pb.ReportBadHitRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReportBadHitResponse:
+        return await self._unary("ReportBadHit", request, context, self._report_bad_hit)
 
     # --- Complete and StreamComplete ---------------------------------------------------
 

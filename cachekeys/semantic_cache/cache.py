@@ -39,6 +39,14 @@ from promptpress.cachekeys.keys import normalize_query
 from promptpress.cachekeys.semantic_cache.guards import Features, compare, features
 from promptpress.cachekeys.semantic_cache.index import Bucket
 from promptpress.cachekeys.semantic_cache.store import Entry, SemanticStore
+from promptpress.cachekeys.semantic_cache.verification import (
+    CALIBRATION_KEY,
+    MAX_SERVED,
+    BadHitReport,
+    report_bad_hit,
+    verified_hit,
+)
+from promptpress.cachekeys.semantic_cache.verifier import TenantCalibration, Verifier
 from promptpress.storage import Store
 from promptpress.types import TextEmbedder
 
@@ -55,6 +63,7 @@ class CacheHit:
     metadata: Mapping[str, str]
     query_text: str  # the stored query
     created_at: float
+    score: float | None = None  # the verifier's same-answer score (semantic hits it checked)
 
 
 def unit_vector(vec: np.ndarray | Sequence[float], dim: int) -> np.ndarray:
@@ -92,6 +101,7 @@ class SemanticCache:
         max_guard_checks: int = 8,
         durable: bool = True,
         guards: bool = True,
+        verifier: Verifier | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if eviction not in ("lru", "oldest"):
@@ -112,6 +122,12 @@ class SemanticCache:
         self._buckets: OrderedDict[tuple[str, str], Bucket] = OrderedDict()
         self._touches: dict[str, dict[bytes, float]] = {}  # tenant -> entry id -> last hit
         self._lock = threading.RLock()
+        # With a verifier, `threshold` is ignored: candidates come from the verifier's
+        # (lower) prefilter cosine and are served only if the verifier accepts them.
+        self.verifier = verifier
+        self._calibration: dict[str, TenantCalibration] = {}
+        self._calibration_dirty: set[str] = set()
+        self._served: OrderedDict[tuple[str, str], tuple[bytes, float | None]] = OrderedDict()
 
     # --- lookup -----------------------------------------------------------------
 
@@ -148,6 +164,8 @@ class SemanticCache:
         if q is not None:
             bucket = self._bucket(tenant, context_fingerprint, version)
             limit = self.threshold if threshold is None else threshold
+            if self.verifier is not None and threshold is None:
+                limit = self.verifier.prefilter
             with self._lock:
                 rows, sims = bucket.search(q, limit, now, self.exact_scan_limit, self.prefilter_k)
                 ids = [bucket.ids[r] for r in rows[: self.max_guard_checks]]
@@ -159,7 +177,13 @@ class SemanticCache:
             record = self._live(records[exact_eid], tenant, now)
             if record is not None and record["exact"] == exact_key:
                 self._touch(tenant, exact_eid, now)
-                return self._hit(exact_eid, "exact", exact_key, 1.0, record)
+                hit = self._hit(exact_eid, "exact", exact_key, 1.0, record)
+                self._remember_served(tenant, hit)
+                return hit
+        if self.verifier is not None:
+            return verified_hit(
+                self, tenant, context_fingerprint, query_text, ids, sims, records, now
+            )
         query_features: Features | None = None
         for eid, sim in zip(ids, sims, strict=False):
             record = self._live(records[eid], tenant, now)
@@ -267,6 +291,8 @@ class SemanticCache:
     def store_many(self, tenant: str, entries: Sequence[Entry]) -> list[str]:
         """Stores several answers for one tenant in a single atomic commit."""
         vecs = [unit_vector(e.query_vec, self.dim) for e in entries]
+        if self.verifier is not None:  # embeds new words now, not in a later lookup
+            self.verifier.warm([e.query_text for e in entries])
         now = self._clock()
         with self._lock:
             touches = self._touches.pop(tenant, {})
@@ -313,11 +339,54 @@ class SemanticCache:
                 bucket.add(eid, vec, expires)
 
     def flush(self) -> None:
-        """Writes buffered LRU touches (store does this too, in its commit)."""
+        """Writes buffered LRU touches (store does this too, in its commit) and the
+        served-hit counts of the tenants' calibrations."""
         with self._lock:
             touches, self._touches = self._touches, {}
+            dirty, self._calibration_dirty = self._calibration_dirty, set()
+            calibrations = {t: self._calibration[t] for t in dirty if t in self._calibration}
         for tenant, by_entry in touches.items():
             self.storage.touch(tenant, by_entry)
+        for tenant, calibration in calibrations.items():
+            self.storage.put_meta(tenant, CALIBRATION_KEY, calibration.to_json())
+
+    # --- verification feedback -------------------------------------------------
+
+    def calibration(self, tenant: str) -> TenantCalibration:
+        """The tenant's served/reported hit histogram (read from the store once)."""
+        with self._lock:
+            found = self._calibration.get(tenant)
+        if found is not None:
+            return found
+        loaded = TenantCalibration.from_json(self.storage.get_meta(tenant, CALIBRATION_KEY))
+        with self._lock:
+            return self._calibration.setdefault(tenant, loaded)
+
+    def tenant_threshold(self, tenant: str) -> float | None:
+        """The verifier threshold this tenant's lookups use now (None without a verifier)."""
+        if self.verifier is None:
+            return None
+        return self.calibration(tenant).threshold(
+            self.verifier.threshold, self.verifier.max_false_hit_rate
+        )
+
+    def _remember_served(self, tenant: str, hit: CacheHit) -> None:
+        """So a report can find the entry and the score it was served at."""
+        with self._lock:
+            self._served[(tenant, hit.key)] = (bytes.fromhex(hit.entry_id), hit.score)
+            while len(self._served) > MAX_SERVED:
+                self._served.popitem(last=False)
+        if hit.score is not None:
+            calibration = self.calibration(tenant)
+            with self._lock:
+                calibration.served[TenantCalibration.bin_of(hit.score)] += 1
+                self._calibration_dirty.add(tenant)
+
+    def report_bad_hit(self, tenant: str, key: str) -> BadHitReport:
+        """Marks the answer served under `key` (a response's matched key) as wrong:
+        the entry is deleted at once and, for a semantic hit, the tenant's
+        calibration counts the report. One atomic commit."""
+        return report_bad_hit(self, tenant, key)
 
     # --- housekeeping -----------------------------------------------------------
 
@@ -328,6 +397,9 @@ class SemanticCache:
         """Deletes every entry of a tenant; returns how many. One atomic commit."""
         n = self.storage.clear_tenant(tenant)
         with self._lock:
+            self._calibration.pop(tenant, None)
+            self._calibration_dirty.discard(tenant)
+            self._served = OrderedDict((k, v) for k, v in self._served.items() if k[0] != tenant)
             for key in [k for k in self._buckets if k[0] == tenant]:
                 del self._buckets[key]
             self._touches.pop(tenant, None)

@@ -12,7 +12,8 @@ context fingerprint, in hex in space names):
 - ``sc:x``       map: hash of an exact key -> entry id
 - ``sc:order``   sorted set: entry id by creation or last hit time (eviction order)
 - ``sc:expiry``  sorted set: entry id by expiry time (expired entries are purged first)
-- ``sc:meta``    map: ``count`` -> entries of the tenant
+- ``sc:meta``    map: ``count`` -> entries of the tenant; ``calibration`` -> the
+  verifier's per-tenant calibration (verification.py)
 
 Every store is one atomic commit (new entries, their indexes, what it evicts
 or purges, buffered LRU touches), conditional on the records it read: a
@@ -148,6 +149,26 @@ class SemanticStore:
         (raw,) = self.store.get(tenant, [(META, b"count")])
         return int(raw or 0)
 
+    def get_meta(self, tenant: str, key: bytes) -> bytes | None:
+        (raw,) = self.store.get(tenant, [(META, key)])
+        return raw
+
+    def put_meta(self, tenant: str, key: bytes, value: bytes) -> None:
+        self.store.commit(tenant, [Put(META, key, value)])
+
+    def find(self, tenant: str, key: str) -> list[bytes]:
+        """Entry ids whose exact or semantic key is `key`: the exact index first, else a
+        scan of the tenant's records (semantic keys are not indexed; reports are rare)."""
+        (found,) = self.store.get(tenant, [(EXACT, h16("exact", key))])
+        if found is not None:
+            return [found]
+        out = []
+        for eid, value in self.store.items(tenant, ENTRIES):
+            rec = json.loads(value)
+            if rec["tenant"] == tenant and key in (rec["exact"], rec["sem"]):
+                out.append(eid)
+        return out
+
     # --- writes -----------------------------------------------------------------
 
     def write(
@@ -249,6 +270,34 @@ class SemanticStore:
         results = self.store.commit(tenant, ops)
         versions = _versions(ops, results, bumps)
         return Written(added, removed, versions)
+
+    def delete(
+        self, tenant: str, eids: Sequence[bytes], meta: Mapping[bytes, bytes] | None = None
+    ) -> Written:
+        """Delete entries (and put `meta` values) in one atomic commit."""
+        for _ in range(RETRIES):
+            raw = self.store.get(tenant, [(ENTRIES, eid) for eid in eids])
+            ops: list[Op] = [Put(META, k, v) for k, v in (meta or {}).items()]
+            removed: list[Removed] = []
+            bumps: list[str] = []
+            for eid, value in zip(eids, raw, strict=True):
+                if value is None:
+                    continue
+                rec = json.loads(value)
+                ops += [ZRem(ORDER, eid), ZRem(EXPIRY, eid)]
+                ops += [Expect(ENTRIES, eid, value), Delete(ENTRIES, eid)]
+                ops += [Delete(bucket_space(rec["ctx"]), eid), Incr(META, b"count", -1)]
+                if rec["exact"]:
+                    ops.append(Delete(EXACT, h16("exact", rec["exact"]), if_value=eid))
+                ops.append(Incr(VERSIONS, h16("context", rec["ctx"]), 1))
+                bumps.append(rec["ctx"])
+                removed.append((rec["ctx"], eid))
+            try:
+                results = self.store.commit(tenant, ops) if ops else []
+            except Conflict:
+                continue
+            return Written([], removed, _versions(ops, results, bumps))
+        raise StoreUnavailable(f"store {self.store.name}: too many concurrent writes; retry")
 
     def touch(self, tenant: str, touches: Mapping[bytes, float]) -> None:
         """Move hit entries to the back of the eviction order."""

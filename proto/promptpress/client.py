@@ -206,6 +206,12 @@ class Client:
     ) -> pb.CompleteResponse:
         return self._call("Complete", request, timeout)
 
+    def report_bad_hit(
+        self, request: pb.ReportBadHitRequest, *, timeout: float | None = None
+    ) -> pb.ReportBadHitResponse:
+        """Marks a served cached answer wrong by its CompleteResponse.matched_key."""
+        return self._call("ReportBadHit", request, timeout)
+
     def stream_complete(
         self, request: pb.StreamCompleteRequest, *, timeout: float | None = None
     ) -> Iterator[pb.StreamCompleteResponse]:
@@ -288,6 +294,12 @@ class AsyncClient:
         self, request: pb.CompleteRequest, *, timeout: float | None = None
     ) -> pb.CompleteResponse:
         return await self._call("Complete", request, timeout)
+
+    async def report_bad_hit(
+        self, request: pb.ReportBadHitRequest, *, timeout: float | None = None
+    ) -> pb.ReportBadHitResponse:
+        """Marks a served cached answer wrong by its CompleteResponse.matched_key."""
+        return await self._call("ReportBadHit", request, timeout)
 
     async def stream_complete(
         self, request: pb.StreamCompleteRequest, *, timeout: float | None = None

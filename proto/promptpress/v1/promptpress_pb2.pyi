@@ -500,6 +500,22 @@ class CompleteResponse(_message.Message):
     matched_key: str
     def __init__(self, message: _Optional[_Union[Message, _Mapping]] = ..., routing: _Optional[_Union[RoutingDecision, _Mapping]] = ..., upstream: _Optional[str] = ..., model: _Optional[str] = ..., cache_status: _Optional[_Union[CacheStatus, str]] = ..., similarity: _Optional[float] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., finish_reason: _Optional[str] = ..., stats: _Optional[_Union[Stats, _Mapping]] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., matched_key: _Optional[str] = ...) -> None: ...
 
+class ReportBadHitRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class ReportBadHitResponse(_message.Message):
+    __slots__ = ("removed", "cache_status", "tenant_threshold")
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    CACHE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    TENANT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    removed: int
+    cache_status: CacheStatus
+    tenant_threshold: float
+    def __init__(self, removed: _Optional[int] = ..., cache_status: _Optional[_Union[CacheStatus, str]] = ..., tenant_threshold: _Optional[float] = ...) -> None: ...
+
 class StreamCompleteRequest(_message.Message):
     __slots__ = ("request",)
     REQUEST_FIELD_NUMBER: _ClassVar[int]

@@ -70,6 +70,11 @@ class PromptPressServiceStub:
                 request_serializer=promptpress_dot_v1_dot_promptpress__pb2.StreamCompleteRequest.SerializeToString,
                 response_deserializer=promptpress_dot_v1_dot_promptpress__pb2.StreamCompleteResponse.FromString,
                 _registered_method=True)
+        self.ReportBadHit = channel.unary_unary(
+                '/promptpress.v1.PromptPressService/ReportBadHit',
+                request_serializer=promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitRequest.SerializeToString,
+                response_deserializer=promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitResponse.FromString,
+                _registered_method=True)
 
 
 class PromptPressServiceServicer:
@@ -129,6 +134,17 @@ class PromptPressServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportBadHit(self, request, context):
+        """ReportBadHit marks an answer the semantic cache served as wrong, by the
+        matched_key of the CompleteResponse that carried it: the entry is deleted
+        at once (the same question misses next time), and for a semantic hit the
+        report tightens the caller's tenant's matching threshold. Tenant-scoped: a
+        key of another tenant is never found.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PromptPressServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -166,6 +182,11 @@ def add_PromptPressServiceServicer_to_server(servicer, server):
                     servicer.StreamComplete,
                     request_deserializer=promptpress_dot_v1_dot_promptpress__pb2.StreamCompleteRequest.FromString,
                     response_serializer=promptpress_dot_v1_dot_promptpress__pb2.StreamCompleteResponse.SerializeToString,
+            ),
+            'ReportBadHit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportBadHit,
+                    request_deserializer=promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitRequest.FromString,
+                    response_serializer=promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -358,6 +379,33 @@ class PromptPressService:
             '/promptpress.v1.PromptPressService/StreamComplete',
             promptpress_dot_v1_dot_promptpress__pb2.StreamCompleteRequest.SerializeToString,
             promptpress_dot_v1_dot_promptpress__pb2.StreamCompleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportBadHit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/promptpress.v1.PromptPressService/ReportBadHit',
+            promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitRequest.SerializeToString,
+            promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,150 @@
+"""The semantic cache on hand-written labelled pairs (bench/data/semantic_pairs_eval.jsonl).
+
+Each pair is run as a user sees it through Complete with a fresh context: the
+first question is stored alone in a new (tenant, context) bucket, the second
+is looked up there. A hit on a same-answer pair is a correct hit (recall); a
+hit on a near-miss pair is a false hit. Every matcher sees the same pairs, the
+same embeddings and the same cache code, in one run:
+
+- ``verifier`` - the default: cosine prefilter, then the trained verifier at
+  the threshold calibrated for max_false_hit_rate (per bound in BOUNDS);
+- ``guards`` - the previous default: cosine >= 0.85 and the word-list guards;
+- ``cosine only`` - cosine >= 0.85, nothing else.
+
+The pairs were written by hand for evaluation only; no matcher was trained or
+tuned on them (bench/data/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promptpress.bench.frame import DatasetInfo, markdown_table
+from promptpress.cachekeys import SemanticCache
+from promptpress.cachekeys.semantic_cache.verifier import Verifier
+
+EVAL_PATH = Path(__file__).with_name("data") / "semantic_pairs_eval.jsonl"
+BOUNDS = (0.005, 0.01, 0.02, 0.05)
+DEFAULT_BOUND = 0.01
+INFO = DatasetInfo(
+    name="promptpress semantic-cache pairs (hand-written evaluation split)",
+    version="1 (bench/data/semantic_pairs_eval.jsonl)",
+    licence="Apache-2.0 (written for this repository)",
+    source="bench/data/semantic_pairs_eval.jsonl; see bench/data/README.md",
+)
+
+
+@dataclass(frozen=True)
+class LabelledPair:
+    a: str
+    b: str
+    label: int  # 1: the same answer serves both
+    category: str
+
+
+def load_pairs(path: Path = EVAL_PATH) -> list[LabelledPair]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [LabelledPair(r["a"], r["b"], int(r["label"]), r["category"]) for r in rows]
+
+
+def _run(
+    pairs: Sequence[LabelledPair],
+    vec: Callable[[str], np.ndarray],
+    tmp: Path,
+    **cache_options: Any,
+) -> tuple[list[bool], float]:
+    """Whether each pair's second question hits its first; mean lookup ms."""
+    hits, times = [], []
+    with SemanticCache(tmp, dim=384, durable=False, **cache_options) as cache:
+        for k, p in enumerate(pairs):
+            ctx = f"pair-{k}"  # a fresh context per pair
+            cache.store("eval", context_fingerprint=ctx, query_text=p.a, query_vec=vec(p.a),
+                        response=str(k))  # fmt: skip
+            t0 = time.perf_counter()
+            hit = cache.lookup("eval", ctx, p.b, vec(p.b))
+            times.append((time.perf_counter() - t0) * 1000)
+            hits.append(hit is not None and hit.response == str(k))
+    return hits, float(np.mean(times))
+
+
+def score(pairs: Sequence[LabelledPair], hits: Sequence[bool]) -> dict[str, Any]:
+    by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for p, hit in zip(pairs, hits, strict=True):
+        by_cat[p.category][0] += hit
+        by_cat[p.category][1] += 1
+    pos = [h for p, h in zip(pairs, hits, strict=True) if p.label == 1]
+    neg = [h for p, h in zip(pairs, hits, strict=True) if p.label == 0]
+    label_of = {p.category: p.label for p in pairs}
+    return {
+        "recall": sum(pos) / len(pos) if pos else None,
+        "false_hit_rate": sum(neg) / len(neg) if neg else None,
+        "recall_by_category": {c: h / n for c, (h, n) in sorted(by_cat.items()) if label_of[c]},
+        "false_hits_by_category": {
+            c: h / n for c, (h, n) in sorted(by_cat.items()) if not label_of[c]
+        },
+        "pairs_by_category": {c: n for c, (_, n) in sorted(by_cat.items())},
+    }
+
+
+def evaluate(embedder: Any, embed: Callable[[Sequence[str]], np.ndarray]) -> dict[str, Any]:
+    """Every matcher on the evaluation pairs; `embed` embeds as the service does."""
+    pairs = load_pairs()
+    texts = sorted({t for p in pairs for t in (p.a, p.b)})
+    vecs = dict(zip(texts, embed(texts), strict=True))
+    out: dict[str, Any] = {"pairs": len(pairs)}
+    with tempfile.TemporaryDirectory(prefix="pp-semantic-pairs-") as tmp:
+        configs: dict[str, dict[str, Any]] = {
+            "guards": {"threshold": 0.85, "guards": True},
+            "cosine only": {"threshold": 0.85, "guards": False},
+        }
+        for bound in BOUNDS:
+            configs[f"verifier (bound {bound})"] = {
+                "verifier": Verifier(embedder, max_false_hit_rate=bound)
+            }
+        for k, (name, options) in enumerate(configs.items()):
+            hits, mean_ms = _run(pairs, vecs.__getitem__, Path(tmp) / str(k), **options)
+            result = score(pairs, hits)
+            result["mean_lookup_ms"] = mean_ms
+            if "verifier" in options:
+                result["threshold"] = options["verifier"].threshold
+            out[name] = result
+    return out
+
+
+def targets_met(
+    result: dict[str, Any], max_false: float = 0.01, min_recall: float = 0.60
+) -> dict[str, bool]:
+    """Per category: near-miss false hits <= 1%, same-answer recall >= 0.60."""
+    met = {c: r >= min_recall for c, r in result["recall_by_category"].items()}
+    met |= {c: f <= max_false for c, f in result["false_hits_by_category"].items()}
+    return met
+
+
+def tables(result: dict[str, Any]) -> str:
+    """Per category and matcher: recall (same-answer pairs) or false-hit rate (near-misses)."""
+    names = [k for k in result if isinstance(result[k], dict)]
+    first = result[names[0]]
+    cats = list(first["recall_by_category"]) + list(first["false_hits_by_category"])
+    rows = []
+    for c in cats:
+        kind = "recall" if c in first["recall_by_category"] else "false hits"
+        key = "recall_by_category" if kind == "recall" else "false_hits_by_category"
+        rows.append([f"{c} ({kind}, n={first['pairs_by_category'][c]})",
+                     *(result[n][key][c] for n in names)])  # fmt: skip
+    rows.append(["all same-answer pairs (recall)", *(result[n]["recall"] for n in names)])
+    rows.append(["all near-misses (false hits)", *(result[n]["false_hit_rate"] for n in names)])
+    default = result.get(f"verifier (bound {DEFAULT_BOUND})")
+    met = targets_met(default) if default else {}
+    rows.append(["targets met (verifier, bound 0.01)", *(
+        f"{sum(met.values())}/{len(met)}" if n == f"verifier (bound {DEFAULT_BOUND})" else None for n in names
+    )])  # fmt: skip
+    return markdown_table(["evaluation pairs (hand-written)", *names], rows)

@@ -1,0 +1,143 @@
+"""The verifier: pair features, the error-bound threshold, tenant calibration, and the
+cache's verified lookups and bad-hit reports (real MiniLM, real LMDB)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from promptpress.cachekeys import SemanticCache, query_vector
+from promptpress.cachekeys.semantic_cache.pair_features import FEATURES, pair_features, tokenize
+from promptpress.cachekeys.semantic_cache.verifier import (
+    TenantCalibration,
+    Verifier,
+    threshold_for_bound,
+    wilson_upper,
+)
+
+
+def feature(a: str, b: str, name: str) -> float:
+    return float(pair_features(a, b, 0.9, None)[FEATURES.index(name)])
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "name", "expected"),
+    [
+        ("Set an alarm for 6 am", "Set an alarm for 6 pm", "numbers_differ", 1.0),
+        ("Set an alarm for 6 am", "set an alarm for 6 a.m.", "numbers_differ", 0.0),
+        ("Give me 3 ideas", "Give me three ideas", "numbers_differ", 0.0),
+        ("Is it safe?", "Isn't it safe?", "negation_differs", 1.0),
+        ("Is it not safe?", "Isn't it safe?", "negation_differs", 0.0),
+        (
+            "Move money from savings to checking",
+            "Move money from checking to savings",
+            "roles_swapped",
+            1.0,
+        ),
+        ("Convert Celsius to Fahrenheit", "Convert Fahrenheit to Celsius", "roles_swapped", 1.0),
+        ("Who wrote Hamlet?", "Hamlet was written by whom?", "roles_swapped", 0.0),
+        ("How do I turn on Bluetooth?", "How do I turn off Bluetooth?", "particle_swapped", 1.0),
+        ("How do I opt in to emails?", "How do I opt out of emails?", "particle_swapped", 1.0),
+        (
+            "What is the capital of France?",
+            "What's the capital of France",
+            "unaligned_content",
+            0.0,
+        ),
+        ("Who founded Apple?", "Who founded Microsoft?", "entity_changed", 1.0),
+        ("Who founded Apple?", "When was Apple founded?", "question_word_differs", 1.0),
+        ("how do i reset my router", "how do i reset my ruoter", "typos", float(np.log1p(1))),
+    ],
+)
+def test_pair_features_see_what_differs(a: str, b: str, name: str, expected: float) -> None:
+    assert feature(a, b, name) == pytest.approx(expected)
+    assert feature(b, a, name) == pytest.approx(expected)  # symmetric
+
+
+def test_tokenize_expands_contractions_and_splits_times() -> None:
+    assert [t.low for t in tokenize("Who's there at 9pm? I can't")] == [
+        "who", "is", "there", "at", "9", "pm", "i", "can", "not"
+    ]  # fmt: skip
+
+
+@given(st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=400), st.floats(0.005, 0.2))
+def test_threshold_keeps_the_upper_bound_within_the_error_bound(scores, bound) -> None:  # type: ignore[no-untyped-def]
+    t = threshold_for_bound(np.array(scores), bound)
+    served = sum(s >= t for s in scores)
+    if wilson_upper(0, len(scores)) > bound:  # too few calibration pairs to promise the bound
+        assert served == 0 and t > 1.0
+    else:
+        assert wilson_upper(served, len(scores)) <= bound + 1e-12
+        lower = [x for x in scores if x < t]
+        if lower:  # the next lower threshold would break the bound: t is the lowest that holds
+            more = sum(x >= max(lower) for x in scores)
+            assert wilson_upper(more, len(scores)) > bound
+
+
+def test_tenant_threshold_rises_after_reports_and_recovers_with_good_hits() -> None:
+    c = TenantCalibration()
+    assert c.threshold(0.5, 0.01) == 0.5
+    c.served[c.bin_of(0.8)] += 10
+    c.reported[c.bin_of(0.8)] += 1
+    raised = c.threshold(0.5, 0.01)
+    assert raised > 0.8
+    c.served[c.bin_of(0.9)] += 400  # many good hits later, the report is diluted
+    assert c.threshold(0.5, 0.01) < raised
+    assert TenantCalibration.from_json(c.to_json()) == c
+
+
+@pytest.fixture(scope="module")
+def verifier(shared_embedder) -> Verifier:  # type: ignore[no-untyped-def]
+    return Verifier(shared_embedder, max_false_hit_rate=0.01)
+
+
+@pytest.mark.parametrize(
+    ("stored", "query", "same"),
+    [
+        ("What is the capital of France?", "what's the capital of france", True),
+        ("How do I reset my password?", "How do I reset my password", True),
+        ("Who wrote Pride and Prejudice?", "Who is the author of Pride and Prejudice?", True),
+        ("How do I transfer money from savings to checking?",
+         "How do I transfer money from checking to savings?", False),
+        ("Set a reminder for 6 am", "Set a reminder for 6 pm", False),
+        ("How do I turn on dark mode?", "How do I turn off dark mode?", False),
+        ("Is the museum open on Sunday?", "Is the museum open on Monday?", False),
+        ("Which fruits can dogs eat?", "Which fruits can't dogs eat?", False),
+    ],
+)  # fmt: skip
+def test_verified_lookup(tmp_path: Path, shared_embedder, verifier, stored, query, same) -> None:  # type: ignore[no-untyped-def]
+    with SemanticCache(tmp_path, dim=shared_embedder.dim, verifier=verifier, durable=False) as c:
+        c.store("t", context_fingerprint="ctx", query_text=stored,
+                query_vec=query_vector(shared_embedder, stored), response="A")  # fmt: skip
+        hit = c.lookup("t", "ctx", query, query_vector(shared_embedder, query))
+        assert (hit is not None) == same
+        if hit is not None:
+            assert hit.score is not None and hit.score >= verifier.threshold
+
+
+def test_report_removes_the_entry_is_tenant_scoped_and_persists(
+    tmp_path: Path, shared_embedder, verifier
+) -> None:  # type: ignore[no-untyped-def]
+    q, para = "What is the capital of France?", "what's the capital of france"
+    vq, vp = query_vector(shared_embedder, q), query_vector(shared_embedder, para)
+    with SemanticCache(tmp_path, dim=shared_embedder.dim, verifier=verifier) as c:
+        for tenant in ("a", "b"):
+            c.store(tenant, context_fingerprint="ctx", query_text=q, query_vec=vq,
+                    response="Paris", semantic_key="sem-1", exact_key=f"ex-{tenant}")  # fmt: skip
+        hit = c.lookup("a", "ctx", para, vp)
+        assert hit is not None and hit.kind == "semantic" and hit.key == "sem-1"
+        assert c.report_bad_hit("b", "no-such-key").removed == 0
+        report = c.report_bad_hit("a", hit.key)
+        assert report.removed == 1 and report.kind == "semantic" and report.score == hit.score
+        assert c.lookup("a", "ctx", para, vp) is None  # gone at once
+        assert c.lookup("b", "ctx", para, vp) is not None  # the other tenant keeps its entry
+        raised = c.tenant_threshold("a")
+        assert raised is not None and raised > verifier.threshold
+        assert c.tenant_threshold("b") == verifier.threshold
+    with SemanticCache(tmp_path, dim=shared_embedder.dim, verifier=verifier) as c:
+        assert c.tenant_threshold("a") == raised  # the calibration survived a restart
+        assert c.count("a") == 0 and c.count("b") == 1
