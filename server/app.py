@@ -238,7 +238,9 @@ async def build_app(
     keyring = KeyFile(config.api_keys) if config.api_keys else KeyRing.open()
     executor = FairExecutor(
         config.worker_threads,
-        max_per_tenant=config.max_workers_per_tenant,
+        # Without API keys every call is one tenant: sharing is moot, use every worker.
+        max_per_tenant=config.max_workers_per_tenant
+        or (config.worker_threads if not config.api_keys else 0),
         thread_name_prefix="promptpress-worker",
     )
     if pipeline is None:

@@ -46,7 +46,8 @@ class ServerConfig:
     grace_period_s: float = 10.0
     # Threads for model inference and LMDB work (kept off the event loop).
     worker_threads: int = 4
-    # Worker threads one tenant may occupy at once (0: all but one).
+    # Worker threads one tenant may occupy at once (0: all but one with API keys;
+    # all without, as every call is then the one tenant `default`).
     max_workers_per_tenant: int = 0
     # Admission: calls running at once, waiting beyond that, per server and per
     # tenant (0 per tenant: max_in_flight / half of max_queued). Past these a call
