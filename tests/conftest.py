@@ -128,17 +128,24 @@ def valkey_cluster_url() -> Iterator[str]:
     )
 
     with temp_log_dir("promptpress-cluster-") as log_dir:
-        port = free_port()
-        argv = [
-            str(valkey_server_binary()),
-            "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--cluster-enabled", "yes", "--cluster-config-file", str(log_dir / "nodes.conf"),
-            "--dir", str(log_dir),
-        ]  # fmt: skip
-        base = spawn("valkey-cluster", argv, log_dir, port)
-        proc = Valkey(base.name, base.popen, base.log_path, base.port)
+        for attempt in range(3):  # a free port may be taken before the server binds it
+            # The bus port is explicit: port + 10000 may be past 65535.
+            port, bus = free_port(), free_port()
+            argv = [
+                str(valkey_server_binary()),
+                "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--cluster-enabled", "yes", "--cluster-port", str(bus),
+                "--cluster-config-file", str(log_dir / f"nodes-{attempt}.conf"), "--dir", str(log_dir),
+            ]  # fmt: skip
+            base = spawn("valkey-cluster", argv, log_dir, port)
+            proc = Valkey(base.name, base.popen, base.log_path, base.port)
+            try:
+                wait_until(proc, lambda p=port: valkey_ping(p), 15, "answering PING")
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
         try:
-            wait_until(proc, lambda: valkey_ping(port), 15, "answering PING")
             admin = redis.Redis(port=port)
             admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
             wait_until(

@@ -19,7 +19,8 @@ buffered LRU touches together; see store.py, which owns the persistence).
 Entries expire after their TTL; each tenant holds at most
 `max_entries_per_tenant` (oldest or least recently used go first). Several
 processes may share one store: each lookup checks the bucket's version (one
-read, together with the exact key) and reloads a bucket another writer changed.
+read, together with the exact key) and a resident bucket another writer
+changed catches up from the bucket's change log.
 """
 
 from __future__ import annotations
@@ -228,14 +229,30 @@ class SemanticCache:
     # --- buckets in memory ------------------------------------------------------
 
     def _bucket(self, tenant: str, context: str, version: int) -> Bucket:
-        """The bucket in memory at `version` (or newer), loaded from the store when the
-        resident copy is older: another writer (thread or replica) changed it."""
+        """The bucket in memory at `version` (or newer). A resident copy that is
+        older (another writer: thread or replica) catches up from the bucket's
+        change log; it is loaded whole only when not resident or too far behind."""
         key = (tenant, context)
-        with self._lock:
-            bucket = self._buckets.get(key)
-            if bucket is not None and bucket.version >= version:
-                self._buckets.move_to_end(key)
-                return bucket
+        for _ in range(3):
+            with self._lock:
+                bucket = self._buckets.get(key)
+                if bucket is not None:
+                    self._buckets.move_to_end(key)
+                    if bucket.version >= version:
+                        return bucket
+                    since = bucket.version
+            if bucket is None:
+                break
+            delta = self.storage.changes(tenant, context, since)
+            if delta is None:
+                break
+            with self._lock:
+                if bucket.version == since:  # nobody applied these meanwhile
+                    for eid in delta.removed:
+                        bucket.remove(eid)
+                    for eid, expires, vec in delta.added:
+                        bucket.add(eid, vec, expires)
+                    bucket.version = delta.version
         bucket = self._load_bucket(tenant, context)
         with self._lock:
             resident = self._buckets.get(key)

@@ -8,7 +8,9 @@ context fingerprint, in hex in space names):
 
 - ``sc:e``       map: entry id -> JSON record (tenant, context, query, response, ...)
 - ``sc:b:<C>``   map: entry id -> expiry (float64) + query vector (float32): one bucket
-- ``sc:bv``      map: C -> bucket version (a counter bumped by every change to the bucket)
+- ``sc:bv``      map: C -> bucket version (one step per row added to or removed from it)
+- ``sc:log:<C>``  sorted set: "+eid" / "-eid" by the version that change made (the
+                 last LOG_KEEP versions): how a reader catches up without reloading
 - ``sc:x``       map: hash of an exact key -> entry id
 - ``sc:order``   sorted set: entry id by creation or last hit time (eviction order)
 - ``sc:expiry``  sorted set: entry id by expiry time (expired entries are purged first)
@@ -18,9 +20,11 @@ context fingerprint, in hex in space names):
 Every store is one atomic commit (new entries, their indexes, what it evicts
 or purges, buffered LRU touches), conditional on the records it read: a
 concurrent writer (another thread or replica) makes it start over. A lookup
-reads the bucket's version (and the exact key) in one round trip; the bucket
-itself is read again only when its version moved, then the candidate records
-in one more round trip: never one read per entry.
+reads the bucket's version (and the exact key) in one round trip; when the
+version moved (another writer), the log since the resident copy's version
+and the new rows' vectors are read (two round trips, whatever the bucket's
+size; a full reload only when the log no longer reaches back); then the
+candidate records in one more round trip: never one read per entry.
 """
 
 from __future__ import annotations
@@ -48,9 +52,11 @@ from promptpress.storage import (
     StoreUnavailable,
     ZAdd,
     ZRem,
+    ZTrim,
 )
 
 PURGE_PER_WRITE = 256  # expired entries removed per store, so no write is unbounded
+LOG_KEEP = 4096  # bucket changes kept for readers catching up
 RETRIES = 8
 EXPIRES = struct.Struct(">d")
 ENTRIES, VERSIONS, EXACT, ORDER, EXPIRY, META = (
@@ -82,6 +88,15 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Changes:
+    """A bucket's changes after some version: rows to add, entry ids to remove."""
+
+    version: int
+    added: list[Row]
+    removed: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class Written:
     added: list[Added]
     removed: list[Removed]
@@ -102,6 +117,10 @@ def new_entry_id() -> bytes:
 
 def bucket_space(context_fingerprint: str) -> str:
     return "sc:b:" + h16("context", context_fingerprint).hex()
+
+
+def log_space(context_fingerprint: str) -> str:
+    return "sc:log:" + h16("context", context_fingerprint).hex()
 
 
 class SemanticStore:
@@ -139,6 +158,32 @@ class SemanticStore:
             if vec.shape == (self.dim,):
                 rows.append((eid, EXPIRES.unpack_from(value)[0], vec))
         return int(before or 0), rows
+
+    def changes(self, tenant: str, context: str, since: int) -> Changes | None:
+        """What changed in a bucket after version `since` (None: the log no longer
+        reaches back that far; reload the bucket)."""
+        log = self.store.first(tenant, log_space(context), LOG_KEEP + 1, min_score=since + 1)
+        if not log or int(log[0][1]) != since + 1:
+            return None
+        adds: dict[bytes, None] = {}
+        removed: list[bytes] = []
+        for member, _ in log:
+            eid = member[1:]
+            if member[:1] == b"+":
+                adds[eid] = None
+            else:
+                adds.pop(eid, None)
+                removed.append(eid)
+        space = bucket_space(context)
+        values = self.store.get(tenant, [(space, eid) for eid in adds]) if adds else []
+        rows: list[Row] = []
+        for eid, value in zip(adds, values, strict=True):
+            if value is None:  # removed after the log was read: a later version says so
+                continue
+            vec = np.frombuffer(value, dtype=np.float32, offset=EXPIRES.size)
+            if vec.shape == (self.dim,):
+                rows.append((eid, EXPIRES.unpack_from(value)[0], vec))
+        return Changes(int(log[-1][1]), rows, removed)
 
     def records(self, tenant: str, eids: Sequence[bytes]) -> list[dict[str, Any] | None]:
         """Entry records (None where gone), in one read."""
@@ -221,7 +266,7 @@ class SemanticStore:
                     room -= 1
         ops: list[Op] = []
         removed: list[Removed] = []
-        bumps: list[str] = []  # contexts, in the order of their Incr ops
+        changes: list[tuple[str, bytes]] = []  # (context, "+eid" / "-eid"), in order
         raw = self.store.get(tenant, [(ENTRIES, eid) for eid in doomed])
         for eid, value in zip(doomed, raw, strict=True):
             ops += [ZRem(ORDER, eid), ZRem(EXPIRY, eid)]
@@ -232,8 +277,7 @@ class SemanticStore:
             ops += [Delete(bucket_space(rec["ctx"]), eid), Incr(META, b"count", -1)]
             if rec["exact"]:
                 ops.append(Delete(EXACT, h16("exact", rec["exact"]), if_value=eid))
-            ops.append(Incr(VERSIONS, h16("context", rec["ctx"]), 1))
-            bumps.append(rec["ctx"])
+            changes.append((rec["ctx"], b"-" + eid))
             removed.append((rec["ctx"], eid))
         added: list[Added] = []
         for entry, vec in zip(entries, vecs, strict=True):
@@ -264,11 +308,10 @@ class SemanticStore:
             ]
             if entry.exact_key:
                 ops.append(Put(EXACT, h16("exact", entry.exact_key), eid))
-            ops.append(Incr(VERSIONS, h16("context", entry.context_fingerprint), 1))
-            bumps.append(entry.context_fingerprint)
+            changes.append((entry.context_fingerprint, b"+" + eid))
             added.append((entry.context_fingerprint, eid, vec, expires))
-        results = self.store.commit(tenant, ops)
-        versions = _versions(ops, results, bumps)
+        versions = self._log_changes(tenant, changes, ops)
+        self.store.commit(tenant, ops)
         return Written(added, removed, versions)
 
     def delete(
@@ -279,7 +322,7 @@ class SemanticStore:
             raw = self.store.get(tenant, [(ENTRIES, eid) for eid in eids])
             ops: list[Op] = [Put(META, k, v) for k, v in (meta or {}).items()]
             removed: list[Removed] = []
-            bumps: list[str] = []
+            changes: list[tuple[str, bytes]] = []
             for eid, value in zip(eids, raw, strict=True):
                 if value is None:
                     continue
@@ -289,15 +332,37 @@ class SemanticStore:
                 ops += [Delete(bucket_space(rec["ctx"]), eid), Incr(META, b"count", -1)]
                 if rec["exact"]:
                     ops.append(Delete(EXACT, h16("exact", rec["exact"]), if_value=eid))
-                ops.append(Incr(VERSIONS, h16("context", rec["ctx"]), 1))
-                bumps.append(rec["ctx"])
+                changes.append((rec["ctx"], b"-" + eid))
                 removed.append((rec["ctx"], eid))
+            versions = self._log_changes(tenant, changes, ops)
             try:
-                results = self.store.commit(tenant, ops) if ops else []
+                if ops:
+                    self.store.commit(tenant, ops)
             except Conflict:
                 continue
-            return Written([], removed, _versions(ops, results, bumps))
+            return Written([], removed, versions)
         raise StoreUnavailable(f"store {self.store.name}: too many concurrent writes; retry")
+
+    def _log_changes(
+        self, tenant: str, changes: Sequence[tuple[str, bytes]], ops: list[Op]
+    ) -> dict[str, tuple[int, int]]:
+        """Version steps and log rows for each change, conditional on the versions read
+        now (a concurrent writer to the same bucket makes the commit a Conflict)."""
+        contexts = list(dict.fromkeys(ctx for ctx, _ in changes))
+        raw = self.store.get(tenant, [(VERSIONS, h16("context", c)) for c in contexts])
+        current = {c: int(r or 0) for c, r in zip(contexts, raw, strict=True)}
+        versions = {c: (v, v) for c, v in current.items()}
+        for ctx, change in changes:
+            before, after = versions[ctx]
+            versions[ctx] = (before, after + 1)
+            ops.append(ZAdd(log_space(ctx), change, float(after + 1)))
+        for ctx, value in zip(contexts, raw, strict=True):
+            key = h16("context", ctx)
+            final = versions[ctx][1]
+            ops.append(Expect(VERSIONS, key, value))
+            ops.append(Put(VERSIONS, key, str(final).encode()))
+            ops.append(ZTrim(log_space(ctx), float(final - LOG_KEEP)))
+        return versions
 
     def touch(self, tenant: str, touches: Mapping[bytes, float]) -> None:
         """Move hit entries to the back of the eviction order."""
@@ -309,22 +374,12 @@ class SemanticStore:
         n = self.count(tenant)
         contexts = [key for key, _ in self.store.items(tenant, VERSIONS)]
         entries = self.store.items(tenant, ENTRIES)
-        spaces = {bucket_space(json.loads(v)["ctx"]) for _, v in entries}
+        spaces = set()
+        for _, value in entries:
+            ctx = json.loads(value)["ctx"]
+            spaces |= {bucket_space(ctx), log_space(ctx)}
         ops: list[Op] = [Drop(space) for space in sorted(spaces)]
         ops += [Drop(ENTRIES), Drop(EXACT), Drop(ORDER), Drop(EXPIRY), Drop(META)]
         ops += [Incr(VERSIONS, ctx, 1) for ctx in contexts]
         self.store.commit(tenant, ops)
         return n
-
-
-def _versions(
-    ops: Sequence[Op], results: Sequence[int], bumps: Sequence[str]
-) -> dict[str, tuple[int, int]]:
-    """context -> (version before this commit, after), from the Incr results."""
-    incrs = [op for op in ops if isinstance(op, Incr)]
-    out: dict[str, tuple[int, int]] = {}
-    version_results = iter(r for op, r in zip(incrs, results, strict=True) if op.space == VERSIONS)
-    for ctx, after in zip(bumps, version_results, strict=True):
-        before = out[ctx][0] if ctx in out else after - 1
-        out[ctx] = (before, after)
-    return out

@@ -17,6 +17,7 @@ from promptpress.storage import (
     Store,
     ZAdd,
     ZRem,
+    ZTrim,
 )
 
 
@@ -106,6 +107,14 @@ def test_sorted_sets(store: Store) -> None:
     assert store.first("t", "z", 10) == [(b"c", 3.0), (b"a", 4.0), (b"inf", float("inf"))]
     store.commit("t", [Drop("z")])
     assert store.first("t", "z", 10) == []
+
+
+def test_sorted_set_ranges_and_trim(store: Store) -> None:
+    store.commit("t", [ZAdd("log", b"v%d" % v, float(v)) for v in range(1, 11)])
+    assert [m for m, _ in store.first("t", "log", 3, min_score=4.5)] == [b"v5", b"v6", b"v7"]
+    assert store.first("t", "log", 10, min_score=9, max_score=9) == [(b"v9", 9.0)]
+    store.commit("t", [ZTrim("log", 7.0), ZTrim("log", -1.0)])
+    assert [m for m, _ in store.first("t", "log", 10)] == [b"v8", b"v9", b"v10"]
 
 
 def test_drop_removes_a_whole_map(store: Store) -> None:

@@ -80,13 +80,21 @@ class ZRem:
 
 
 @dataclass(frozen=True, slots=True)
+class ZTrim:
+    """Remove every member of a sorted set with a score <= max_score."""
+
+    space: str
+    max_score: float
+
+
+@dataclass(frozen=True, slots=True)
 class Drop:
     """Remove a whole map or sorted set."""
 
     space: str
 
 
-Op = Put | Delete | Expect | Incr | ZAdd | ZRem | Drop
+Op = Put | Delete | Expect | Incr | ZAdd | ZRem | ZTrim | Drop
 
 
 class StoreError(PromptPressError):
@@ -135,9 +143,16 @@ class Store(Protocol):
         ...
 
     def first(
-        self, tenant: str, space: str, count: int, *, max_score: float = float("inf")
+        self,
+        tenant: str,
+        space: str,
+        count: int,
+        *,
+        min_score: float = 0.0,
+        max_score: float = float("inf"),
     ) -> list[tuple[bytes, float]]:
-        """Up to `count` members of a sorted set with the lowest scores (<= max_score)."""
+        """Up to `count` members of a sorted set with the lowest scores in
+        [min_score, max_score], lowest first."""
         ...
 
     def commit(self, tenant: str, ops: Sequence[Op]) -> list[int]:
@@ -200,5 +215,6 @@ __all__ = [
     "StoreUnavailable",
     "ZAdd",
     "ZRem",
+    "ZTrim",
     "warn_throttled",
 ]

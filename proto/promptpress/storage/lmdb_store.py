@@ -38,6 +38,7 @@ from promptpress.storage import (
     StoreUnavailable,
     ZAdd,
     ZRem,
+    ZTrim,
 )
 
 DEFAULT_MAP_SIZE = 16 << 30  # address space only: the file grows with the data
@@ -117,13 +118,17 @@ class LmdbStore:
         return out
 
     def first(
-        self, tenant: str, space: str, count: int, *, max_score: float = math.inf
+        self,
+        tenant: str,
+        space: str,
+        count: int,
+        *,
+        min_score: float = 0.0,
+        max_score: float = math.inf,
     ) -> list[tuple[bytes, float]]:
         prefix = _prefix(tenant, space)
-        out: list[tuple[bytes, float]] = []
         with self._read() as txn:
-            out = self._first(txn, prefix, count, max_score)
-        return out
+            return self._first(txn, prefix, count, max_score, min_score)
 
     def cache_get(self, tenant: str, space: str, keys: Sequence[bytes]) -> list[bytes | None]:
         prefix = _prefix(tenant, space)
@@ -210,6 +215,11 @@ class LmdbStore:
             self._zadd(txn, _prefix(tenant, op.space), op.member, op.score)
         elif isinstance(op, ZRem):
             self._zrem(txn, _prefix(tenant, op.space), op.member)
+        elif isinstance(op, ZTrim):
+            prefix = _prefix(tenant, op.space)
+            while old := self._first(txn, prefix, 256, op.max_score):
+                for member, _ in old:
+                    self._zrem(txn, prefix, member)
         elif isinstance(op, Drop):
             prefix = _prefix(tenant, op.space)
             for name in ("maps", "zsets", "zscores"):
@@ -241,13 +251,18 @@ class LmdbStore:
             txn.delete(prefix + packed + member, db=self._db["zsets"])
 
     def _first(
-        self, txn: lmdb.Transaction, prefix: bytes, count: int, max_score: float = math.inf
+        self,
+        txn: lmdb.Transaction,
+        prefix: bytes,
+        count: int,
+        max_score: float = math.inf,
+        min_score: float = 0.0,
     ) -> list[tuple[bytes, float]]:
         out: list[tuple[bytes, float]] = []
         if count <= 0:
             return out
         with txn.cursor(db=self._db["zsets"]) as cur:
-            if cur.set_range(prefix):
+            if cur.set_range(prefix + _score(max(0.0, min_score))):
                 for raw_key in cur.iternext(keys=True, values=False):
                     key = bytes(raw_key)
                     if not key.startswith(prefix):

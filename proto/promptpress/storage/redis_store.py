@@ -48,6 +48,7 @@ from promptpress.storage import (
     StoreUnavailable,
     ZAdd,
     ZRem,
+    ZTrim,
 )
 
 # ARGV: per op 5 values: code, key index, a, b, c. Checks run first (Expect,
@@ -91,6 +92,8 @@ for i = 0, n - 1 do
     redis.call('ZADD', k, ARGV[b + 3], ARGV[b + 2])
   elseif code == 'zrem' then
     redis.call('ZREM', k, ARGV[b + 2])
+  elseif code == 'ztrim' then
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[b + 3])
   elseif code == 'drop' then
     redis.call('DEL', k, KEYS[tonumber(ARGV[b + 2])])
   end
@@ -217,14 +220,20 @@ class RedisStore:
             return list(self.client.hgetall(self._key(tenant, "m", space)).items())
 
     def first(
-        self, tenant: str, space: str, count: int, *, max_score: float = math.inf
+        self,
+        tenant: str,
+        space: str,
+        count: int,
+        *,
+        min_score: float = 0.0,
+        max_score: float = math.inf,
     ) -> list[tuple[bytes, float]]:
         if count <= 0:
             return []
         with self._errors():
             rows = self.client.zrangebyscore(
                 self._key(tenant, "z", space),
-                "-inf",
+                _score_arg(max(0.0, min_score)),
                 _score_arg(max_score),
                 start=0,
                 num=count,
@@ -290,6 +299,10 @@ class RedisStore:
                 args += ["zadd", key_no(self._key(tenant, "z", op.space)), op.member, score, ""]
             elif isinstance(op, ZRem):
                 args += ["zrem", key_no(self._key(tenant, "z", op.space)), op.member, "", ""]
+            elif isinstance(op, ZTrim):
+                if op.max_score >= 0:
+                    score = _score_arg(op.max_score)
+                    args += ["ztrim", key_no(self._key(tenant, "z", op.space)), "", score, ""]
             elif isinstance(op, Drop):
                 other = key_no(self._key(tenant, "z", op.space))
                 args += ["drop", key_no(self._key(tenant, "m", op.space)), other, "", ""]
