@@ -81,3 +81,20 @@ async def test_cli_reports_a_bad_hit(routed) -> None:  # type: ignore[no-untyped
         small.script(JSONReply(openai_completion("Canberra, still.")))
         again = await c.complete(ask("What is the capital of Australia?"))
         assert again.cache_status == pb.CACHE_STATUS_NONE
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [
+        ({"matcher": "nope"}, "semantic_cache.matcher"),
+        ({"max_false_hit_rate": 0.0}, "semantic_cache.max_false_hit_rate"),
+        ({"max_false_hit_rate": 1.5}, "semantic_cache.max_false_hit_rate"),
+    ],
+)
+def test_semantic_cache_settings_are_checked(table: dict, field: str) -> None:
+    from promptpress.errors import InvalidInput
+    from promptpress.server.resources import semantic_cache_options
+
+    with pytest.raises(InvalidInput) as err:
+        semantic_cache_options(table)
+    assert [v.field for v in err.value.violations] == [field]
