@@ -197,10 +197,19 @@ async def build_http_server(
         admitted=servicer.admitted,
         charge=servicer.charge_completion,
     )
+    context = http_ssl_context(config)
+    if context is None and not tls.is_loopback(config.http_address):
+        log_event(
+            log,
+            "plaintext HTTP endpoints on a non-loopback address: API keys and prompts cross "
+            "the network unencrypted; set tls_cert_file and tls_key_file",
+            logging.WARNING,
+            address=config.http_address,
+        )
     return await create_http_server(
         config.http_address,
         service,
-        ssl_context=http_ssl_context(config),
+        ssl_context=context,
         max_body_bytes=config.max_receive_message_bytes,
         shutdown_timeout=config.grace_period_s,
     )

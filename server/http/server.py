@@ -86,10 +86,7 @@ class HttpServer:
     runner: web.AppRunner
     sock: socket.socket
     ssl_context: ssl.SSLContext | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.sock.getsockname()[1])
+    port: int = 0  # what the socket got (port 0 in the address: any free one)
 
     @property
     def scheme(self) -> str:
@@ -127,4 +124,4 @@ async def create_http_server(
     except BaseException:
         await runner.cleanup()
         raise
-    return HttpServer(runner, sock, ssl_context)
+    return HttpServer(runner, sock, ssl_context, port=int(sock.getsockname()[1]))

@@ -4,12 +4,13 @@ and the stream framing, table by table (no server; see test_http_api.py for that
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
 
 from promptpress.errors import InvalidInput, NotFound
-from promptpress.server.app import check_config, limits_from_config
+from promptpress.server.app import build_app, check_config, limits_from_config
 from promptpress.server.completion import Completion
 from promptpress.server.config import ServerConfig
 from promptpress.server.http import anthropic_api, anthropic_stream, openai_api
@@ -427,3 +428,12 @@ def test_anthropic_stream_holds_interleaved_calls_and_sends_them_whole() -> None
             open_now.discard(data["index"])
     got = [(b["id"], b["name"], json.loads(b["json"])) for _, b in sorted(blocks.items())]
     assert got == [("a", "f", {"x": 1}), ("b", "g", {"y": 2})]
+
+
+async def test_plaintext_http_on_all_interfaces_warns(tmp_path, resources, caplog) -> None:  # type: ignore[no-untyped-def]
+    config = ServerConfig(address="127.0.0.1:0", http_address="0.0.0.0:0", data_dir=str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="promptpress.server"):
+        app = await build_app(config, resources=resources)
+    await app.stop(grace=0)
+    assert app.http_port > 0
+    assert any("plaintext HTTP endpoints" in r.getMessage() for r in caplog.records)
