@@ -35,6 +35,7 @@ from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer
 from promptpress.server.config import ServerConfig
 from promptpress.server.decode import DecodeGuard
+from promptpress.server.experiments import Experiments, parse_experiments
 from promptpress.server.http.options import OptionDefaults
 from promptpress.server.http.server import (
     HttpServer,
@@ -159,6 +160,7 @@ def check_config(config: ServerConfig) -> RoutingConfig | None:
     if config.http_address:
         check_http_address(config.http_address)
         OptionDefaults.from_config(config.extra)  # [http.defaults], [http.tenants.NAME]
+    parse_experiments(config.extra)  # [experiments.NAME]
     if "tiers" not in config.extra:
         return None
     try:
@@ -280,6 +282,9 @@ async def build_app(
         rate_limits=RateLimits.from_config(config.extra.get("tenants", {}), config.store_url),
         admission=Admission(admission_limits(config)),
         max_compress_tokens=config.max_compress_tokens,
+        experiments=Experiments(
+            parse_experiments(config.extra), pipeline.resources.store, metrics=metrics
+        ),
     )
     pb_grpc.add_PromptPressServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()

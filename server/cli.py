@@ -31,6 +31,8 @@ RPCS = {
     "Complete": ("CompleteRequest", "complete"),
     "StreamComplete": ("StreamCompleteRequest", "stream_complete"),
     "ReportBadHit": ("ReportBadHitRequest", "report_bad_hit"),
+    "RecordOutcome": ("RecordOutcomeRequest", "record_outcome"),
+    "GetExperimentReport": ("GetExperimentReportRequest", "get_experiment_report"),
 }
 STREAMING = {"stream_complete"}
 
@@ -205,6 +207,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("key", help="the CompleteResponse.matched_key of the answer")
     _client_args(report)
+    experiments = sub.add_parser(
+        "experiments",
+        help="A/B experiments: read a report, record outcomes",
+        description="Experiments are defined in the server config ([experiments.NAME]); "
+        "these commands read their reports and record outcomes.",
+    )
+    exp_sub = experiments.add_subparsers(dest="action", required=True, metavar="ACTION")
+    report = exp_sub.add_parser(
+        "report",
+        help="per-arm statistics, differences with 95% CIs, and a verdict",
+        description="Per-arm statistics, arm-vs-control differences with 95% confidence "
+        "intervals, and what to do.",
+    )
+    report.add_argument("name", help="the experiment's name in the server config")
+    report.add_argument("--metric", default="", help="outcome metric (default: the experiment's)")
+    report.add_argument("--json", action="store_true", help="print the report as proto3 JSON")
+    _client_args(report)
+    outcome = exp_sub.add_parser(
+        "outcome",
+        help="record an outcome for a request or a conversation",
+        description="Record an outcome (counted once per request or conversation and metric).",
+    )
+    ref = outcome.add_mutually_exclusive_group(required=True)
+    ref.add_argument("--request-id", default="", help="request_id from a response")
+    ref.add_argument("--conversation-id", default="", help="conversation_id from a response")
+    result = outcome.add_mutually_exclusive_group(required=True)
+    result.add_argument("--success", dest="success", action="store_true", help="it worked")
+    result.add_argument("--failure", dest="success", action="store_false", help="it did not")
+    outcome.add_argument("--metric", default="success", help="what was measured (default success)")
+    outcome.add_argument("--score", type=float, help="optional numeric score, averaged per arm")
+    _client_args(outcome)
     return parser
 
 
@@ -313,6 +346,52 @@ def _report_bad_hit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiments(args: argparse.Namespace) -> int:
+    from promptpress.v1 import promptpress_pb2 as pb
+
+    if args.action == "outcome":
+        request = pb.RecordOutcomeRequest(
+            request_id=args.request_id, conversation_id=args.conversation_id,
+            metric=args.metric, success=args.success,
+        )  # fmt: skip
+        if args.score is not None:
+            request.score = args.score
+        for resp in _invoke(args, "record_outcome", request):
+            state = "recorded" if resp.recorded else "already recorded"
+            print(f"{state}: experiment {resp.experiment}, arm {resp.arm}")
+        return 0
+    report = pb.GetExperimentReportRequest(name=args.name, metric=args.metric)
+    for resp in _invoke(args, "get_experiment_report", report):
+        if args.json:
+            print(json_format.MessageToJson(resp, indent=2))
+        else:
+            print(format_report(resp))
+    return 0
+
+
+def format_report(r: Any) -> str:
+    """A GetExperimentReportResponse as a table and the verdict."""
+    lines = [f"experiment {r.name}: control {r.control}, metric {r.metric}", ""]
+    head = ("arm", "requests", "tokens in", "tokens out", "cost/req USD", "cache hits",
+            "outcomes", "rate (95% CI)")  # fmt: skip
+    rows = [head]
+    for a in r.arms:
+        ci = a.outcome_rate_interval
+        rows.append((
+            a.arm + (" (stopped)" if a.stopped else ""), str(a.requests),
+            f"{a.mean_input_tokens_before:.0f}", f"{a.mean_input_tokens_after:.0f}",
+            f"{a.mean_cost_usd:.6f}", f"{a.exact_hit_rate + a.semantic_hit_rate:.0%}",
+            str(a.outcomes),
+            f"{a.outcome_rate:.1%} ({ci.low:.1%}-{ci.high:.1%})" if a.outcomes else "-",
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.append("")
+    lines += [f"- {c.statement}" for c in r.comparisons]
+    lines += ["", f"verdict: {r.verdict}"]
+    return "\n".join(lines)
+
+
 def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from promptpress.server.config import load_config
 
@@ -387,6 +466,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report-bad-hit": _report_bad_hit,
     "prepare": _prepare,
     "train-difficulty": _train_difficulty,
+    "experiments": _experiments,
 }
 # Commands that need the server extra; a client-only install says what to install.
 SERVER_COMMANDS = {"serve", "prepare", "train-difficulty"}

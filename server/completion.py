@@ -45,6 +45,7 @@ class CompletionInput:
     request: PreprocessInput
     tier: str = ""
     skip_cache: bool = False
+    cache_threshold: float | None = None  # None: the semantic cache's configured threshold
 
 
 @dataclass(frozen=True)
@@ -91,13 +92,20 @@ class Completer:
             return None
         return query_vector(embedder, query)
 
-    def _lookup(self, tenant: str, pre: PreprocessOutput) -> tuple[CacheHit | None, Any]:
+    def _lookup(
+        self, tenant: str, pre: PreprocessOutput, threshold: float | None = None
+    ) -> tuple[CacheHit | None, Any]:
         assert self.cache is not None
         vec = self._query_vector(pre.query)
         keys = pre.plan.keys
         try:
             hit = self.cache.lookup(
-                tenant, keys.context_fingerprint, pre.query, vec, exact_key=keys.exact_key
+                tenant,
+                keys.context_fingerprint,
+                pre.query,
+                vec,
+                exact_key=keys.exact_key,
+                threshold=threshold,
             )
         except StoreUnavailable as exc:  # the cache is an optimisation: answer from upstream
             warn_throttled(log, "semantic cache treated as a miss: %s", exc)
@@ -137,7 +145,7 @@ class Completer:
         pre = await self._run(self.pipeline.preprocess, inp.request)
         hit, vec = None, None
         if self.cache is not None and not inp.skip_cache:
-            hit, vec = await self._run(self._lookup, tenant, pre)
+            hit, vec = await self._run(self._lookup, tenant, pre, inp.cache_threshold)
             if self.metrics is not None:
                 self.metrics.record_cache_lookup(tenant, hit.kind if hit else "none")
                 if hit is not None:

@@ -62,6 +62,22 @@ class Metrics:
             "upstream",
             "kind",
         )
+        self.experiment_requests = _counter(
+            r, "experiment_requests", "Requests served in an experiment arm.",
+            "tenant", "experiment", "arm", "cache_status",
+        )  # fmt: skip
+        self.experiment_input_tokens = _counter(
+            r, "experiment_input_tokens", "Input tokens of experiment requests (stage: before, after).",
+            "tenant", "experiment", "arm", "stage",
+        )  # fmt: skip
+        self.experiment_cost_usd = _counter(
+            r, "experiment_cost_usd", "Upstream spend (Preprocess: estimated) of experiment requests.",
+            "tenant", "experiment", "arm",
+        )  # fmt: skip
+        self.experiment_outcomes = _counter(
+            r, "experiment_outcomes", "Outcomes recorded for experiment arms (result: success, failure).",
+            "tenant", "experiment", "arm", "metric", "result",
+        )  # fmt: skip
         self.upstream_seconds = Histogram(
             f"{_PREFIX}_upstream_seconds",
             "Duration of successful upstream calls.",
@@ -95,6 +111,21 @@ class Metrics:
                 self.upstream_seconds.labels(a.upstream).observe(a.elapsed_s)
             else:
                 self.upstream_errors.labels(tenant, a.upstream, a.kind).inc()
+
+    def record_experiment_request(
+        self, tenant: str, experiment: str, arm: str, *, cache_status: str,
+        tokens_before: int, tokens_after: int, cost_usd: float,
+    ) -> None:  # fmt: skip
+        self.experiment_requests.labels(tenant, experiment, arm, cache_status or "none").inc()
+        self.experiment_input_tokens.labels(tenant, experiment, arm, "before").inc(tokens_before)
+        self.experiment_input_tokens.labels(tenant, experiment, arm, "after").inc(tokens_after)
+        self.experiment_cost_usd.labels(tenant, experiment, arm).inc(cost_usd)
+
+    def record_experiment_outcome(
+        self, tenant: str, experiment: str, arm: str, metric: str, success: bool
+    ) -> None:
+        result = "success" if success else "failure"
+        self.experiment_outcomes.labels(tenant, experiment, arm, metric, result).inc()
 
     def value(self, name: str, **labels: str) -> float:
         """A sample's current value (0 when never set): for tests and debugging."""

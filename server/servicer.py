@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
@@ -27,10 +28,11 @@ from promptpress.cachekeys.cost import round_usd
 from promptpress.cancel import CancelToken, bound
 from promptpress.errors import FailedPrecondition, InvalidInput
 from promptpress.retrieval import IndexStatus
-from promptpress.server import convert
+from promptpress.server import convert, experiment_wire
 from promptpress.server.admission import Admission
 from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer, Completion, CompletionInput
+from promptpress.server.experiments import Assignment, Experiments, with_arm_settings
 from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
@@ -63,6 +65,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         rate_limits: RateLimits | None = None,
         admission: Admission | None = None,
         max_compress_tokens: int = 0,
+        experiments: Experiments | None = None,
     ) -> None:
         self.completer = completer
         self.rate_limits = rate_limits or RateLimits({}, LocalCounters())
@@ -72,6 +75,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         self.executor = executor
         self.admission = admission or Admission()
         self.max_compress_tokens = max_compress_tokens
+        self.experiments = experiments or Experiments((), None)
         # Tokens of the calls in flight: shutdown cancels what is left at its deadline.
         self.tokens: set[CancelToken] = set()
 
@@ -101,6 +105,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     async def _rpc(self, rpc: str, context: grpc.aio.ServicerContext) -> AsyncIterator[str]:
         """Authenticate, yield the tenant, and map any error to a status, in one place."""
         request_id = uuid.uuid4().hex[:16]
+        experiment_wire.request_id_var.set(request_id)
         try:
             await context.send_initial_metadata((("x-request-id", request_id),))
             tenant = self.keyring.tenant_for(context.invocation_metadata() or ())
@@ -161,7 +166,40 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
 
     def _preprocess(self, tenant: str, req: pb.PreprocessRequest) -> pb.PreprocessResponse:
         inp = convert.preprocess_from_proto(req, tenant, self.limits)
-        return preprocess_output_to_proto(self.pipeline.preprocess(inp))
+        inp, assignment = self.experiments.assign(tenant, inp, req.conversation_id.strip())
+        started = time.perf_counter()
+        out = self.pipeline.preprocess(inp)
+        resp = preprocess_output_to_proto(out)
+        if assignment is not None:
+            # Preprocess spends nothing itself: the estimated cost of the prompt it made.
+            served = experiment_wire.served(out, cost_usd=out.stats.cost_after_usd, cache_status="",
+                                            latency_s=time.perf_counter() - started)  # fmt: skip
+            self._experiment_done(tenant, assignment, served, resp)
+        return resp
+
+    def _experiment_done(
+        self,
+        tenant: str,
+        assignment: Assignment,
+        served: experiment_wire.Served,
+        resp: pb.PreprocessResponse | pb.CompleteResponse,
+    ) -> None:
+        request_id = experiment_wire.request_id_var.get()
+        self.experiments.record(tenant, assignment, request_id, served)
+        experiment_wire.stamp(resp, assignment, request_id)
+
+    async def _complete_experiment(
+        self, tenant: str, assignment: Assignment | None, done: Completion, started: float,
+        resp: pb.CompleteResponse,
+    ) -> None:  # fmt: skip
+        if assignment is None:
+            return
+        served = experiment_wire.served(done.pre, cost_usd=done.cost_usd,
+                                        cache_status=done.cache_status,
+                                        latency_s=time.perf_counter() - started)  # fmt: skip
+        await asyncio.get_running_loop().run_in_executor(
+            self.executor, self._experiment_done, tenant, assignment, served, resp
+        )
 
     async def Preprocess(
         self, request: pb.PreprocessRequest, context: grpc.aio.ServicerContext
@@ -260,25 +298,33 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
 
     # --- Complete and StreamComplete ---------------------------------------------------
 
-    def _completion_input(self, tenant: str, req: pb.CompleteRequest) -> CompletionInput:
+    def _completion_input(
+        self, tenant: str, req: pb.CompleteRequest
+    ) -> tuple[CompletionInput, Assignment | None]:
         inp = convert.preprocess_from_proto(req.request, tenant, self.limits)
-        return CompletionInput(request=inp, tier=req.tier.strip(), skip_cache=req.skip_cache)
+        inp, assignment = self.experiments.assign(tenant, inp, req.request.conversation_id.strip())
+        completion = CompletionInput(request=inp, tier=req.tier.strip(), skip_cache=req.skip_cache)
+        return with_arm_settings(completion, assignment), assignment
 
     async def Complete(
         self, request: pb.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> pb.CompleteResponse:
         async with self._rpc("Complete", context) as tenant:
-            inp = self._completion_input(tenant, request)
+            started = time.perf_counter()
+            inp, assignment = self._completion_input(tenant, request)
             done = await self.completer.complete(tenant, inp, context.time_remaining())
             await self.charge_completion(tenant, done)
-            return completion_to_proto(done)
+            resp = completion_to_proto(done)
+            await self._complete_experiment(tenant, assignment, done, started, resp)
+            return resp
         raise AssertionError("unreachable")
 
     async def StreamComplete(
         self, request: pb.StreamCompleteRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamCompleteResponse]:
         async with self._rpc("StreamComplete", context) as tenant:
-            inp = self._completion_input(tenant, request.request)
+            started = time.perf_counter()
+            inp, assignment = self._completion_input(tenant, request.request)
             events = self.completer.stream(tenant, inp, context.time_remaining())
             async with contextlib.aclosing(events):
                 async for event in events:
@@ -290,7 +336,42 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
                         )
                     else:
                         await self.charge_completion(tenant, event)
-                        yield pb.StreamCompleteResponse(done=completion_to_proto(event))
+                        resp = completion_to_proto(event)
+                        await self._complete_experiment(tenant, assignment, event, started, resp)
+                        yield pb.StreamCompleteResponse(done=resp)
+
+    # --- Experiments ----------------------------------------------------------------
+
+    def _record_outcome(
+        self, tenant: str, req: pb.RecordOutcomeRequest
+    ) -> pb.RecordOutcomeResponse:
+        result = self.experiments.record_outcome(
+            tenant,
+            request_id=req.request_id.strip(),
+            conversation_id=req.conversation_id.strip(),
+            metric=req.metric.strip(),
+            success=req.success,
+            score=req.score if req.HasField("score") else None,
+        )
+        return pb.RecordOutcomeResponse(
+            recorded=result.recorded, experiment=result.experiment, arm=result.arm
+        )
+
+    async def RecordOutcome(
+        self, request: pb.RecordOutcomeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordOutcomeResponse:
+        return await self._unary("RecordOutcome", request, context, self._record_outcome)
+
+    def _experiment_report(
+        self, tenant: str, req: pb.GetExperimentReportRequest
+    ) -> pb.GetExperimentReportResponse:
+        report = self.experiments.report(tenant, req.name.strip(), req.metric.strip())
+        return experiment_wire.report_to_proto(report)
+
+    async def GetExperimentReport(
+        self, request: pb.GetExperimentReportRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetExperimentReportResponse:
+        return await self._unary("GetExperimentReport", request, context, self._experiment_report)
 
     async def charge_completion(self, tenant: str, done: Completion) -> None:
         """Count an answer against the tenant's limits: the input tokens sent upstream

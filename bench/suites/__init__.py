@@ -19,6 +19,7 @@ SUITES: dict[str, str] = {
     "semantic_cache": "promptpress.bench.suites.semantic_cache",
     "store": "promptpress.bench.suites.store",
     "routing": "promptpress.bench.suites.routing",
+    "experiments": "promptpress.bench.suites.experiments",
 }
 
 

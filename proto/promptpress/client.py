@@ -212,6 +212,16 @@ class Client:
         """Marks a served cached answer wrong by its CompleteResponse.matched_key."""
         return self._call("ReportBadHit", request, timeout)
 
+    def record_outcome(
+        self, request: pb.RecordOutcomeRequest, *, timeout: float | None = None
+    ) -> pb.RecordOutcomeResponse:
+        return self._call("RecordOutcome", request, timeout)
+
+    def get_experiment_report(
+        self, request: pb.GetExperimentReportRequest, *, timeout: float | None = None
+    ) -> pb.GetExperimentReportResponse:
+        return self._call("GetExperimentReport", request, timeout)
+
     def stream_complete(
         self, request: pb.StreamCompleteRequest, *, timeout: float | None = None
     ) -> Iterator[pb.StreamCompleteResponse]:
@@ -300,6 +310,16 @@ class AsyncClient:
     ) -> pb.ReportBadHitResponse:
         """Marks a served cached answer wrong by its CompleteResponse.matched_key."""
         return await self._call("ReportBadHit", request, timeout)
+
+    async def record_outcome(
+        self, request: pb.RecordOutcomeRequest, *, timeout: float | None = None
+    ) -> pb.RecordOutcomeResponse:
+        return await self._call("RecordOutcome", request, timeout)
+
+    async def get_experiment_report(
+        self, request: pb.GetExperimentReportRequest, *, timeout: float | None = None
+    ) -> pb.GetExperimentReportResponse:
+        return await self._call("GetExperimentReport", request, timeout)
 
     async def stream_complete(
         self, request: pb.StreamCompleteRequest, *, timeout: float | None = None

@@ -230,7 +230,7 @@ class Sampling(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_output_tokens: _Optional[int] = ..., seed: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PreprocessRequest(_message.Message):
-    __slots__ = ("messages", "documents", "document_ids", "query", "target", "budget", "tools", "sampling", "placement", "compression_method", "tool_choice", "response_format")
+    __slots__ = ("messages", "documents", "document_ids", "query", "target", "budget", "tools", "sampling", "placement", "compression_method", "tool_choice", "response_format", "conversation_id")
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -243,6 +243,7 @@ class PreprocessRequest(_message.Message):
     COMPRESSION_METHOD_FIELD_NUMBER: _ClassVar[int]
     TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[Message]
     documents: _containers.RepeatedCompositeFieldContainer[Document]
     document_ids: _containers.RepeatedScalarFieldContainer[str]
@@ -255,7 +256,8 @@ class PreprocessRequest(_message.Message):
     compression_method: CompressionMethod
     tool_choice: ToolChoice
     response_format: ResponseFormat
-    def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., document_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., placement: _Optional[_Union[Placement, str]] = ..., compression_method: _Optional[_Union[CompressionMethod, str]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ...) -> None: ...
+    conversation_id: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., document_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., placement: _Optional[_Union[Placement, str]] = ..., compression_method: _Optional[_Union[CompressionMethod, str]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., conversation_id: _Optional[str] = ...) -> None: ...
 
 class Breakpoint(_message.Message):
     __slots__ = ("message_index", "prefix_tokens", "prefix_hash")
@@ -321,20 +323,28 @@ class SelectedChunk(_message.Message):
     def __init__(self, document_id: _Optional[str] = ..., chunk_id: _Optional[str] = ..., score: _Optional[float] = ..., tokens: _Optional[int] = ...) -> None: ...
 
 class PreprocessResponse(_message.Message):
-    __slots__ = ("messages", "provider_body", "cache", "stats", "chunks", "warnings")
+    __slots__ = ("messages", "provider_body", "cache", "stats", "chunks", "warnings", "request_id", "conversation_id", "experiment", "arm")
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_BODY_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[Message]
     provider_body: str
     cache: CacheInfo
     stats: Stats
     chunks: _containers.RepeatedCompositeFieldContainer[SelectedChunk]
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., provider_body: _Optional[str] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., stats: _Optional[_Union[Stats, _Mapping]] = ..., chunks: _Optional[_Iterable[_Union[SelectedChunk, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    request_id: str
+    conversation_id: str
+    experiment: str
+    arm: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., provider_body: _Optional[str] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., stats: _Optional[_Union[Stats, _Mapping]] = ..., chunks: _Optional[_Iterable[_Union[SelectedChunk, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
 class CompressRequest(_message.Message):
     __slots__ = ("text", "rate", "target_tokens", "question", "method", "target", "protected_spans")
@@ -471,7 +481,7 @@ class RoutingDecision(_message.Message):
     def __init__(self, tier: _Optional[str] = ..., score: _Optional[float] = ..., forced: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
-    __slots__ = ("message", "routing", "upstream", "model", "cache_status", "similarity", "usage", "cost_usd", "finish_reason", "stats", "cache", "warnings", "matched_key")
+    __slots__ = ("message", "routing", "upstream", "model", "cache_status", "similarity", "usage", "cost_usd", "finish_reason", "stats", "cache", "warnings", "matched_key", "request_id", "conversation_id", "experiment", "arm")
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ROUTING_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_FIELD_NUMBER: _ClassVar[int]
@@ -485,6 +495,10 @@ class CompleteResponse(_message.Message):
     CACHE_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     MATCHED_KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     message: Message
     routing: RoutingDecision
     upstream: str
@@ -498,7 +512,11 @@ class CompleteResponse(_message.Message):
     cache: CacheInfo
     warnings: _containers.RepeatedScalarFieldContainer[str]
     matched_key: str
-    def __init__(self, message: _Optional[_Union[Message, _Mapping]] = ..., routing: _Optional[_Union[RoutingDecision, _Mapping]] = ..., upstream: _Optional[str] = ..., model: _Optional[str] = ..., cache_status: _Optional[_Union[CacheStatus, str]] = ..., similarity: _Optional[float] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., finish_reason: _Optional[str] = ..., stats: _Optional[_Union[Stats, _Mapping]] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., matched_key: _Optional[str] = ...) -> None: ...
+    request_id: str
+    conversation_id: str
+    experiment: str
+    arm: str
+    def __init__(self, message: _Optional[_Union[Message, _Mapping]] = ..., routing: _Optional[_Union[RoutingDecision, _Mapping]] = ..., upstream: _Optional[str] = ..., model: _Optional[str] = ..., cache_status: _Optional[_Union[CacheStatus, str]] = ..., similarity: _Optional[float] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., finish_reason: _Optional[str] = ..., stats: _Optional[_Union[Stats, _Mapping]] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., matched_key: _Optional[str] = ..., request_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
 class ReportBadHitRequest(_message.Message):
     __slots__ = ("key",)
@@ -531,3 +549,111 @@ class StreamCompleteResponse(_message.Message):
     done: CompleteResponse
     tool_call: ToolCallDelta
     def __init__(self, delta: _Optional[str] = ..., done: _Optional[_Union[CompleteResponse, _Mapping]] = ..., tool_call: _Optional[_Union[ToolCallDelta, _Mapping]] = ...) -> None: ...
+
+class RecordOutcomeRequest(_message.Message):
+    __slots__ = ("request_id", "conversation_id", "metric", "success", "score")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    conversation_id: str
+    metric: str
+    success: bool
+    score: float
+    def __init__(self, request_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., metric: _Optional[str] = ..., success: _Optional[bool] = ..., score: _Optional[float] = ...) -> None: ...
+
+class RecordOutcomeResponse(_message.Message):
+    __slots__ = ("recorded", "experiment", "arm")
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    recorded: bool
+    experiment: str
+    arm: str
+    def __init__(self, recorded: _Optional[bool] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
+
+class GetExperimentReportRequest(_message.Message):
+    __slots__ = ("name", "metric")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    metric: str
+    def __init__(self, name: _Optional[str] = ..., metric: _Optional[str] = ...) -> None: ...
+
+class Interval(_message.Message):
+    __slots__ = ("low", "high")
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    low: float
+    high: float
+    def __init__(self, low: _Optional[float] = ..., high: _Optional[float] = ...) -> None: ...
+
+class ArmReport(_message.Message):
+    __slots__ = ("arm", "weight", "stopped", "stop_reason", "requests", "mean_input_tokens_before", "mean_input_tokens_after", "mean_cost_usd", "exact_hit_rate", "semantic_hit_rate", "mean_latency_ms", "outcomes", "outcome_rate", "outcome_rate_interval", "mean_score")
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_INPUT_TOKENS_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_INPUT_TOKENS_AFTER_FIELD_NUMBER: _ClassVar[int]
+    MEAN_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    EXACT_HIT_RATE_FIELD_NUMBER: _ClassVar[int]
+    SEMANTIC_HIT_RATE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_RATE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_RATE_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    MEAN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    arm: str
+    weight: float
+    stopped: bool
+    stop_reason: str
+    requests: int
+    mean_input_tokens_before: float
+    mean_input_tokens_after: float
+    mean_cost_usd: float
+    exact_hit_rate: float
+    semantic_hit_rate: float
+    mean_latency_ms: float
+    outcomes: int
+    outcome_rate: float
+    outcome_rate_interval: Interval
+    mean_score: float
+    def __init__(self, arm: _Optional[str] = ..., weight: _Optional[float] = ..., stopped: _Optional[bool] = ..., stop_reason: _Optional[str] = ..., requests: _Optional[int] = ..., mean_input_tokens_before: _Optional[float] = ..., mean_input_tokens_after: _Optional[float] = ..., mean_cost_usd: _Optional[float] = ..., exact_hit_rate: _Optional[float] = ..., semantic_hit_rate: _Optional[float] = ..., mean_latency_ms: _Optional[float] = ..., outcomes: _Optional[int] = ..., outcome_rate: _Optional[float] = ..., outcome_rate_interval: _Optional[_Union[Interval, _Mapping]] = ..., mean_score: _Optional[float] = ...) -> None: ...
+
+class ArmComparison(_message.Message):
+    __slots__ = ("arm", "outcome_rate_difference", "outcome_rate_difference_interval", "cost_difference_usd", "cost_difference_interval", "statement")
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_RATE_DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_RATE_DIFFERENCE_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    COST_DIFFERENCE_USD_FIELD_NUMBER: _ClassVar[int]
+    COST_DIFFERENCE_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    STATEMENT_FIELD_NUMBER: _ClassVar[int]
+    arm: str
+    outcome_rate_difference: float
+    outcome_rate_difference_interval: Interval
+    cost_difference_usd: float
+    cost_difference_interval: Interval
+    statement: str
+    def __init__(self, arm: _Optional[str] = ..., outcome_rate_difference: _Optional[float] = ..., outcome_rate_difference_interval: _Optional[_Union[Interval, _Mapping]] = ..., cost_difference_usd: _Optional[float] = ..., cost_difference_interval: _Optional[_Union[Interval, _Mapping]] = ..., statement: _Optional[str] = ...) -> None: ...
+
+class GetExperimentReportResponse(_message.Message):
+    __slots__ = ("name", "control", "metric", "arms", "comparisons", "verdict", "recommended_arm")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    COMPARISONS_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDED_ARM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    control: str
+    metric: str
+    arms: _containers.RepeatedCompositeFieldContainer[ArmReport]
+    comparisons: _containers.RepeatedCompositeFieldContainer[ArmComparison]
+    verdict: str
+    recommended_arm: str
+    def __init__(self, name: _Optional[str] = ..., control: _Optional[str] = ..., metric: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[ArmReport, _Mapping]]] = ..., comparisons: _Optional[_Iterable[_Union[ArmComparison, _Mapping]]] = ..., verdict: _Optional[str] = ..., recommended_arm: _Optional[str] = ...) -> None: ...

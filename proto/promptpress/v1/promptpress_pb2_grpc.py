@@ -75,6 +75,16 @@ class PromptPressServiceStub:
                 request_serializer=promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitRequest.SerializeToString,
                 response_deserializer=promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitResponse.FromString,
                 _registered_method=True)
+        self.RecordOutcome = channel.unary_unary(
+                '/promptpress.v1.PromptPressService/RecordOutcome',
+                request_serializer=promptpress_dot_v1_dot_promptpress__pb2.RecordOutcomeRequest.SerializeToString,
+                response_deserializer=promptpress_dot_v1_dot_promptpress__pb2.RecordOutcomeResponse.FromString,
+                _registered_method=True)
+        self.GetExperimentReport = channel.unary_unary(
+                '/promptpress.v1.PromptPressService/GetExperimentReport',
+                request_serializer=promptpress_dot_v1_dot_promptpress__pb2.GetExperimentReportRequest.SerializeToString,
+                response_deserializer=promptpress_dot_v1_dot_promptpress__pb2.GetExperimentReportResponse.FromString,
+                _registered_method=True)
 
 
 class PromptPressServiceServicer:
@@ -145,6 +155,23 @@ class PromptPressServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordOutcome(self, request, context):
+        """Records an outcome (success/failure, optional score) for a request or a
+        conversation that an experiment served; counted once per (request or
+        conversation, metric).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExperimentReport(self, request, context):
+        """Per-arm statistics of an experiment, arm-vs-control differences with 95%
+        confidence intervals, and a verdict. Tenant-scoped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PromptPressServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -187,6 +214,16 @@ def add_PromptPressServiceServicer_to_server(servicer, server):
                     servicer.ReportBadHit,
                     request_deserializer=promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitRequest.FromString,
                     response_serializer=promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitResponse.SerializeToString,
+            ),
+            'RecordOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOutcome,
+                    request_deserializer=promptpress_dot_v1_dot_promptpress__pb2.RecordOutcomeRequest.FromString,
+                    response_serializer=promptpress_dot_v1_dot_promptpress__pb2.RecordOutcomeResponse.SerializeToString,
+            ),
+            'GetExperimentReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperimentReport,
+                    request_deserializer=promptpress_dot_v1_dot_promptpress__pb2.GetExperimentReportRequest.FromString,
+                    response_serializer=promptpress_dot_v1_dot_promptpress__pb2.GetExperimentReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -406,6 +443,60 @@ class PromptPressService:
             '/promptpress.v1.PromptPressService/ReportBadHit',
             promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitRequest.SerializeToString,
             promptpress_dot_v1_dot_promptpress__pb2.ReportBadHitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/promptpress.v1.PromptPressService/RecordOutcome',
+            promptpress_dot_v1_dot_promptpress__pb2.RecordOutcomeRequest.SerializeToString,
+            promptpress_dot_v1_dot_promptpress__pb2.RecordOutcomeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperimentReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/promptpress.v1.PromptPressService/GetExperimentReport',
+            promptpress_dot_v1_dot_promptpress__pb2.GetExperimentReportRequest.SerializeToString,
+            promptpress_dot_v1_dot_promptpress__pb2.GetExperimentReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
