@@ -3,7 +3,8 @@
 Typical server use (all calls block; run them in a worker thread):
 
     embedder = SentenceTransformerEmbedder()    # once, before serving
-    corpus = Corpus(data_dir / "corpus", embedder, limits=DocumentLimits(...))
+    corpus = Corpus(store, embedder, limits=DocumentLimits(...), quotas=Quotas(...))
+    # store: a promptpress.storage.Store (LMDB or Valkey/Redis); a path opens LMDB there
     corpus.index_documents(tenant, docs)        # IndexDocuments
     corpus.delete_documents(tenant, ids)        # DeleteDocuments
     result = retrieve(corpus, tenant, query=..., counter=..., max_tokens=...,
@@ -29,6 +30,7 @@ from promptpress.retrieval.corpus import (
     IndexResult,
     IndexStatus,
     PreparedDocument,
+    Quotas,
 )
 from promptpress.retrieval.embedder import DEFAULT_MODEL_ID, SentenceTransformerEmbedder
 from promptpress.retrieval.ranking import FusionWeights
@@ -61,6 +63,7 @@ __all__ = [
     "IndexResult",
     "IndexStatus",
     "PreparedDocument",
+    "Quotas",
     "Ranking",
     "Retrieval",
     "ScoredChunk",

@@ -76,6 +76,7 @@ FORMAT_VERSION = 2
 DEFAULT_MAP_SIZE = 4 << 30
 DOCS = "corpus:docs"
 USAGE = "corpus:usage"
+EMBEDDING_TTL_S = 30 * 86400.0
 _RETRIES = 8  # commits that lost a race to a concurrent writer start over this often
 
 
@@ -364,7 +365,9 @@ class Corpus:
                     tenant,
                     self._embeddings,
                     entries,
-                    ttl_s=0,
+                    # A TTL makes them evictable under Redis' volatile-lru (see README);
+                    # an expired vector is computed again when next needed.
+                    ttl_s=EMBEDDING_TTL_S,
                     max_entries=self.quotas.max_cached_embeddings or 1 << 62,
                 )
             except (StoreUnavailable, ResourceExhausted) as exc:

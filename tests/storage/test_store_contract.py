@@ -165,3 +165,27 @@ def test_name_never_shows_a_password() -> None:
     assert redacted("rediss://user:s3cret@cache.internal:6380/2?ssl_cert_reqs=none") == (
         "rediss://cache.internal:6380/2"
     )
+
+
+def test_store_urls_pick_the_client() -> None:
+    """rediss:// is TLS with redis-py's options; no connection is made here."""
+    import redis
+
+    from promptpress.storage.redis_store import connect
+
+    client = connect("rediss://:s3cret@cache.internal:6380/2?ssl_cert_reqs=none")
+    kwargs = client.connection_pool.connection_kwargs
+    assert client.connection_pool.connection_class is redis.SSLConnection
+    assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("cache.internal", 6380, 2)
+    assert kwargs["password"] == "s3cret"
+    client.close()
+
+
+def test_open_store_rejects_unknown_schemes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from promptpress.storage.open import open_store
+
+    with pytest.raises(ValueError, match="store_url"):
+        open_store("memcached://x", data_dir=tmp_path)
+    lmdb = open_store("", data_dir=tmp_path)
+    assert lmdb.name == f"lmdb:{tmp_path / 'store'}"
+    lmdb.close()
