@@ -94,7 +94,8 @@ def _message(m: Any, path: str, v: Violations) -> pb.Message | None:
     if not isinstance(m, dict):
         v.add(path, "must be an object")
         return None
-    role = ROLES.get(m.get("role"))  # type: ignore[arg-type]
+    role_name = m.get("role")
+    role = ROLES.get(role_name) if isinstance(role_name, str) else None
     if role is None:
         v.add(f"{path}.role", f"must be one of {', '.join(ROLES)}")
         return None

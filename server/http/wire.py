@@ -69,7 +69,9 @@ def wire_path(path: str, wire: WireRequest) -> str:
     if match:
         index, rest = int(match.group(1)), match.group(2)
         if index < len(wire.message_paths):
-            return wire.message_paths[index] + rest.replace(".arguments_json", ".arguments")
+            return wire.message_paths[index] + rest.replace(
+                ".arguments_json", ".function.arguments"
+            )
     for proto_path, caller_path in [*wire.field_paths.items(), *_OPTION_PATHS.items()]:
         if path == proto_path or path.startswith((proto_path + ".", proto_path + "[")):
             return caller_path + path[len(proto_path) :]

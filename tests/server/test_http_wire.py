@@ -8,6 +8,8 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from promptpress.errors import InvalidInput, NotFound
 from promptpress.server.app import build_app, check_config, limits_from_config
@@ -437,3 +439,49 @@ async def test_plaintext_http_on_all_interfaces_warns(tmp_path, resources, caplo
     await app.stop(grace=0)
     assert app.http_port > 0
     assert any("plaintext HTTP endpoints" in r.getMessage() for r in caplog.records)
+
+
+# Any JSON at all, and bodies shaped like requests with any JSON in their fields.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+REQUEST_KEYS = ["model", "messages", "system", "tools", "tool_choice", "max_tokens", "temperature",
+                "top_p", "stop", "stop_sequences", "seed", "n", "stream", "stream_options",
+                "response_format", "output_config", "thinking", "parallel_tool_calls",
+                "max_completion_tokens", "promptpress"]  # fmt: skip
+message_like = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "user", "assistant", "tool", "developer"]) | json_values},
+    optional={
+        "content": json_values,
+        "tool_calls": json_values,
+        "tool_call_id": json_values,
+        "name": json_values,
+    },
+)
+bodies = st.dictionaries(st.sampled_from(REQUEST_KEYS), json_values, max_size=8) | st.builds(
+    lambda body, messages: {**body, "messages": messages},
+    st.dictionaries(st.sampled_from(REQUEST_KEYS), json_values, max_size=6),
+    st.lists(message_like, min_size=1, max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=bodies)
+def test_any_body_is_parsed_or_refused_with_invalid_input(body: dict) -> None:
+    """Whatever a caller sends, the parsers answer a request or InvalidInput (a 400),
+    never another exception (a 500)."""
+    for parse in (openai_api.parse_chat_request, anthropic_api.parse_messages_request):
+        try:
+            wire = parse(body)
+        except InvalidInput:
+            continue
+        try:
+            choice = resolve_model(wire.model, TIERS)
+            options = request_options(HttpOptions(), {}, body)
+            completion_input(wire, options, choice, tenant="t", limits=LIMITS)
+        except (InvalidInput, NotFound):
+            pass
