@@ -469,7 +469,7 @@ bodies = st.dictionaries(st.sampled_from(REQUEST_KEYS), json_values, max_size=8)
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=bodies)
 def test_any_body_is_parsed_or_refused_with_invalid_input(body: dict) -> None:
     """Whatever a caller sends, the parsers answer a request or InvalidInput (a 400),
