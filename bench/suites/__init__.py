@@ -20,6 +20,7 @@ SUITES: dict[str, str] = {
     "store": "promptpress.bench.suites.store",
     "routing": "promptpress.bench.suites.routing",
     "experiments": "promptpress.bench.suites.experiments",
+    "replicas": "promptpress.bench.suites.replicas",
 }
 
 
