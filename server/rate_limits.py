@@ -241,20 +241,15 @@ class RedisCounters:
     """Counters in Redis/Valkey, shared by every replica using the same store."""
 
     def __init__(self, url: str) -> None:
-        import redis
-        from redis.cluster import RedisCluster
+        # The store's own connection rules: TLS, passwords, ?cluster=true.
+        from promptpress.storage.redis_store import connect, redacted
 
-        timeouts: dict[str, Any] = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
-        if "+cluster://" in url:  # every key of a call shares the {tenant} slot
-            self._client: Any = RedisCluster.from_url(url.replace("+cluster", "", 1), **timeouts)
-        else:
-            self._client = redis.Redis.from_url(url, **timeouts)
+        self._client = connect(url)
         self._script = self._client.register_script(_SCRIPT)
-        parsed = urllib.parse.urlsplit(url)
-        self.name = f"{parsed.scheme}://{parsed.hostname}:{parsed.port or 6379}{parsed.path}"
+        self.name = redacted(url)
 
     def _call(self, mode: str, tenant: str, plan: Plan, tokens: int = 0, spend: int = 0) -> str:
-        tag = "pp:{" + urllib.parse.quote(tenant, safe="") + "}:rl:"
+        tag = "pp:{" + (urllib.parse.quote(tenant, safe="") or "%") + "}:rl:"  # as the store
         r, t = plan.requests, plan.tokens
         argv = [
             mode,
@@ -289,8 +284,10 @@ class RateLimits:
     @classmethod
     def from_config(cls, tenants_table: Mapping[str, Any], store_url: str = "") -> RateLimits:
         limits = parse_tenant_limits(tenants_table)
+        from promptpress.storage.open import REDIS_SCHEMES
+
         scheme = store_url.split("://", 1)[0].lower() if "://" in store_url else ""
-        shared = scheme in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+        shared = scheme in REDIS_SCHEMES
         counters: Counters = RedisCounters(store_url) if shared else LocalCounters()
         if limits:
             log_event(log, "tenant limits", tenants=sorted(limits), counters=counters.name)
