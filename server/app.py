@@ -198,6 +198,7 @@ async def build_http_server(
         defaults=OptionDefaults.from_config(config.extra),
         admitted=servicer.admitted,
         charge=servicer.charge_completion,
+        experiments=servicer.experiments,
     )
     context = http_ssl_context(config)
     if context is None and not tls.is_loopback(config.http_address):

@@ -49,6 +49,7 @@ class HttpOptions:
     document_ids: tuple[str, ...] = ()  # stored documents to retrieve context from
     query: str = ""  # the retrieval query; "": the last user message
     skip_cache: bool = False  # neither read nor write the semantic answer cache
+    conversation_id: str = ""  # keeps a conversation in one experiment arm (per request)
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(HttpOptions))
@@ -116,6 +117,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "document_ids": _ids,
     "query": _text,
     "skip_cache": _bool,
+    "conversation_id": _text,
 }
 
 

@@ -8,7 +8,9 @@ transports share models, stores, caches and limits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -22,6 +24,7 @@ from promptpress.errors import InvalidInput
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing, Unauthenticated
 from promptpress.server.completion import Completer, Completion, CompletionInput
+from promptpress.server.experiments import Assignment, Experiments, Served, with_arm_settings
 from promptpress.server.http import anthropic_api, anthropic_stream, openai_api, sse
 from promptpress.server.http.errors import HttpFailure, failure_for
 from promptpress.server.http.models import ModelChoice, list_models, resolve_model
@@ -96,6 +99,7 @@ class HttpService:
         defaults: OptionDefaults,
         admitted: Callable[[str, float | None], AbstractAsyncContextManager[None]],
         charge: Callable[[str, Completion], Awaitable[None]],
+        experiments: Experiments | None = None,
     ) -> None:
         self.keyring = keyring  # read per request: the key ring may be reloaded
         # The gRPC servicer's own call scope (rate limits, admission, cancellation;
@@ -105,6 +109,7 @@ class HttpService:
         self.limits = limits
         self.completer = completer
         self.defaults = defaults
+        self.experiments = experiments or Experiments((), None)
 
     def tiers(self) -> TierConfig | None:
         router = self.completer.router
@@ -151,26 +156,53 @@ class HttpService:
 
     async def _prepare(
         self, request: web.Request, dialect: Dialect, tenant: str
-    ) -> tuple[WireRequest, ModelChoice, CompletionInput]:
+    ) -> tuple[WireRequest, ModelChoice, CompletionInput, Assignment | None]:
         body = json_object(await request.read())
         wire = dialect.parse(body)
         choice = resolve_model(wire.model, self.tiers())
         options = request_options(self.defaults.for_tenant(tenant), request.headers, body)
         inp = completion_input(wire, options, choice, tenant=tenant, limits=self.limits)
-        return wire, choice, inp
+        pre, assignment = self.experiments.assign(tenant, inp.request, options.conversation_id)
+        inp = with_arm_settings(dataclasses.replace(inp, request=pre), assignment)
+        return wire, choice, inp, assignment
+
+    async def _experiment_done(
+        self, tenant: str, assignment: Assignment | None, done: Completion, started: float,
+        request_id: str,
+    ) -> dict[str, str]:  # fmt: skip
+        """Count the answer in its arm; the fields that say which arm it was."""
+        if assignment is None:
+            return {}
+        served = Served(
+            tokens_before=done.pre.stats.original_tokens,
+            tokens_after=done.pre.stats.final_tokens,
+            cost_usd=done.cost_usd,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cache_status=done.cache_status,
+        )
+        await asyncio.get_running_loop().run_in_executor(
+            self.completer.executor, self.experiments.record, tenant, assignment, request_id, served
+        )
+        return {
+            "experiment": assignment.experiment,
+            "arm": assignment.arm.name,
+            "conversation_id": assignment.conversation,
+        }
 
     async def _complete(
         self, request: web.Request, dialect: Dialect, tenant: str
     ) -> web.StreamResponse:
         request_id = request[REQUEST_ID]
-        wire, choice, inp = await self._prepare(request, dialect, tenant)
+        started = time.perf_counter()
+        wire, choice, inp, assignment = await self._prepare(request, dialect, tenant)
         if wire.stream:
-            return await self._stream(request, dialect, tenant, wire, choice, inp)
+            return await self._stream(request, dialect, tenant, wire, choice, inp, assignment)
         with callers_paths(wire):  # the stages' violations, in the caller's JSON paths
             done = await self.completer.complete(tenant, inp, None)
         await self.charge(tenant, done)
-        body = dialect.render(done, choice.name, request_id, report(done, request_id))
-        headers = {"x-request-id": request_id, **report_headers(done)}
+        arm = await self._experiment_done(tenant, assignment, done, started, request_id)
+        body = dialect.render(done, choice.name, request_id, {**report(done, request_id), **arm})
+        headers = {"x-request-id": request_id, **report_headers(done), **arm_headers(arm)}
         return web.json_response(body, headers=headers)
 
     async def _stream(
@@ -181,8 +213,10 @@ class HttpService:
         wire: WireRequest,
         choice: ModelChoice,
         inp: CompletionInput,
+        assignment: Assignment | None,
     ) -> web.StreamResponse:
         request_id = request[REQUEST_ID]
+        started = time.perf_counter()
         events = self.completer.stream(tenant, inp, None)
         async with contextlib.aclosing(events):
             # Nothing is sent before the first event: a failure up to here (a bad
@@ -200,7 +234,8 @@ class HttpService:
                         await response.write(frames.tool_call(event))
                     event = await anext(events)
                 await self.charge(tenant, event)
-                await response.write(frames.finish(event, report(event, request_id)))
+                arm = await self._experiment_done(tenant, assignment, event, started, request_id)
+                await response.write(frames.finish(event, {**report(event, request_id), **arm}))
             except (ConnectionError, StopAsyncIteration):
                 raise
             except Exception as exc:  # after the headers: reported in the stream itself
@@ -209,6 +244,11 @@ class HttpService:
                 await response.write(frames.error(failure, request_id))
         await response.write_eof()
         return response
+
+
+def arm_headers(arm: dict[str, str]) -> dict[str, str]:
+    """x-promptpress-experiment, -arm, -conversation-id (none outside an experiment)."""
+    return {"x-promptpress-" + k.replace("_", "-"): v for k, v in arm.items()}
 
 
 @contextlib.contextmanager

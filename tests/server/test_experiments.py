@@ -312,3 +312,67 @@ async def test_guard_stops_a_worse_arm_and_cli_reports(
         assert json.loads(out)["recommendedArm"] == "moderate"
     finally:
         await app.stop(grace=0.1)
+
+
+async def test_http_callers_get_arms_and_their_outcomes_count(
+    tmp_path: Path, shared_embedder, shared_compressor
+) -> None:  # type: ignore[no-untyped-def]
+    import anthropic
+    import openai
+
+    from tests.routing.fake_upstream import FakeUpstream, JSONReply, openai_completion
+    from tests.server.test_complete import tiers_config
+
+    small = FakeUpstream(default=JSONReply(openai_completion("Paris."))).start()
+    frontier = FakeUpstream().start()
+    keys = tmp_path / "keys.txt"
+    keys.write_text(KEYS)
+    extra = {**tiers_config(small, frontier), **experiments_table()}
+    config = ServerConfig(address="127.0.0.1:0", http_address="127.0.0.1:0",
+                          data_dir=str(tmp_path), api_keys=str(keys), extra=extra)  # fmt: skip
+    resources = load_resources(config, embedder=shared_embedder, compressor=shared_compressor)
+    app = await build_app(config, resources=resources)
+    app.owns_resources = True
+    await app.start()
+    base = f"http://127.0.0.1:{app.http_port}"
+    try:
+        async with openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="key-a", max_retries=0) as oai:
+            arms, request_ids = set(), []
+            for turn in range(3):
+                raw = await oai.chat.completions.with_raw_response.create(
+                    model="auto",
+                    messages=[
+                        {"role": "user", "content": f"What is the capital of France? {turn}"}
+                    ],
+                    extra_headers={"x-promptpress-conversation-id": "http-conv-1"},
+                )
+                report = (raw.parse().model_extra or {})["promptpress"]
+                assert raw.headers["x-promptpress-experiment"] == "trim-depth"
+                assert report["arm"] == raw.headers["x-promptpress-arm"]
+                assert report["conversation_id"] == "http-conv-1"
+                arms.add(report["arm"])
+                request_ids.append(report["request_id"])
+            assert len(arms) == 1  # one conversation, one arm
+        async with anthropic.AsyncAnthropic(
+            base_url=base, api_key="key-a", max_retries=0
+        ) as claude:
+            small.default = JSONReply(openai_completion("Paris."))
+            msg = await claude.messages.create(
+                model="auto", max_tokens=50,
+                messages=[{"role": "user", "content": "And of Italy?"}],
+                extra_body={"promptpress": {"conversation_id": "http-conv-1"}},
+            )  # fmt: skip
+            assert (msg.model_extra or {})["promptpress"]["arm"] in arms
+        async with AsyncClient(f"127.0.0.1:{app.port}", api_key="key-a") as client:
+            got = await client.record_outcome(
+                pb.RecordOutcomeRequest(request_id=request_ids[0], success=True)
+            )
+            assert got.recorded and got.arm in arms
+            report = await client.get_experiment_report(
+                pb.GetExperimentReportRequest(name="trim-depth")
+            )
+            assert sum(a.requests for a in report.arms) == 4
+    finally:
+        await app.stop(grace=0.1)
+        small.stop()
+        frontier.stop()
