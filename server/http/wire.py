@@ -143,6 +143,9 @@ def strings(value: Any, path: str, v: convert.Violations) -> list[str]:
     return []
 
 
+INT32_MAX = 2**31 - 1  # Sampling.max_output_tokens is an int32 on the wire
+
+
 def sampling(
     v: convert.Violations,
     *,
@@ -160,11 +163,15 @@ def sampling(
     if (p := number(top_p, "top_p", v)) is not None:
         s.top_p = float(p)
     if (m := number(max_tokens, max_tokens_path, v, integer=True)) is not None:
-        if m <= 0:
-            v.add(max_tokens_path, "must be at least 1")
-        s.max_output_tokens = max(0, m)
+        if not 0 < m <= INT32_MAX:
+            v.add(max_tokens_path, f"must be between 1 and {INT32_MAX}")
+        else:
+            s.max_output_tokens = m
     if (n := number(seed, "seed", v, integer=True)) is not None:
-        s.seed = n
+        if not -(2**63) <= n < 2**63:
+            v.add("seed", "must fit in 64 bits")
+        else:
+            s.seed = n
     return s
 
 
