@@ -65,6 +65,7 @@ async def server(
         data_dir=str(tmp / "data"),
         api_keys=str(keys),
         grace_period_s=1.0,
+        max_receive_message_bytes=1024 * 1024,  # also caps HTTP bodies
         extra=extra,
     )
     resources = load_resources(config, embedder=shared_embedder, compressor=shared_compressor)
@@ -357,7 +358,8 @@ async def test_openai_bad_requests_name_the_field(oai: openai.AsyncOpenAI, upstr
 
 
 async def test_raw_http_errors_are_json_never_tracebacks(server) -> None:  # type: ignore[no-untyped-def]
-    """What no SDK sends: a body that is not JSON, an unknown path, a wrong method."""
+    """What no SDK sends: a body that is not JSON, an unknown path, a wrong method, two
+    keys, a body over the size limit."""
     base = f"http://127.0.0.1:{server[0].http_port}"
     auth = {"authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(base_url=base, headers=auth) as http:
@@ -365,11 +367,15 @@ async def test_raw_http_errors_are_json_never_tracebacks(server) -> None:  # typ
         missing = await http.get("/v1/embeddings")
         wrong = await http.get("/v1/messages", headers={"anthropic-version": "2023-06-01"})
         both = await http.post("/v1/messages", json={}, headers={"x-api-key": BUDGET_KEY})
+        huge = {"model": "small", "messages": [{"role": "user", "content": "x" * 1_100_000}]}
+        too_large = await http.post("/v1/chat/completions", json=huge)
     assert garbled.status_code == 400 and "not valid JSON" in garbled.json()["error"]["message"]
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "invalid_request_error"
     assert wrong.status_code == 405 and wrong.json()["type"] == "error"
     assert both.status_code == 401 and "conflicting" in both.json()["error"]["message"]
-    for response in (garbled, missing, wrong, both):
+    assert too_large.status_code == 413
+    assert too_large.json()["error"]["code"] == "request_too_large"
+    for response in (garbled, missing, wrong, both, too_large):
         assert response.headers["x-request-id"] and "Traceback" not in response.text
 
 
