@@ -19,13 +19,16 @@ RUN = uuid.uuid4().hex[:8]
 TENANT_RPS = f"rps-{RUN}"
 KEYS = "".join(
     f"{key} {tenant}-{RUN}\n" for key, tenant in
-    [("key-a", "a"), ("key-rps", "rps"), ("key-tpm", "tpm"), ("key-free", "free")]
+    [("key-a", "a"), ("key-rps", "rps"), ("key-tpm", "tpm"), ("key-free", "free"),
+     ("key-spend", "spend")]
 )  # fmt: skip
 TENANTS = {
     # A burst of one request, then one per 100 s: the second call anywhere is refused.
     TENANT_RPS: {"requests_per_second": 0.01},
     # One token per second: a long Preprocess puts the bucket in debt for a while.
     f"tpm-{RUN}": {"tokens_per_minute": 60},
+    # One micro-dollar a day: one answered Complete (20 input tokens at $0.15/M) spends it.
+    f"spend-{RUN}": {"spend_usd_per_day": 0.000001},
 }
 
 

@@ -45,6 +45,24 @@ def test_tokens_charged_on_one_replica_limit_the_other(pair: Pair) -> None:
     assert delay > 100
 
 
+def test_spend_on_one_replica_closes_the_day_on_the_other(pair: Pair) -> None:
+    from promptpress import Client
+    from promptpress.v1 import promptpress_pb2 as pb
+    from tests.routing.fake_upstream import JSONReply, openai_completion
+
+    pair.upstream.script(JSONReply(openai_completion("ok", prompt_tokens=20)))
+    ask = pb.PreprocessRequest(
+        messages=[pb.Message(role=pb.ROLE_USER, content="Spend a little, please.")],
+        target=pb.Target(provider="openai", model="gpt-4o-mini"),
+    )
+    with Client(pair.a.address, api_key="key-spend", timeout=60) as client:
+        answer = client.complete(pb.CompleteRequest(request=ask))
+    assert answer.cost_usd > 0.000001
+    code, delay = preprocess(pair.b, "key-spend")
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert 0 < delay <= 86400  # until the next UTC day
+
+
 def test_store_holds_the_counters(pair: Pair, valkey_url: str) -> None:
     import redis
 
