@@ -31,6 +31,7 @@ from promptpress.bench.loadgen import CellResult, LoadSpec, run_load
 from promptpress.bench.service_overload import TABLE_HEADER as OVERLOAD_HEADER
 from promptpress.bench.service_overload import OverloadSpec, measure_overload, table_row
 from promptpress.bench.service_workloads import COUNT_MODEL, Workload, build_workloads
+from promptpress.bench.suites import service_batching
 from promptpress.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
 
@@ -215,7 +216,6 @@ def run(ctx: SuiteContext) -> SuiteResult:
     cfg = settings(ctx)
     conversations, sharegpt_info = datasets.sharegpt_conversations(cfg.conversations)
     articles, squad_info = datasets.squad_v2_dev()
-    uses_documents = any(s == "large" for s in cfg.sizes)
     workloads = build_workloads(
         list(cfg.sizes),
         variants=cfg.variants,
@@ -267,6 +267,7 @@ def run(ctx: SuiteContext) -> SuiteResult:
                 )
             )
         overload.update(size=size, **limits)
+    batching, batching_md = service_batching.measure(ctx, articles)
     figures = {
         "settings": {
             "sizes": list(cfg.sizes),
@@ -283,13 +284,14 @@ def run(ctx: SuiteContext) -> SuiteResult:
         "memory": memory,
         "overload": overload,
         "summary": _summary(cells),
+        "micro_batching": batching,
     }
     plot_paths = _plots(ctx, cfg, latencies, cells)
     return SuiteResult(
         suite=NAME,
-        datasets=[sharegpt_info, *([squad_info] if uses_documents else [])],
+        datasets=[sharegpt_info, squad_info],
         figures=figures,
-        table_md=_tables(figures),
+        table_md=_tables(figures) + "\n\n" + batching_md,
         plots=plot_paths,
     )
 

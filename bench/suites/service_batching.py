@@ -1,0 +1,170 @@
+"""Part of suite `service`: Preprocess with documents, micro-batching off vs on, same run.
+
+Two promptpress servers as child processes, identical but for
+`micro_batching` (PROMPTPRESS_MICRO_BATCHING=false / true), take turns on the
+same load (alternating rounds, so noise from neighbours lands on both):
+
+- **cold retrieval**: a question and two inline SQuAD documents (~2 paragraphs
+  each); every request's documents carry a unique tag, so nothing is in the
+  embedding cache and each request embeds its chunks;
+- **retrieval + compression**: the same, with `budget.compression_rate` 0.5,
+  so the retrieved chunks are also compressed question-aware (the distilled
+  method, the default).
+
+At 1, 8 and 64 concurrent clients: requests/s and p50/p99 latency of each, and
+batched / unbatched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from promptpress.bench import servers
+from promptpress.bench.datasets import SquadArticle
+from promptpress.bench.frame import SuiteContext, markdown_table, ratio
+from promptpress.bench.loadgen import CellResult, LoadSpec, run_load
+from promptpress.v1 import promptpress_pb2 as pb
+
+SERVICE = "/promptpress.v1.PromptPressService/Preprocess"
+MODES = ("unbatched", "batched")
+WORKLOADS = ("cold retrieval", "retrieval + compression")
+
+
+def _env(batched: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTPRESS_")}
+    if "PROMPTPRESS_DATA_DIR" in os.environ:
+        env["PROMPTPRESS_DATA_DIR"] = os.environ["PROMPTPRESS_DATA_DIR"]
+    env["PROMPTPRESS_MICRO_BATCHING"] = "true" if batched else "false"
+    return env
+
+
+class Requests:
+    """Preprocess requests with unique documents (cold), built on demand from SQuAD."""
+
+    def __init__(self, articles: Sequence[SquadArticle], *, compression: bool, tag: str) -> None:
+        self.items = []
+        for a in articles:
+            paras = [p for p in a.paragraphs if any(not q.is_impossible for q in p.questions)]
+            for k in range(0, len(paras) - 3, 4):
+                q = next(q for q in paras[k].questions if not q.is_impossible)
+                docs = (
+                    "\n\n".join(p.context for p in paras[k : k + 2]),
+                    "\n\n".join(p.context for p in paras[k + 2 : k + 4]),
+                )
+                self.items.append((q.question, docs))
+        self.compression = compression
+        self.tag = tag
+        self.counter = itertools.count()
+
+    def next(self) -> bytes:
+        n = next(self.counter)
+        question, docs = self.items[n % len(self.items)]
+        budget = pb.Budget(max_context_tokens=256)
+        if self.compression:
+            budget.compression_rate = 0.5
+        req = pb.PreprocessRequest(
+            messages=[
+                pb.Message(role=pb.ROLE_SYSTEM, content="Answer from the context."),
+                pb.Message(role=pb.ROLE_USER, content=question),
+            ],
+            documents=[
+                pb.Document(id=f"d{j}", text=f"[{self.tag}-{n}] {text}")
+                for j, text in enumerate(docs)
+            ],
+            target=pb.Target(provider="openai", model="gpt-4o-mini"),
+            budget=budget,
+        )
+        return req.SerializeToString()
+
+
+async def _cell(channel: grpc.aio.Channel, requests: Requests, spec: LoadSpec) -> CellResult:
+    call = channel.unary_unary(SERVICE)
+    return await run_load(lambda i, seq: call(requests.next(), timeout=300), spec)
+
+
+async def _measure(
+    ctx: SuiteContext,
+    addresses: dict[str, str],
+    articles: Sequence[SquadArticle],
+    concurrency: Sequence[int],
+    duration_s: float,
+    rounds: int,
+) -> list[dict[str, Any]]:
+    channels = {m: grpc.aio.insecure_channel(a) for m, a in addresses.items()}
+    rows = []
+    try:
+        for workload in WORKLOADS:
+            pools = {
+                m: Requests(articles, compression=workload != WORKLOADS[0], tag=f"{m}-{workload}")
+                for m in MODES
+            }
+            for m in MODES:  # warm-up: models loaded, first-call costs paid
+                await _cell(channels[m], pools[m], LoadSpec(1, 600.0, 2, 60.0))
+            for conc in ctx.progress(concurrency, desc=f"batching: {workload}"):
+                spec = LoadSpec(conc, duration_s / rounds, None, 30.0)
+                parts: dict[str, list[CellResult]] = {m: [] for m in MODES}
+                for _ in range(rounds):
+                    for m in MODES:
+                        parts[m].append(await _cell(channels[m], pools[m], spec))
+                row: dict[str, Any] = {"workload": workload, "concurrency": conc}
+                for m in MODES:
+                    row[m] = CellResult.combine(parts[m]).summary()
+                row["throughput_batched_vs_unbatched"] = ratio(
+                    row["batched"]["rps"], row["unbatched"]["rps"]
+                )
+                row["p50_batched_vs_unbatched"] = ratio(
+                    row["batched"]["p50_ms"], row["unbatched"]["p50_ms"]
+                )
+                rows.append(row)
+    finally:
+        for channel in channels.values():
+            await channel.close()
+    return rows
+
+
+def measure(ctx: SuiteContext, articles: Sequence[SquadArticle]) -> tuple[dict[str, Any], str]:
+    concurrency = ctx.by_profile(tiny=(1, 4), quick=(1, 8, 64), full=(1, 8, 64))
+    duration_s = ctx.by_profile(tiny=1.0, quick=16.0, full=40.0)
+    rounds = ctx.by_profile(tiny=1, quick=2, full=4)
+    with (
+        servers.running("pp-unbatched", servers.promptpress_argv(), env=_env(False)) as a,
+        servers.running("pp-batched", servers.promptpress_argv(), env=_env(True)) as b,
+    ):
+        addresses = {"unbatched": a.address, "batched": b.address}
+        rows = asyncio.run(_measure(ctx, addresses, articles, concurrency, duration_s, rounds))
+    figures = {
+        "settings": {"concurrency": list(concurrency), "duration_s": duration_s, "rounds": rounds},
+        "cells": rows,
+    }
+    table = markdown_table(
+        [
+            "Preprocess with documents",
+            "clients",
+            "unbatched req/s",
+            "batched req/s",
+            "batched / unbatched",
+            "p50 ms unbatched",
+            "p50 ms batched",
+            "errors",
+        ],
+        [
+            [
+                r["workload"],
+                r["concurrency"],
+                r["unbatched"]["rps"],
+                r["batched"]["rps"],
+                r["throughput_batched_vs_unbatched"],
+                r["unbatched"]["p50_ms"],
+                r["batched"]["p50_ms"],
+                r["unbatched"]["errors"] + r["batched"]["errors"],
+            ]
+            for r in rows
+        ],
+    )
+    return figures, "Micro-batching, off vs on (two servers, same load, alternating):\n\n" + table
