@@ -15,6 +15,7 @@ SUITES: dict[str, str] = {
     "service": "promptpress.bench.suites.service",
     "retrieval": "promptpress.bench.suites.retrieval",
     "compression": "promptpress.bench.suites.compression",
+    "distilled": "promptpress.bench.suites.compression_distilled",
     "caching": "promptpress.bench.suites.caching",
     "semantic_cache": "promptpress.bench.suites.semantic_cache",
     "store": "promptpress.bench.suites.store",

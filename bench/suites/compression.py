@@ -35,7 +35,6 @@ import torch
 
 from promptpress.bench import datasets, plots
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
-from promptpress.bench.suites import compression_distilled
 from promptpress.bench.suites.compression_inputs import (
     COUNT,
     TARGET_MODEL,
@@ -47,11 +46,9 @@ from promptpress.bench.suites.compression_inputs import (
     squad_items,
     structured_samples,
     truncate,
-    tuning_contexts,
 )
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.compression_cache import CompressionCache
-from promptpress.compressor.distilled import DistilledScorer
 from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter, reference_compress
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.scoring import CausalLMScorer
@@ -341,17 +338,6 @@ def run(ctx: SuiteContext) -> SuiteResult:
     long = long_text_speed(ctx, runner, articles)
     warm = warm_cache(ctx, compressor, items)
     structure = structure_survival(ctx, compressor, adapter, [i.context for i in items])
-    distilled, distilled_md = compression_distilled.evaluate(
-        ctx,
-        compressor,
-        Compressor(distilled=DistilledScorer()),
-        excluded=tuning_contexts(),
-        count=COUNT,
-        truncate=truncate,
-        retained=retained,
-        target_model=TARGET_MODEL,
-        rates=RATES,
-    )
     figures = {
         "items": len(items),
         "rates": list(RATES),
@@ -363,13 +349,12 @@ def run(ctx: SuiteContext) -> SuiteResult:
         "long_texts": long,
         "warm_cache": warm,
         "structure": structure,
-        "distilled": distilled,
     }
     return SuiteResult(
         suite=NAME,
         datasets=[info],
         figures=figures,
-        table_md=_tables(summary, matched, long, warm, structure) + "\n\n" + distilled_md,
+        table_md=_tables(summary, matched, long, warm, structure),
         plots=[_plot(ctx, summary)],
         notes=(
             f"{len(items)} SQuAD v2 dev paragraphs with one answerable question each "

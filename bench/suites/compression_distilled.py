@@ -1,4 +1,8 @@
-"""Part of suite `compression`: the distilled compressor against its teacher, on held-out data.
+"""Suite `distilled`: the distilled compressor (the default) against its teacher, on held-out data.
+
+A suite of its own, beside `compression` (which compares promptpress's SmolLM2
+methods with llmlingua's reference), so that 200+ held-out paragraphs fit in
+a quick run.
 
 Held out: SQuAD v2.0 dev paragraphs from the articles bench/distill_data.py
 never labels for training (split by article), minus the 100 pairs the
@@ -19,20 +23,23 @@ question. In one run, one torch thread, the same items:
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from promptpress.bench import distill_data
-from promptpress.bench.frame import SuiteContext, markdown_table, ratio
+from promptpress.bench import distill_data, plots
+from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.methods import Prepared
 from promptpress.compressor.settings import CompressionSettings
 from promptpress.types import CompressionMethod
 
+NAME = "distilled"
 DISTILLED, DISTILLED_NOQ = "distilled (question-aware)", "distilled (no question)"
 LONG, LLML, TRUNC = "SmolLM2 LongLLMLingua", "SmolLM2 LLMLingua", "head truncation"
 ORDER = (DISTILLED, LONG, DISTILLED_NOQ, LLML, TRUNC)
@@ -202,7 +209,7 @@ class Evaluator:
 
 
 def held_out_chat(ctx: SuiteContext) -> list[tuple[str, str]]:
-    n = ctx.sample_size(tiny=2, quick=30, full=150)
+    n = ctx.sample_size(tiny=2, quick=20, full=150)
     return [(e.text, e.question) for e in distill_data.chat_examples("held_out", n)]
 
 
@@ -269,3 +276,77 @@ def evaluate(
         "model_id": getattr(student.distilled, "model_id", ""),
     }
     return summary, table(summary, ev.rates)
+
+
+def _plot(ctx: SuiteContext, summary: dict, rates: Sequence[float]) -> Path:
+    plt = plots.pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for name in (DISTILLED, LONG, TRUNC):
+        rows = [summary["methods"][name][f"{r}"] for r in rates]
+        xs = [r["achieved_rate"] for r in rows]
+        ys = [100 * r["retention"] for r in rows]
+        err = [
+            [100 * (r["retention"] - r["ci95"][0]) for r in rows],
+            [100 * (r["ci95"][1] - r["retention"]) for r in rows],
+        ]
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
+    ax.set_xlabel("achieved rate (compressed / original tokens, gpt-4o)")
+    ax.set_ylabel("gold answers kept (%), 95% CI")
+    ax.set_title(f"Held-out SQuAD v2 dev paragraphs (n={summary['items']})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = ctx.out_dir / "distilled_retention.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def run(ctx: SuiteContext) -> SuiteResult:
+    import torch
+
+    from promptpress.bench import datasets
+    from promptpress.bench.suites import compression as base
+    from promptpress.bench.suites import compression_inputs as inputs
+    from promptpress.compressor.distilled import DistilledScorer
+    from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter
+    from promptpress.compressor.model_prep import prepare_default_model
+    from promptpress.compressor.scoring import CausalLMScorer
+
+    torch.set_num_threads(base.TORCH_THREADS)
+    teacher = Compressor(
+        causal=CausalLMScorer(LLMLinguaAdapter(prepare_default_model(base.data_dir())))
+    )
+    student = Compressor(distilled=DistilledScorer())
+    for c in (teacher, student):  # first-call costs out of the measurement
+        c.compress("Warm the model up once.", CompressionSettings(rate=0.5), tenant="bench")
+    summary, md = evaluate(
+        ctx,
+        teacher,
+        student,
+        excluded=inputs.tuning_contexts(),
+        count=inputs.COUNT,
+        truncate=inputs.truncate,
+        retained=inputs.retained,
+        target_model=inputs.TARGET_MODEL,
+        rates=base.RATES,
+    )
+    summary["torch_threads"] = base.TORCH_THREADS
+    summary["record"] = json.loads(student.distilled.meta.get("record", "{}"))  # type: ignore[union-attr]
+    return SuiteResult(
+        suite=NAME,
+        datasets=[
+            datasets.squad_v2_dev().info,
+            datasets.sharegpt_conversations(limit=1).info,
+        ],
+        figures=summary,
+        table_md=md,
+        plots=[_plot(ctx, summary, base.RATES)],
+        notes=(
+            f"{summary['items']} held-out SQuAD v2 dev paragraphs (articles never labelled for "
+            "training; the 100 LongLLMLingua tuning paragraphs excluded), one random answerable "
+            "question each; one torch thread; sizes in gpt-4o tokens. Teacher: promptpress "
+            "LongLLMLingua/LLMLingua on SmolLM2-135M-Instruct int8. Student: the shipped "
+            f"distilled head ({summary['split']['model_id']})."
+        ),
+    )
