@@ -13,6 +13,7 @@ from types import ModuleType
 # Order is the order `--all` runs them: cheapest and most fundamental first.
 SUITES: dict[str, str] = {
     "service": "promptpress.bench.suites.service",
+    "service_batching": "promptpress.bench.suites.service_batching",
     "retrieval": "promptpress.bench.suites.retrieval",
     "compression": "promptpress.bench.suites.compression",
     "distilled": "promptpress.bench.suites.compression_distilled",

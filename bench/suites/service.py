@@ -31,7 +31,6 @@ from promptpress.bench.loadgen import CellResult, LoadSpec, run_load
 from promptpress.bench.service_overload import TABLE_HEADER as OVERLOAD_HEADER
 from promptpress.bench.service_overload import OverloadSpec, measure_overload, table_row
 from promptpress.bench.service_workloads import COUNT_MODEL, Workload, build_workloads
-from promptpress.bench.suites import service_batching
 from promptpress.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
 
@@ -267,7 +266,6 @@ def run(ctx: SuiteContext) -> SuiteResult:
                 )
             )
         overload.update(size=size, **limits)
-    batching, batching_md = service_batching.measure(ctx, articles)
     figures = {
         "settings": {
             "sizes": list(cfg.sizes),
@@ -284,14 +282,13 @@ def run(ctx: SuiteContext) -> SuiteResult:
         "memory": memory,
         "overload": overload,
         "summary": _summary(cells),
-        "micro_batching": batching,
     }
     plot_paths = _plots(ctx, cfg, latencies, cells)
     return SuiteResult(
         suite=NAME,
         datasets=[sharegpt_info, squad_info],
         figures=figures,
-        table_md=_tables(figures) + "\n\n" + batching_md,
+        table_md=_tables(figures),
         plots=plot_paths,
     )
 
