@@ -216,8 +216,13 @@ class RedisStore:
             return list(pipe.execute())
 
     def items(self, tenant: str, space: str) -> list[tuple[bytes, bytes]]:
+        # HSCAN in pages rather than one HGETALL: a 100k-row semantic bucket is
+        # ~150 MB, which would block the server while it builds the reply and
+        # could outlast the socket timeout. Callers that need a snapshot check a
+        # version before and after (keys present throughout are always returned).
         with self._errors():
-            return list(self.client.hgetall(self._key(tenant, "m", space)).items())
+            found = dict(self.client.hscan_iter(self._key(tenant, "m", space), count=1000))
+        return list(found.items())
 
     def first(
         self,
