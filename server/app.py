@@ -50,7 +50,7 @@ from promptpress.server.metrics import Metrics, MetricsServer, start_metrics_htt
 from promptpress.server.pipeline import Pipeline
 from promptpress.server.rate_limits import RateLimits
 from promptpress.server.reflection import enable_reflection
-from promptpress.server.resources import Resources, load_resources
+from promptpress.server.resources import Resources, check_store_settings, load_resources
 from promptpress.server.routing.router import Router
 from promptpress.server.routing.tiers import RoutingConfig, parse_routing_config
 from promptpress.server.servicer import PromptPressServicer
@@ -157,6 +157,7 @@ class App:
 def check_config(config: ServerConfig) -> RoutingConfig | None:
     """Validate the config tables that are parsed at start-up; raises InvalidInput naming
     the key (e.g. `tiers.small.upstreams[0].kind`). Cheap: run it before any model loads."""
+    check_store_settings(config)
     if config.http_address:
         check_http_address(config.http_address)
         OptionDefaults.from_config(config.extra)  # [http.defaults], [http.tenants.NAME]

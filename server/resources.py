@@ -26,7 +26,7 @@ from promptpress.retrieval.corpus import Quotas
 from promptpress.server.config import ServerConfig
 from promptpress.server.logs import log_event
 from promptpress.storage import Store
-from promptpress.storage.open import open_store
+from promptpress.storage.open import REDIS_SCHEMES, open_store
 from promptpress.tiktoken_offline import ensure_offline_encodings
 from promptpress.types import TextEmbedder
 
@@ -111,8 +111,24 @@ def corpus_quotas(config: ServerConfig) -> Quotas:
     )
 
 
+def check_store_settings(config: ServerConfig) -> None:
+    """store_url's scheme, store_map_size and the corpus quotas, checked before anything
+    loads; raises InvalidInput naming the setting."""
+    scheme = config.store_url.split("://", 1)[0].lower() if "://" in config.store_url else ""
+    if config.store_url and scheme not in ("lmdb", *REDIS_SCHEMES):
+        raise InvalidInput.single(
+            "store_url", "use redis://, rediss:// (TLS), lmdb:///path, or leave it empty (LMDB)"
+        )
+    if config.store_map_size < 1 << 20:
+        raise InvalidInput.single("store_map_size", "must be at least 1 MiB (1048576 bytes)")
+    for name in ("max_corpus_documents_per_tenant", "max_corpus_bytes_per_tenant"):
+        if getattr(config, name) < 0:
+            raise InvalidInput.single(name, "must be >= 0 (0: unlimited)")
+
+
 def open_configured_store(config: ServerConfig) -> Store:
     """The Store `store_url` names (empty: LMDB under data_dir/store)."""
+    check_store_settings(config)
     try:
         return open_store(
             config.store_url, data_dir=config.data_path, map_size=config.store_map_size
