@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Executor
@@ -46,6 +47,7 @@ class CompletionInput:
     tier: str = ""
     skip_cache: bool = False
     cache_threshold: float | None = None  # None: the semantic cache's configured threshold
+    routing_thresholds: tuple[float, ...] | None = None  # None: the configured ones
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,11 @@ class Completer:
         self, inp: CompletionInput, pre: PreprocessOutput
     ) -> tuple[Route, UpstreamRequest]:
         assert self.router is not None
-        route = await self._run(self.router.route, inp.request.messages, inp.tier)
+        route = await self._run(
+            functools.partial(self.router.route, thresholds=inp.routing_thresholds),
+            inp.request.messages,
+            inp.tier,
+        )
         request = await self._run(self._upstream_request, inp, pre, route)
         return route, request
 

@@ -37,7 +37,7 @@ NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 BUDGET_KEYS = ("max_prompt_tokens", "max_history_tokens", "max_context_tokens", "compression_rate")
 ARM_KEYS = {
     "weight", "budget", "compression_method", "placement", "semantic_cache_threshold", "tier",
-    "skip_cache",
+    "skip_cache", "routing_threshold",
 }  # fmt: skip
 EXPERIMENT_KEYS = {
     "tenants", "control", "metric", "start", "stop", "auto_stop", "min_outcomes", "arms",
@@ -55,6 +55,8 @@ class ArmSettings:
     compression_method: CompressionMethod | None = None
     placement: Placement | None = None
     semantic_cache_threshold: float | None = None  # Complete only
+    # Complete only: the router's difficulty thresholds (ascending; one number for two tiers)
+    routing_thresholds: tuple[float, ...] | None = None
     tier: str | None = None  # Complete only: force a tier ("" lets the router decide)
     skip_cache: bool | None = None  # Complete only
 
@@ -150,6 +152,18 @@ def _enum(
         return None
 
 
+def _thresholds(raw: Any, path: str, errors: _Errors) -> tuple[float, ...] | None:
+    items = raw if isinstance(raw, list) else [raw]
+    values = [_number(x, path, errors) for x in items]
+    if any(v is None for v in values) or not values:
+        return None
+    out = tuple(float(v) for v in values if v is not None)
+    if list(out) != sorted(out) or not all(0 < v < 1 for v in out):
+        errors.add(path, "must be a number in (0, 1), or an ascending list of them")
+        return None
+    return out
+
+
 def _arm(name: str, raw: Any, path: str, errors: _Errors) -> Arm | None:
     if not NAME.fullmatch(name):
         errors.add(path, "arm names are 1-64 letters, digits, _ . -")
@@ -174,6 +188,10 @@ def _arm(name: str, raw: Any, path: str, errors: _Errors) -> Arm | None:
         if threshold is not None and not 0 < threshold <= 1:
             errors.add(where, "must be in (0, 1]")
         values["semantic_cache_threshold"] = threshold
+    if "routing_threshold" in raw:
+        values["routing_thresholds"] = _thresholds(
+            raw["routing_threshold"], f"{path}.routing_threshold", errors
+        )
     if "tier" in raw:
         values["tier"] = str(raw["tier"]).strip()
     if "skip_cache" in raw:

@@ -208,4 +208,6 @@ def with_arm_settings(
         changes["skip_cache"] = s.skip_cache
     if s.semantic_cache_threshold is not None:
         changes["cache_threshold"] = s.semantic_cache_threshold
+    if s.routing_thresholds is not None:
+        changes["routing_thresholds"] = s.routing_thresholds
     return dataclasses.replace(completion_input, **changes) if changes else completion_input

@@ -244,19 +244,27 @@ class DifficultyClassifier:
         best = max(range(len(scores)), key=lambda i: (scores[i], i))
         return scores[best], points[best][1], points[best][1].depth, points[-1][1].depth
 
-    def tier_for(self, score: float) -> str:
+    def tier_for(self, score: float, thresholds: Sequence[float] | None = None) -> str:
         if not self.tier_names:
             raise FailedPrecondition("no tiers configured")
-        index = sum(score >= t for t in self.thresholds)
-        if index == len(self.thresholds):
+        thresholds = thresholds or self.thresholds
+        index = sum(score >= t for t in thresholds)
+        if index == len(thresholds):
             index = len(self.tier_names) - 1
         return self.tier_names[min(index, len(self.tier_names) - 1)]
 
-    def decide(self, messages: Sequence[Message], forced_tier: str = "") -> RoutingDecision:
+    def decide(
+        self,
+        messages: Sequence[Message],
+        forced_tier: str = "",
+        *,
+        thresholds: Sequence[float] | None = None,
+    ) -> RoutingDecision:
         """The tier of the conversation's hardest point so far, not of its last message:
         a later turn resends the earlier ones, so its tier never goes down and the
         provider's prompt cache (and the model the user talks to) stays. No server
-        state is needed."""
+        state is needed. `thresholds` replaces the configured ones for this call (an
+        experiment arm's); ascending, like the config's."""
         if forced_tier:
             if forced_tier not in self.tier_names:
                 known = ", ".join(self.tier_names) or "none configured"
@@ -264,10 +272,11 @@ class DifficultyClassifier:
             score = self.score(messages)[0]
             return RoutingDecision(forced_tier, score, True, "tier forced by the request")
         score, features, turn, turns = self.conversation_score(messages)
-        tier = self.tier_for(score)
+        thresholds = tuple(thresholds or self.thresholds)
+        tier = self.tier_for(score, thresholds)
         cues = ", ".join(top_cues(features)) or "no difficulty cues"
-        passed = [t for t in self.thresholds if score >= t]
-        relation = f">= {passed[-1]:.2f}" if passed else f"< {self.thresholds[0]:.2f}"
+        passed = [t for t in thresholds if score >= t]
+        relation = f">= {passed[-1]:.2f}" if passed else f"< {thresholds[0]:.2f}"
         where = f"; hardest at turn {turn} of {turns}" if turn < turns else ""
         return RoutingDecision(
             tier, score, False, f"{self._scorer} score {score:.2f} {relation} ({cues}{where})"

@@ -103,13 +103,26 @@ class Router:
     async def aclose(self) -> None:
         await self.forwarder.aclose()
 
-    def decide(self, messages: Sequence[Message], forced_tier: str = "") -> RoutingDecision:
-        """The tier for these messages; FailedPrecondition for an unknown forced tier."""
-        return self.classifier.decide(messages, forced_tier)
+    def decide(
+        self,
+        messages: Sequence[Message],
+        forced_tier: str = "",
+        *,
+        thresholds: Sequence[float] | None = None,
+    ) -> RoutingDecision:
+        """The tier for these messages; FailedPrecondition for an unknown forced tier.
+        `thresholds` overrides the configured difficulty thresholds for this call."""
+        return self.classifier.decide(messages, forced_tier, thresholds=thresholds)
 
-    def route(self, messages: Sequence[Message], forced_tier: str = "") -> Route:
+    def route(
+        self,
+        messages: Sequence[Message],
+        forced_tier: str = "",
+        *,
+        thresholds: Sequence[float] | None = None,
+    ) -> Route:
         """The decision and its plan; FailedPrecondition when no tier of it has upstreams."""
-        decision = self.decide(messages, forced_tier)
+        decision = self.decide(messages, forced_tier, thresholds=thresholds)
         return Route(decision, self.config.tiers.plan_from(decision.tier))
 
     async def complete(

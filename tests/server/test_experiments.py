@@ -69,6 +69,10 @@ def experiments_table(**overrides: object) -> dict:
             {"arms": {"moderate": {}, "x": {"budget": {"max_tokens": 3}}}},
             "experiments.trim-depth.arms.x.budget.max_tokens",
         ),
+        (
+            {"arms": {"moderate": {}, "x": {"routing_threshold": [0.7, 0.2]}}},
+            "experiments.trim-depth.arms.x.routing_threshold",
+        ),
     ],
 )
 def test_bad_config_names_the_key(change: dict, field: str) -> None:
@@ -372,6 +376,41 @@ async def test_http_callers_get_arms_and_their_outcomes_count(
                 pb.GetExperimentReportRequest(name="trim-depth")
             )
             assert sum(a.requests for a in report.arms) == 4
+    finally:
+        await app.stop(grace=0.1)
+        small.stop()
+        frontier.stop()
+
+
+async def test_arm_routing_threshold_moves_the_tier(
+    tmp_path: Path, shared_embedder, shared_compressor
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.routing.fake_upstream import (
+        FakeUpstream,
+        JSONReply,
+        anthropic_message,
+        openai_completion,
+    )
+    from tests.server.test_complete import tiers_config
+
+    small = FakeUpstream(default=JSONReply(openai_completion("small says hi"))).start()
+    frontier = FakeUpstream(default=JSONReply(anthropic_message("frontier says hi"))).start()
+    arms = {
+        "cheap": {"routing_threshold": 0.99},  # almost nothing is hard enough for frontier
+        "strong": {"routing_threshold": [0.01]},  # almost everything is
+    }
+    extra = {**tiers_config(small, frontier),
+             "experiments": {"routing": {"control": "cheap", "arms": arms}}}  # fmt: skip
+    app = await start(tmp_path, shared_embedder, shared_compressor, extra)
+    try:
+        async with AsyncClient(f"127.0.0.1:{app.port}", api_key="key-a") as a:
+            tiers: dict[str, set[str]] = {"cheap": set(), "strong": set()}
+            for c in range(12):
+                msgs = [pb.Message(role=pb.ROLE_USER, content=f"Compare the two plans, case {c}.")]
+                resp = await a.complete(pb.CompleteRequest(request=pb.PreprocessRequest(
+                    messages=msgs, target=pb.Target(provider="openai", model="gpt-4o-mini"))))  # fmt: skip
+                tiers[resp.arm].add(resp.routing.tier)
+        assert tiers == {"cheap": {"small"}, "strong": {"frontier"}}
     finally:
         await app.stop(grace=0.1)
         small.stop()
