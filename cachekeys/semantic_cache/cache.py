@@ -44,8 +44,9 @@ from promptpress.cachekeys.semantic_cache.verification import (
     CALIBRATION_KEY,
     MAX_SERVED,
     BadHitReport,
-    report_bad_hit,
-    verified_hit,
+    best_verified,
+    calibration_after_report,
+    served_kind,
 )
 from promptpress.cachekeys.semantic_cache.verifier import TenantCalibration, Verifier
 from promptpress.storage import Store
@@ -182,9 +183,23 @@ class SemanticCache:
                 self._remember_served(tenant, hit)
                 return hit
         if self.verifier is not None:
-            return verified_hit(
-                self, tenant, context_fingerprint, query_text, ids, sims, records, now
+            cut = self.calibration(tenant).threshold(
+                self.verifier.threshold, self.verifier.max_false_hit_rate
             )
+            live = [
+                (eid, sim, self._live(records[eid], tenant, now))
+                for eid, sim in zip(ids, sims, strict=False)
+            ]
+            best = best_verified(self.verifier, cut, context_fingerprint, query_text, live)
+            if best is None:
+                return None
+            self._touch(tenant, best.entry_id, now)
+            record = best.record
+            hit = self._hit(
+                best.entry_id, "semantic", record["sem"], best.similarity, record, score=best.score
+            )
+            self._remember_served(tenant, hit)
+            return hit
         query_features: Features | None = None
         for eid, sim in zip(ids, sims, strict=False):
             record = self._live(records[eid], tenant, now)
@@ -208,7 +223,12 @@ class SemanticCache:
 
     @staticmethod
     def _hit(
-        eid: bytes, kind: Literal["exact", "semantic"], key: str, sim: float, record: dict
+        eid: bytes,
+        kind: Literal["exact", "semantic"],
+        key: str,
+        sim: float,
+        record: dict,
+        score: float | None = None,
     ) -> CacheHit:
         return CacheHit(
             entry_id=eid.hex(),
@@ -219,6 +239,7 @@ class SemanticCache:
             metadata=record["meta"],
             query_text=record["q"],
             created_at=record["created"],
+            score=score,
         )
 
     def _touch(self, tenant: str, eid: bytes, now: float) -> None:
@@ -403,7 +424,24 @@ class SemanticCache:
         """Marks the answer served under `key` (a response's matched key) as wrong:
         the entry is deleted at once and, for a semantic hit, the tenant's
         calibration counts the report. One atomic commit."""
-        return report_bad_hit(self, tenant, key)
+        with self._lock:
+            served = self._served.pop((tenant, key), None)
+        eids = [served[0]] if served else self.storage.find(tenant, key)
+        records = self.storage.records(tenant, eids)
+        semantic, score = served_kind(served, records, key)
+        meta: dict[bytes, bytes] = {}
+        calibration: TenantCalibration | None = None
+        if self.verifier is not None and semantic and any(r is not None for r in records):
+            calibration = calibration_after_report(self.calibration(tenant), self.verifier, score)
+            meta[CALIBRATION_KEY] = calibration.to_json()
+        written = self.storage.delete(tenant, eids, meta)
+        with self._lock:
+            self._apply_to_buckets(tenant, [], written.removed, written.versions)
+            if calibration is not None:  # committed: now the lookups use it
+                self._calibration[tenant] = calibration
+                self._calibration_dirty.discard(tenant)
+        kind = ("semantic" if semantic else "exact") if written.removed else ""
+        return BadHitReport(len(written.removed), kind, score, self.tenant_threshold(tenant))
 
     # --- housekeeping -----------------------------------------------------------
 

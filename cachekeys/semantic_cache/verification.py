@@ -1,6 +1,8 @@
-"""Verified lookups and bad-hit reports (the SemanticCache's verifier side).
+"""Verified lookups and bad-hit reports: the decisions of the SemanticCache's
+verifier side, as functions of what the cache read (the cache keeps its state and
+does the reads and writes, so this module does not import it).
 
-`verified_hit` picks, among the prefilter's candidates, the one the verifier
+`best_verified` picks, among the prefilter's candidates, the one the verifier
 scores highest, if it clears the tenant's threshold.
 
 A client that finds a cached answer wrong reports the key its response carried
@@ -19,17 +21,16 @@ score it was served at, so it counts at the tenant's current threshold.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from promptpress.cachekeys.semantic_cache.verifier import TenantCalibration
-
-if TYPE_CHECKING:
-    from promptpress.cachekeys.semantic_cache.cache import CacheHit, SemanticCache
+from promptpress.cachekeys.semantic_cache.verifier import TenantCalibration, Verifier
 
 CALIBRATION_KEY = b"calibration"  # in the tenant's sc:meta map
 MAX_SERVED = 50_000
+
+Record = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,70 +41,57 @@ class BadHitReport:
     tenant_threshold: float | None  # the tenant's threshold after the report (verifier only)
 
 
-def verified_hit(
-    cache: SemanticCache,
-    tenant: str,
+@dataclass(frozen=True, slots=True)
+class Verified:
+    score: float  # the verifier's same-answer score
+    entry_id: bytes
+    similarity: float  # the prefilter cosine, capped at 1
+    record: Record
+
+
+def best_verified(
+    verifier: Verifier,
+    cut: float,
     context_fingerprint: str,
     query_text: str,
-    ids: Sequence[bytes],
-    sims: Sequence[float],
-    records: Mapping[bytes, dict[str, Any] | None],
-    now: float,
-) -> CacheHit | None:
-    """The candidate the verifier scores highest, if it clears the tenant's threshold."""
-    verifier = cache.verifier
-    assert verifier is not None
-    cut = cache.calibration(tenant).threshold(verifier.threshold, verifier.max_false_hit_rate)
-    best: tuple[float, bytes, float, dict] | None = None
-    for eid, sim in zip(ids, sims, strict=False):
-        record = cache._live(records[eid], tenant, now)
+    candidates: Iterable[tuple[bytes, float, Record | None]],
+) -> Verified | None:
+    """Among (entry id, cosine, live record or None) candidates of this context, the
+    one the verifier scores highest, if it clears the tenant's threshold `cut`."""
+    best: Verified | None = None
+    for eid, sim, record in candidates:
         if record is None or record["ctx"] != context_fingerprint:
             continue
-        score = verifier.score(record["q"], query_text, min(1.0, float(sim)))
-        if score >= cut and (best is None or score > best[0]):
-            best = (score, eid, float(sim), record)
-    if best is None:
-        return None
-    score, eid, sim, record = best
-    cache._touch(tenant, eid, now)
-    hit = cache._hit(eid, "semantic", record["sem"], min(1.0, sim), record)
-    hit = dataclasses.replace(hit, score=score)
-    cache._remember_served(tenant, hit)
-    return hit
+        capped = min(1.0, float(sim))
+        score = verifier.score(record["q"], query_text, capped)
+        if score >= cut and (best is None or score > best.score):
+            best = Verified(score, eid, capped, record)
+    return best
 
 
-def report_bad_hit(cache: SemanticCache, tenant: str, key: str) -> BadHitReport:
-    with cache._lock:
-        served = cache._served.pop((tenant, key), None)
-    storage = cache.storage
-    eids = [served[0]] if served else storage.find(tenant, key)
-    records = storage.records(tenant, eids)
-    if served:
-        semantic = served[1] is not None
-    else:
-        semantic = any(r is not None and r["exact"] != key for r in records)
-    score = served[1] if served else None
-    verifier = cache.verifier
-    meta: dict[bytes, bytes] = {}
-    calibration: TenantCalibration | None = None
-    if verifier is not None and semantic and any(r is not None for r in records):
-        base, bound = verifier.threshold, verifier.max_false_hit_rate
-        calibration = dataclasses.replace(
-            cache.calibration(tenant),
-            served=list(cache.calibration(tenant).served),
-            reported=list(cache.calibration(tenant).reported),
-        )
-        at = score if score is not None else calibration.threshold(base, bound)
-        calibration.reported[TenantCalibration.bin_of(at)] += 1
-        if score is None:  # served by another process: count the hit itself too
-            calibration.served[TenantCalibration.bin_of(at)] += 1
-        meta[CALIBRATION_KEY] = calibration.to_json()
-    written = storage.delete(tenant, eids, meta)
-    with cache._lock:
-        cache._apply_to_buckets(tenant, [], written.removed, written.versions)
-        if calibration is not None:  # committed: now the lookups use it
-            cache._calibration[tenant] = calibration
-            cache._calibration_dirty.discard(tenant)
-    threshold = cache.tenant_threshold(tenant)
-    kind = ("semantic" if semantic else "exact") if written.removed else ""
-    return BadHitReport(len(written.removed), kind, score, threshold)
+def served_kind(
+    served: tuple[bytes, float | None] | None, records: Sequence[Record | None], key: str
+) -> tuple[bool, float | None]:
+    """Whether the reported key was a semantic hit, and the score it was served at
+    (known only for a hit this process remembers serving)."""
+    if served is not None:
+        return served[1] is not None, served[1]
+    return any(r is not None and r["exact"] != key for r in records), None
+
+
+def calibration_after_report(
+    current: TenantCalibration, verifier: Verifier, score: float | None
+) -> TenantCalibration:
+    """A copy of the tenant's calibration counting one report at `score` (at the
+    tenant's current threshold when the score is unknown: then the hit was served
+    by another process, so it is counted as served too)."""
+    calibration = dataclasses.replace(
+        current, served=list(current.served), reported=list(current.reported)
+    )
+    at = score
+    if at is None:
+        at = current.threshold(verifier.threshold, verifier.max_false_hit_rate)
+    calibration.reported[TenantCalibration.bin_of(at)] += 1
+    if score is None:
+        calibration.served[TenantCalibration.bin_of(at)] += 1
+    return calibration
