@@ -286,7 +286,7 @@ def run(ctx: SuiteContext) -> SuiteResult:
             "Near-miss false-hit rate = hits / probes over negation, entity, number and context "
             "near-misses; squad-adversarial (human-written unanswerable near-copies) reported apart. "
             f"The SQuAD probes above use the older matchers; the verifier (the default) is judged on "
-            f"the hand-written evaluation pairs ({pairs['pairs']}, first table), which no model saw."
+            f"the hand-written evaluation pairs ({pairs['pairs']}, first table), which no model was trained or calibrated on."
         ),
     )
 
