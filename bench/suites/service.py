@@ -215,6 +215,7 @@ def run(ctx: SuiteContext) -> SuiteResult:
     cfg = settings(ctx)
     conversations, sharegpt_info = datasets.sharegpt_conversations(cfg.conversations)
     articles, squad_info = datasets.squad_v2_dev()
+    uses_documents = any(s == "large" for s in cfg.sizes)
     workloads = build_workloads(
         list(cfg.sizes),
         variants=cfg.variants,
@@ -286,7 +287,7 @@ def run(ctx: SuiteContext) -> SuiteResult:
     plot_paths = _plots(ctx, cfg, latencies, cells)
     return SuiteResult(
         suite=NAME,
-        datasets=[sharegpt_info, squad_info],
+        datasets=[sharegpt_info, *([squad_info] if uses_documents else [])],
         figures=figures,
         table_md=_tables(figures),
         plots=plot_paths,
