@@ -12,8 +12,10 @@ from promptpress.bench import datasets
 from promptpress.bench.frame import SuiteContext, run_suite
 from promptpress.bench.service_workloads import COUNT_MODEL, build_workloads
 from promptpress.bench.suites import service
+from promptpress.compressor.model_prep import default_model_dir
 from promptpress.tokens import counter_for
 from promptpress.v1 import promptpress_pb2 as pb
+from tests.procs import compressor_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,12 @@ def test_workloads_are_reproducible_from_the_seed(workloads) -> None:
 def test_tiny_profile_against_a_real_server(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PROMPTPRESS_DATA_DIR", str(data_dir / "bench-service"))
+    bench_data = data_dir / "bench-service"
+    # As after `make prepare`: the converted SmolLM2 is in the data directory (the
+    # test session's copy, linked), so the suite's servers do not convert it again.
+    default_model_dir(bench_data).parent.mkdir(parents=True, exist_ok=True)
+    default_model_dir(bench_data).symlink_to(compressor_model_dir(), target_is_directory=True)
+    monkeypatch.setenv("PROMPTPRESS_DATA_DIR", str(bench_data))
     ctx = SuiteContext(profile="tiny", seed=0, out_dir=tmp_path, show_progress=False)
     doc = json.loads(run_suite("service", service.run, ctx).read_text())
     figures = doc["figures"]
