@@ -62,7 +62,13 @@ async def test_count_shortcut(address: str) -> None:
 
 
 def test_serve_then_sigterm_drains_and_exits(tmp_path: Path) -> None:
-    env = {**os.environ, "PROMPTPRESS_DATA_DIR": str(tmp_path), "PROMPTPRESS_LOAD_MODELS": "false"}
+    env = {
+        **os.environ,
+        "PROMPTPRESS_DATA_DIR": str(tmp_path),
+        "PROMPTPRESS_LOAD_MODELS": "false",
+        # A short drain window (the default is 5 s): the events are what is checked.
+        "PROMPTPRESS_DRAIN_PERIOD_S": "0.5",
+    }
     proc = subprocess.Popen(
         [str(BIN), "serve", "--address", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True, env=env
     )
