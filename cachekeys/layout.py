@@ -16,6 +16,7 @@ prefix. Message text is otherwise never touched.
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import json
 from collections.abc import Sequence
@@ -93,11 +94,21 @@ class PromptLayout:
             return history[-1] if history else self.static_end
         return len(self.messages) - 1
 
-    def tools_json(self) -> str:
+    # The keys (exact, prefix, conversation, context) each hash the tools and most
+    # messages: computed once per layout, not once per key (the layout is frozen).
+    @functools.cached_property
+    def _tools_json(self) -> str:
         return canonical_json([tool_spec(t) for t in self.tools])
 
+    @functools.cached_property
+    def _message_jsons(self) -> tuple[str, ...]:
+        return tuple(canonical_json(message_spec(m)) for m in self.messages)
+
+    def tools_json(self) -> str:
+        return self._tools_json
+
     def message_json(self, index: int) -> str:
-        return canonical_json(message_spec(self.messages[index]))
+        return self._message_jsons[index]
 
 
 def canonical_json(value: object) -> str:
