@@ -6,19 +6,13 @@ around tool calls; a provider's 400 coming back once, fast, with its message."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 import pytest
 
 from promptpress import AsyncClient, PromptPressRpcError
-from promptpress.server.app import App, build_app
-from promptpress.server.config import ServerConfig
-from promptpress.server.resources import load_resources
 from promptpress.v1 import promptpress_pb2 as pb
 from tests.routing.fake_upstream import (
-    FakeUpstream,
     JSONReply,
     SSEReply,
     anthropic_message,
@@ -31,32 +25,6 @@ from tests.routing.fake_upstream import (
     openai_tool_completion,
     openai_tool_stream,
 )
-from tests.server.test_complete import free_port, tiers_config
-
-
-@pytest.fixture
-async def routed(
-    tmp_path: Path, shared_embedder, shared_compressor
-) -> AsyncIterator[tuple[App, FakeUpstream, FakeUpstream]]:  # type: ignore[no-untyped-def]
-    """A real server whose "small" tier is OpenAI-compatible, "frontier" Anthropic."""
-    small, frontier = FakeUpstream().start(), FakeUpstream().start()
-    config = ServerConfig(
-        address="127.0.0.1:0",
-        data_dir=str(tmp_path),
-        metrics_port=free_port(),
-        extra=tiers_config(small, frontier),
-    )
-    resources = load_resources(config, embedder=shared_embedder, compressor=shared_compressor)
-    app = await build_app(config, resources=resources)
-    await app.start()
-    try:
-        yield app, small, frontier
-    finally:
-        await app.stop(grace=0.1)
-        resources.close()
-        small.stop()
-        frontier.stop()
-
 
 WEATHER = pb.Tool(
     name="get_weather",

@@ -325,7 +325,7 @@ async def test_http_callers_get_arms_and_their_outcomes_count(
     import openai
 
     from tests.routing.fake_upstream import FakeUpstream, JSONReply, openai_completion
-    from tests.server.test_complete import tiers_config
+    from tests.server.routed import tiers_config
 
     small = FakeUpstream(default=JSONReply(openai_completion("Paris."))).start()
     frontier = FakeUpstream().start()
@@ -391,7 +391,7 @@ async def test_arm_routing_threshold_moves_the_tier(
         anthropic_message,
         openai_completion,
     )
-    from tests.server.test_complete import tiers_config
+    from tests.server.routed import tiers_config
 
     small = FakeUpstream(default=JSONReply(openai_completion("small says hi"))).start()
     frontier = FakeUpstream(default=JSONReply(anthropic_message("frontier says hi"))).start()

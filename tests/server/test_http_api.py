@@ -36,7 +36,7 @@ from tests.routing.fake_upstream import (
     openai_tool_completion,
     openai_tool_stream,
 )
-from tests.server.test_complete import tiers_config
+from tests.server.routed import tiers_config
 
 KEY = "sk-test-alpha"
 BUDGET_KEY = "sk-test-budget"

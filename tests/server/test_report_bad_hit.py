@@ -13,10 +13,10 @@ import pytest
 from promptpress import AsyncClient, PromptPressRpcError
 from promptpress.v1 import promptpress_pb2 as pb
 from tests.routing.fake_upstream import JSONReply, openai_completion
-from tests.server.test_complete import ask, routed  # noqa: F401  (the fixture)
+from tests.server.routed import ask
 
 
-async def test_reported_semantic_hit_is_removed_and_tightens_the_tenant(routed) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_reported_semantic_hit_is_removed_and_tightens_the_tenant(routed) -> None:  # type: ignore[no-untyped-def]
     app, small, _ = routed
     small.script(JSONReply(openai_completion("Jane Austen.")))
     async with AsyncClient(f"127.0.0.1:{app.port}") as c:
@@ -41,7 +41,7 @@ async def test_reported_semantic_hit_is_removed_and_tightens_the_tenant(routed) 
         assert gone.removed == 0 and gone.cache_status == pb.CACHE_STATUS_UNSPECIFIED
 
 
-async def test_reported_exact_hit_is_removed(routed) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_reported_exact_hit_is_removed(routed) -> None:  # type: ignore[no-untyped-def]
     app, small, _ = routed
     small.script(JSONReply(openai_completion("Wrong answer.")))
     async with AsyncClient(f"127.0.0.1:{app.port}") as c:
@@ -55,7 +55,7 @@ async def test_reported_exact_hit_is_removed(routed) -> None:  # type: ignore[no
         assert again.cache_status == pb.CACHE_STATUS_NONE and again.message.content == "Two."
 
 
-async def test_empty_key_is_invalid(routed) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_empty_key_is_invalid(routed) -> None:  # type: ignore[no-untyped-def]
     app, _, _ = routed
     async with AsyncClient(f"127.0.0.1:{app.port}") as c:
         with pytest.raises(PromptPressRpcError) as err:
@@ -64,7 +64,7 @@ async def test_empty_key_is_invalid(routed) -> None:  # type: ignore[no-untyped-
     assert [v.field for v in err.value.violations] == ["key"]
 
 
-async def test_cli_reports_a_bad_hit(routed) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_cli_reports_a_bad_hit(routed) -> None:  # type: ignore[no-untyped-def]
     from tests.server.test_cli_and_config import run_cli
 
     app, small, _ = routed
