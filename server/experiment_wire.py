@@ -1,15 +1,12 @@
-"""Experiments at the gRPC edge: what a served request contributes to its arm, the
-response fields that say which arm applied, and the report as protobuf."""
+"""Experiments at the gRPC edge: the response fields that say which arm applied, and
+the report as protobuf."""
 
 from __future__ import annotations
 
 import contextvars
 
 from promptpress.cachekeys.cost import round_usd
-from promptpress.server.experiments import Assignment, Report, Served
-
-__all__ = ["Served", "report_to_proto", "request_id_var", "served", "stamp"]
-from promptpress.server.pipeline import PreprocessOutput
+from promptpress.server.experiments import Assignment, Report
 from promptpress.v1 import promptpress_pb2 as pb
 
 # The id of the call being served (set by the servicer's _rpc; reaches worker threads,
@@ -17,18 +14,6 @@ from promptpress.v1 import promptpress_pb2 as pb
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
     "promptpress_request_id", default=""
 )
-
-
-def served(
-    pre: PreprocessOutput, *, cost_usd: float, cache_status: str, latency_s: float
-) -> Served:
-    return Served(
-        tokens_before=pre.stats.original_tokens,
-        tokens_after=pre.stats.final_tokens,
-        cost_usd=cost_usd,
-        latency_ms=latency_s * 1000,
-        cache_status=cache_status,
-    )
 
 
 def stamp(

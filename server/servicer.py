@@ -32,7 +32,13 @@ from promptpress.server import convert, experiment_wire
 from promptpress.server.admission import Admission
 from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer, Completion, CompletionInput
-from promptpress.server.experiments import Assignment, Experiments, with_arm_settings
+from promptpress.server.experiments import (
+    Assignment,
+    Experiments,
+    Served,
+    served,
+    with_arm_settings,
+)
 from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
@@ -172,20 +178,20 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         resp = preprocess_output_to_proto(out)
         if assignment is not None:
             # Preprocess spends nothing itself: the estimated cost of the prompt it made.
-            served = experiment_wire.served(out, cost_usd=out.stats.cost_after_usd, cache_status="",
+            contribution = served(out, cost_usd=out.stats.cost_after_usd, cache_status="",
                                             latency_s=time.perf_counter() - started)  # fmt: skip
-            self._experiment_done(tenant, assignment, served, resp)
+            self._experiment_done(tenant, assignment, contribution, resp)
         return resp
 
     def _experiment_done(
         self,
         tenant: str,
         assignment: Assignment,
-        served: experiment_wire.Served,
+        contribution: Served,
         resp: pb.PreprocessResponse | pb.CompleteResponse,
     ) -> None:
         request_id = experiment_wire.request_id_var.get()
-        self.experiments.record(tenant, assignment, request_id, served)
+        self.experiments.record(tenant, assignment, request_id, contribution)
         experiment_wire.stamp(resp, assignment, request_id)
 
     async def _complete_experiment(
@@ -194,11 +200,11 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     ) -> None:  # fmt: skip
         if assignment is None:
             return
-        served = experiment_wire.served(done.pre, cost_usd=done.cost_usd,
+        contribution = served(done.pre, cost_usd=done.cost_usd,
                                         cache_status=done.cache_status,
                                         latency_s=time.perf_counter() - started)  # fmt: skip
         await asyncio.get_running_loop().run_in_executor(
-            self.executor, self._experiment_done, tenant, assignment, served, resp
+            self.executor, self._experiment_done, tenant, assignment, contribution, resp
         )
 
     async def Preprocess(

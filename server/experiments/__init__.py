@@ -7,7 +7,7 @@ service.py is what the gRPC and HTTP doors call.
 """
 
 from promptpress.server.experiments.config import Arm, ArmSettings, Experiment, parse_experiments
-from promptpress.server.experiments.ledger import Served
+from promptpress.server.experiments.ledger import Served, served
 from promptpress.server.experiments.report import Report
 from promptpress.server.experiments.service import (
     Assignment,
@@ -26,5 +26,6 @@ __all__ = [
     "Report",
     "Served",
     "parse_experiments",
+    "served",
     "with_arm_settings",
 ]

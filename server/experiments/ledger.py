@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from promptpress.server.experiments.report import ArmCounters
+from promptpress.server.pipeline import PreprocessOutput
 from promptpress.storage import Conflict, Expect, Incr, Op, Put, Store
 
 REQUESTS_SPACE = "exp/requests"
@@ -33,6 +34,19 @@ class Served:
     cost_usd: float
     latency_ms: float
     cache_status: str  # "none" | "exact" | "semantic" | "" (Preprocess: no cache)
+
+
+def served(
+    pre: PreprocessOutput, *, cost_usd: float, cache_status: str, latency_s: float
+) -> Served:
+    """What a preprocessed (and perhaps answered) request contributes to its arm."""
+    return Served(
+        tokens_before=pre.stats.original_tokens,
+        tokens_after=pre.stats.final_tokens,
+        cost_usd=cost_usd,
+        latency_ms=latency_s * 1000,
+        cache_status=cache_status,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from promptpress.errors import InvalidInput
 from promptpress.server import convert
 from promptpress.server.auth import KeyRing, Unauthenticated
 from promptpress.server.completion import Completer, Completion, CompletionInput
-from promptpress.server.experiments import Assignment, Experiments, Served, with_arm_settings
+from promptpress.server.experiments import Assignment, Experiments, served, with_arm_settings
 from promptpress.server.http import anthropic_api, anthropic_stream, openai_api, sse
 from promptpress.server.http.errors import HttpFailure, failure_for
 from promptpress.server.http.models import ModelChoice, list_models, resolve_model
@@ -173,15 +173,15 @@ class HttpService:
         """Count the answer in its arm; the fields that say which arm it was."""
         if assignment is None:
             return {}
-        served = Served(
-            tokens_before=done.pre.stats.original_tokens,
-            tokens_after=done.pre.stats.final_tokens,
-            cost_usd=done.cost_usd,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            cache_status=done.cache_status,
-        )
+        contribution = served(done.pre, cost_usd=done.cost_usd, cache_status=done.cache_status,
+                              latency_s=time.perf_counter() - started)  # fmt: skip
         await asyncio.get_running_loop().run_in_executor(
-            self.completer.executor, self.experiments.record, tenant, assignment, request_id, served
+            self.completer.executor,
+            self.experiments.record,
+            tenant,
+            assignment,
+            request_id,
+            contribution,
         )
         return {
             "experiment": assignment.experiment,
