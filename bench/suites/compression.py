@@ -7,7 +7,9 @@ normalised compressed text. In the same run, with the same model
 (SmolLM2-135M; promptpress runs it in dynamic int8, its default, llmlingua in
 fp32, its default) and inputs:
 
-- promptpress LongLLMLingua (the default when there is a question) and LLMLingua;
+- promptpress's distilled compressor (the service default: all-MiniLM-L6-v2
+  plus a small head trained on SmolLM2's decisions, question-aware), and
+  promptpress LongLLMLingua and LLMLingua on SmolLM2 (selectable);
 - llmlingua 0.2.2's own `compress_prompt` (the reference): LongLLMLingua with
   the paper's settings on the paragraph's sentences, and LLMLingua;
 - head truncation and random word drop at the same budget.
@@ -49,6 +51,7 @@ from promptpress.bench.suites.compression_inputs import (
 )
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.compression_cache import CompressionCache
+from promptpress.compressor.distilled import DistilledScorer
 from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter, reference_compress
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.scoring import CausalLMScorer
@@ -59,13 +62,14 @@ from promptpress.types import CompressionMethod
 NAME = "compression"
 RATES = (0.5, 0.33, 0.2)
 PP_LONG, PP_LLML = "promptpress LongLLMLingua", "promptpress LLMLingua"
+PP_DISTILLED = "promptpress distilled (default)"
 REF_LONG, REF_LLML = "llmlingua LongLLMLingua", "llmlingua LLMLingua"
 TRUNCATE, RANDOM = "head truncation", "random word drop"
 PAIRS = (
     (PP_LONG, CompressionMethod.LONGLLMLINGUA, REF_LONG),
     (PP_LLML, CompressionMethod.LLMLINGUA, REF_LLML),
 )
-REFERENCE_OF = {pp: ref for pp, _, ref in PAIRS}
+REFERENCE_OF = {pp: ref for pp, _, ref in PAIRS} | {PP_DISTILLED: REF_LONG}
 PP_LLML_FP32 = "promptpress LLMLingua, fp32 scorer"
 TORCH_THREADS = 1
 
@@ -92,7 +96,8 @@ class Runner:
 
     def promptpress(self, item: Item, rate: float, method: CompressionMethod):
         """Compressor.compress without a cache, split so the scores can be reused at another size."""
-        q = item.question if method is CompressionMethod.LONGLLMLINGUA else ""
+        aware = (CompressionMethod.LONGLLMLINGUA, CompressionMethod.DISTILLED)
+        q = item.question if method in aware else ""
         s = CompressionSettings(rate=rate, method=method, question=q, target_model=TARGET_MODEL)
         prepared = self.compressor.prepare(item.context, s)
         budget = self.compressor.budget_for(COUNT(item.context), s)
@@ -123,6 +128,9 @@ class Runner:
             self.matched[(name, rate)].append(
                 (retained(same.text, item.answers), retained(ref_out, item.answers))
             )
+        started = time.perf_counter()
+        _, _, out = self.promptpress(item, rate, CompressionMethod.DISTILLED)
+        self._record(PP_DISTILLED, rate, item, out, n, time.perf_counter() - started)
         budget = int(rate * n)
         self._record(TRUNCATE, rate, item, truncate(item.context, budget), n, 0.0)
         self._record(RANDOM, rate, item, random_drop(item.context, budget, self.rng), n, 0.0)
@@ -164,6 +172,9 @@ def long_text_speed(ctx: SuiteContext, runner: Runner, articles) -> dict:
             started = time.perf_counter()
             runner.reference(ref_name, item, 0.5)
             seconds[ref_name] += time.perf_counter() - started
+        started = time.perf_counter()
+        runner.promptpress(item, 0.5, CompressionMethod.DISTILLED)
+        seconds[PP_DISTILLED] += time.perf_counter() - started
         # The same one-pass method without int8: how much of the speed is quantization.
         started = time.perf_counter()
         fp32.compress(
@@ -178,7 +189,10 @@ def long_text_speed(ctx: SuiteContext, runner: Runner, articles) -> dict:
         "tokens": tokens,
         "tokens_per_s": speed,
         "speedup": {pp: ratio(speed[pp], speed[ref]) for pp, _, ref in PAIRS}
-        | {PP_LLML_FP32: ratio(speed[PP_LLML_FP32], speed[REF_LLML])},
+        | {
+            PP_LLML_FP32: ratio(speed[PP_LLML_FP32], speed[REF_LLML]),
+            PP_DISTILLED: ratio(speed[PP_DISTILLED], speed[REF_LONG]),
+        },
     }
 
 
@@ -231,7 +245,7 @@ def structure_survival(
 def _main_table(summary: dict) -> str:
     rows = []
     for rate in RATES:
-        for m in (PP_LONG, REF_LONG, PP_LLML, REF_LLML, TRUNCATE, RANDOM):
+        for m in (PP_DISTILLED, PP_LONG, REF_LONG, PP_LLML, REF_LLML, TRUNCATE, RANDOM):
             f = summary[m][f"{rate}"]
             ref = REFERENCE_OF.get(m)
             speed = (
@@ -279,7 +293,7 @@ def _tables(summary: dict, matched: dict, long: dict, warm: dict, structure: dic
     )
     speed_rows = [
         [m, long["tokens_per_s"][m], long["speedup"].get(m)]
-        for m in (PP_LONG, REF_LONG, PP_LLML, PP_LLML_FP32, REF_LLML)
+        for m in (PP_DISTILLED, PP_LONG, REF_LONG, PP_LLML, PP_LLML_FP32, REF_LLML)
     ]
     speed = markdown_table(
         ["~1,500-token texts, rate 0.5", "tokens/s", "speed vs llmlingua"], speed_rows
@@ -304,7 +318,7 @@ def _tables(summary: dict, matched: dict, long: dict, warm: dict, structure: dic
 def _plot(ctx: SuiteContext, summary: dict) -> Path:
     plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for name in (PP_LONG, REF_LONG, PP_LLML, REF_LLML, TRUNCATE, RANDOM):
+    for name in (PP_DISTILLED, PP_LONG, REF_LONG, PP_LLML, REF_LLML, TRUNCATE, RANDOM):
         xs = [summary[name][f"{r}"]["achieved_rate"] for r in RATES]
         ys = [100 * summary[name][f"{r}"]["retention"] for r in RATES]
         ax.plot(xs, ys, marker="o", ls="-" if name.startswith("promptpress") else "--", label=name)
@@ -327,7 +341,7 @@ def run(ctx: SuiteContext) -> SuiteResult:
     items, info, excluded = squad_items(ctx)
     articles = datasets.squad_v2_dev().items
     adapter = LLMLinguaAdapter(prepare_default_model(data_dir()))
-    compressor = Compressor(causal=CausalLMScorer(adapter))
+    compressor = Compressor(causal=CausalLMScorer(adapter), distilled=DistilledScorer())
     compressor.compress("Warm the model up once.", CompressionSettings(rate=0.5), tenant="bench")
     runner = Runner(compressor, adapter, ctx.seed)
     for item in ctx.progress(items, desc="squad paragraphs"):
@@ -342,7 +356,8 @@ def run(ctx: SuiteContext) -> SuiteResult:
         "items": len(items),
         "rates": list(RATES),
         "target_model": TARGET_MODEL,
-        "scorer": "SmolLM2-135M-Instruct: int8 (promptpress), fp32 (llmlingua)",
+        "scorer": "SmolLM2-135M-Instruct: int8 (promptpress), fp32 (llmlingua); "
+        "distilled: all-MiniLM-L6-v2 + head",
         "torch_threads": TORCH_THREADS,
         "methods": summary,
         "equal_size": matched,
