@@ -263,20 +263,27 @@ def run(ctx: SuiteContext) -> SuiteResult:
             fill, fill_source, paraphrases, np.random.default_rng(ctx.seed + 1)
         )
         lat = latency(fill, fill_source, queries, Path(tmp), Verifier(model))
-    pairs = semantic_pairs.evaluate(
-        model, lambda texts: model.embed([normalize_query(t) for t in texts])
-    )
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return model.embed([normalize_query(t) for t in texts])
+
+    pairs = semantic_pairs.evaluate(model, embed)
+    holdout = None
+    if semantic_pairs.HOLDOUT_PATH.exists():  # optional: added by its author, run once
+        holdout = semantic_pairs.evaluate(model, embed, semantic_pairs.HOLDOUT_PATH)
     counts: defaultdict[str, int] = defaultdict(int)
     for p in probes:
         counts[p.category] += 1
     figures = {"stored_entries": len(stored), "probes": dict(counts), "default_threshold": DEFAULT,
                "accuracy": accuracy, "latency": lat, "embedder": model.model_id,
-               "eval_pairs": pairs}  # fmt: skip
+               "eval_pairs": pairs, "holdout_pairs": holdout}  # fmt: skip
+    held = "" if holdout is None else semantic_pairs.tables(holdout, "held-out pairs") + "\n\n"
     return SuiteResult(
         suite=NAME,
-        datasets=[info, semantic_pairs.INFO],
+        datasets=[info, semantic_pairs.INFO]
+        + ([semantic_pairs.HOLDOUT_INFO] if holdout is not None else []),
         figures=figures,
-        table_md=semantic_pairs.tables(pairs) + "\n\n" + _tables(accuracy, lat, counts),
+        table_md=held + semantic_pairs.tables(pairs) + "\n\n" + _tables(accuracy, lat, counts),
         plots=[_plot(ctx, accuracy)],
         notes=(
             f"{len(stored):,} stored questions in {n_par} contexts (SQuAD paragraphs; "
