@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from promptpress.cachekeys.semantic_cache.cache import CacheHit, SemanticCache, query_vector
+from promptpress.cachekeys.semantic_cache.verification import BadHitReport
 from promptpress.errors import FailedPrecondition
 from promptpress.server.metrics import Metrics
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
@@ -87,6 +88,13 @@ class Completer:
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def report_bad_hit(self, tenant: str, key: str) -> BadHitReport:
+        """Removes the answer served under `key` (a completion's matched_key) and
+        counts the report in the tenant's calibration. Blocking: store I/O."""
+        if self.cache is None:
+            raise FailedPrecondition("this server has no semantic cache (models not loaded)")
+        return self.cache.report_bad_hit(tenant, key)
 
     def _query_vector(self, query: str) -> Any:
         embedder = self.pipeline.resources.embedder

@@ -407,10 +407,15 @@ MAX_KEY_CHARS = 1024
 
 
 def report_key_from_proto(req: pb.ReportBadHitRequest) -> str:
-    key = req.key.strip()
+    return report_key(req.key)
+
+
+def report_key(raw: str) -> str:
+    """A bad-hit report's key: a served answer's matched_key (gRPC and HTTP alike)."""
+    key = raw.strip()
     v = Violations()
     if not key:
-        v.add("key", "must be a CompleteResponse.matched_key (not empty)")
+        v.add("key", "must be the matched_key of a served cached answer (not empty)")
     elif len(key) > MAX_KEY_CHARS:
         v.add("key", f"must be at most {MAX_KEY_CHARS} characters")
     v.raise_if_any()

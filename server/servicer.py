@@ -26,7 +26,7 @@ import grpc
 
 from promptpress.cachekeys.cost import round_usd
 from promptpress.cancel import CancelToken, bound
-from promptpress.errors import FailedPrecondition, InvalidInput
+from promptpress.errors import InvalidInput
 from promptpress.retrieval import IndexStatus
 from promptpress.server import convert, experiment_wire
 from promptpress.server.admission import Admission
@@ -286,11 +286,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     # --- ReportBadHit ------------------------------------------------------------------
 
     def _report_bad_hit(self, tenant: str, req: pb.ReportBadHitRequest) -> pb.ReportBadHitResponse:
-        key = convert.report_key_from_proto(req)
-        cache = self.completer.cache
-        if cache is None:
-            raise FailedPrecondition("this server has no semantic cache (models not loaded)")
-        report = cache.report_bad_hit(tenant, key)
+        report = self.completer.report_bad_hit(tenant, convert.report_key_from_proto(req))
         return pb.ReportBadHitResponse(
             removed=report.removed,
             cache_status=CACHE_STATUS_TO_PB.get(report.kind, pb.CACHE_STATUS_UNSPECIFIED),

@@ -22,6 +22,9 @@ def report(done: Completion, request_id: str) -> dict[str, Any]:
         "request_id": request_id,
         "cache": done.cache_status,  # none | exact | semantic
         "similarity": round(done.similarity, 6),
+        # For a cache hit, the key to report it by if the answer is wrong:
+        # POST /v1/promptpress/bad_hits {"key": ...}.
+        "matched_key": done.matched_key,
         "tier": done.decision.tier if done.decision else "",
         "routing_reason": done.decision.reason if done.decision else "answered from the cache",
         "upstream": done.upstream,
@@ -40,6 +43,7 @@ def report_headers(done: Completion) -> dict[str, str]:
     stats = done.pre.stats
     headers = {
         "cache": done.cache_status,
+        "matched-key": done.matched_key,
         "tier": done.decision.tier if done.decision else "",
         "upstream": done.upstream,
         "tokens-before": str(stats.original_tokens),

@@ -53,6 +53,7 @@ def build_web_app(service: HttpService, *, max_body_bytes: int) -> web.Applicati
     app.router.add_post("/v1/messages", service.messages)
     app.router.add_get("/v1/models", service.models)
     app.router.add_get("/v1/models/{model}", service.models)
+    app.router.add_post("/v1/promptpress/bad_hits", service.bad_hits)
     return app
 
 

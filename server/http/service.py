@@ -152,6 +152,28 @@ class HttpService:
             body = api.model_json(next(e for e in entries if e.id == name.strip()))
         return web.json_response(body, headers={"x-request-id": request[REQUEST_ID]})
 
+    async def bad_hits(self, request: web.Request) -> web.Response:
+        """POST /v1/promptpress/bad_hits {"key": MATCHED_KEY}: the cached answer served
+        under that key was wrong. The entry is removed at once and the report feeds the
+        tenant's calibration, as gRPC's ReportBadHit does."""
+        tenant = self.tenant(request)
+        async with self.admitted(tenant, None):
+            body = json_object(await request.read())
+            raw = body.get("key")
+            if not isinstance(raw, str):
+                raise InvalidInput.single("key", "must be a string: a response's matched_key")
+            key = convert.report_key(raw)
+            loop = asyncio.get_running_loop()
+            done = await loop.run_in_executor(
+                self.completer.executor, self.completer.report_bad_hit, tenant, key
+            )
+        body = {
+            "removed": done.removed,
+            "cache": done.kind or "none",  # what had served the key: exact | semantic
+            "tenant_threshold": done.tenant_threshold,
+        }
+        return web.json_response(body, headers={"x-request-id": request[REQUEST_ID]})
+
     # --- the shared flow ----------------------------------------------------------------
 
     async def _prepare(

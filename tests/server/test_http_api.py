@@ -169,6 +169,44 @@ async def test_openai_repeat_is_a_cache_hit(oai: openai.AsyncOpenAI, upstreams) 
     assert fresh.choices[0].message.content == "Ottawa, still." and len(small.requests) == 2
 
 
+async def test_a_wrong_cached_answer_is_reported_over_http(
+    server, oai: openai.AsyncOpenAI, upstreams
+) -> None:  # type: ignore[no-untyped-def]
+    """An app on the OpenAI SDK reports a hit by the key its response carried; the
+    entry is gone at once, for that tenant only."""
+    small, _ = upstreams
+    small.script(JSONReply(openai_completion("Lyon.")))  # wrong, and now cached
+    messages = chat("What is the capital of France?", system="Bad-hit test.")
+    await oai.chat.completions.create(model="small", messages=messages)
+    raw = await oai.chat.completions.with_raw_response.create(model="small", messages=messages)
+    hit = raw.parse()
+    key = raw.headers["x-promptpress-matched-key"]
+    assert raw.headers["x-promptpress-cache"] == "exact" and len(small.requests) == 1
+    assert (hit.model_extra or {})["promptpress"]["matched_key"] == key
+
+    base = f"http://127.0.0.1:{server[0].http_port}/v1/promptpress/bad_hits"
+    async with httpx.AsyncClient() as http:
+        other = await http.post(base, json={"key": key}, headers={"x-api-key": BUDGET_KEY})
+        reported = await http.post(base, json={"key": key}, headers={"x-api-key": KEY})
+        again = await http.post(base, json={"key": key}, headers={"x-api-key": KEY})
+        empty = await http.post(base, json={"key": "  "}, headers={"x-api-key": KEY})
+        wrong_type = await http.post(base, json={"key": 7}, headers={"x-api-key": KEY})
+        anonymous = await http.post(base, json={"key": key})
+    assert other.status_code == 200 and other.json()["removed"] == 0  # another tenant's key
+    assert reported.status_code == 200
+    assert reported.json()["removed"] == 1 and reported.json()["cache"] == "exact"
+    assert again.json() == {**again.json(), "removed": 0, "cache": "none"}
+    for bad in (empty, wrong_type):
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "key"
+    assert anonymous.status_code == 401
+
+    small.script(JSONReply(openai_completion("Paris.")))
+    fixed = await oai.chat.completions.with_raw_response.create(model="small", messages=messages)
+    assert fixed.parse().choices[0].message.content == "Paris."
+    assert fixed.headers["x-promptpress-cache"] == "none" and len(small.requests) == 2
+    assert "x-promptpress-matched-key" not in fixed.headers
+
+
 async def test_openai_stream_with_usage(oai: openai.AsyncOpenAI, upstreams) -> None:  # type: ignore[no-untyped-def]
     small, _ = upstreams
     usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
