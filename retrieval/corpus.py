@@ -5,7 +5,8 @@ Layout (spaces of a promptpress.storage.Store, which namespaces them by tenant):
 - ``corpus:docs``   map: doc id -> JSON: text, metadata, static, fingerprint,
                     counts, and the chunks (span, tokens, content hash, BM25 terms)
 - ``corpus:usage``  map: counters ``documents`` and ``bytes`` (the tenant's quota)
-- ``emb:<model>``   cache: content hash -> float32 vector (the embedding cache)
+- ``emb:<model>``   cache: content hash -> float32 vector (the embedding cache),
+                    for chunks and, from indexing, for their sub-chunks
 
 A document and its chunks are one value, so a reader never sees one without
 the other. BM25 statistics depend on which documents a request names, so they
@@ -21,6 +22,19 @@ over): an error at any point leaves the corpus as it was. Per-tenant quotas
 requests (or replicas) cannot overshoot them together. The embedding cache
 is best effort: when the store cannot be reached, inline documents are
 embedded and not cached, so requests that name no stored document still work.
+
+Indexing also embeds the sub-chunks that small budgets cut stored chunks into
+(refine.py: 64 and 128 tokens under the default 256-token chunks) and caches
+them like any chunk's vector, so the first small-budget request over a stored
+document does not embed them on the request path. They are derived data, found
+by content hash: a corpus indexed before this (or with `fine_at_index=()`),
+an evicted entry or an unreachable store only means refinement embeds them
+when first needed, as it always could. They go into the cache before the
+chunks' own vectors and in a separate write, so a cache at its entry cap
+(which evicts the oldest insertions) loses sub-chunk vectors before chunk
+vectors. They multiply the cache entries per chunk by about nine (1 + ~5 at
+64 tokens + ~3 at 128), which `Quotas.max_cached_embeddings` and the store's
+size must allow for (README, "Capacity").
 """
 
 from __future__ import annotations
@@ -45,6 +59,7 @@ from promptpress.retrieval.chunking import (
     counter_identity,
 )
 from promptpress.retrieval.ranking import bm25_terms
+from promptpress.retrieval.refine import reachable_fine_chunkings, sub_chunks
 from promptpress.retrieval.selection import CandidatePool
 from promptpress.retrieval.validation import (
     DEFAULT_LIMITS,
@@ -139,7 +154,11 @@ class Corpus:
         counter: TokenCounter | None = None,
         quotas: Quotas = DEFAULT_QUOTAS,
         map_size: int = DEFAULT_MAP_SIZE,
+        fine_at_index: Sequence[ChunkingConfig] | None = None,
     ) -> None:
+        """`fine_at_index`: the sub-chunk sizes indexing embeds ahead of requests;
+        None (default) is every size a budget can ask for, () none (they are then
+        embedded by the first request that needs them)."""
         self._owns_store = isinstance(store, (str, os.PathLike))
         if isinstance(store, (str, os.PathLike)):
             from promptpress.storage.lmdb_store import LmdbStore  # a path: embedded default
@@ -153,6 +172,9 @@ class Corpus:
         # Chunk sizes are measured in one tokenizer for the whole corpus; selection
         # recounts in the target's tokenizer when it differs.
         self.counter = counter or counter_for()
+        self.fine_at_index = tuple(
+            reachable_fine_chunkings(chunking) if fine_at_index is None else fine_at_index
+        )
         model_key = hashlib.sha256(embedder.model_id.encode()).hexdigest()[:16]
         self._embeddings = f"emb:{model_key}"
 
@@ -173,7 +195,11 @@ class Corpus:
             }
             prepared.update(changed)
             if changed:
-                self._cache_vectors(tenant, [c for p in changed.values() for c in p.chunks])
+                chunks = [c for p in changed.values() for c in p.chunks]
+                # Sub-chunks first: a cache at its entry cap evicts the oldest
+                # insertions, and a chunk's own vector is the one every request needs.
+                self._cache_vectors(tenant, self.fine_pieces(chunks))
+                self._cache_vectors(tenant, chunks)
                 try:
                     self.store.commit(tenant, self._index_ops(documents, raw, stored, changed))
                 except Conflict:
@@ -264,6 +290,10 @@ class Corpus:
         for row, chunk in enumerate(chunks):
             matrix[row] = vectors[chunk.content_hash]
         return CandidatePool(chunks, matrix, terms)
+
+    def fine_pieces(self, chunks: Sequence[Chunk]) -> list[Chunk]:
+        """The sub-chunks of `chunks` at every `fine_at_index` size, as refine.py cuts them."""
+        return [p for fine in self.fine_at_index for p in sub_chunks(chunks, self.counter, fine)]
 
     def fingerprint(self, doc: Document) -> str:
         """Everything that decides a stored document's chunks, terms and vectors."""

@@ -17,21 +17,27 @@ Sub-chunks are ordinary `Chunk`s: exact slices of the document text, with ids
 made of the document id and their content hash (the same chunk always yields the
 same sub-chunks), and embeddings cached in the corpus by content hash like any
 chunk's, so none is embedded twice. Sizes are powers of two so that nearby
-budgets share sub-chunks and their cached vectors. Only the kept chunks are cut,
-so the work per request is bounded by the budget, not by the corpus: a 128-token
-budget over a thousand stored documents embeds at most about 2,300 tokens of new
-sub-chunks (2,048 and one chunk), once.
+budgets share sub-chunks and their cached vectors: with the default 256-token
+chunks every budget below 768 tokens asks for 64- or 128-token sub-chunks
+(`reachable_fine_chunkings`). The corpus embeds those when it indexes a document
+(corpus.py), so a small-budget request over stored documents finds them cached.
+Only the kept chunks are cut, so when they are not cached (inline documents, a
+corpus indexed before sub-chunks were embedded at index time, an evicted cache
+entry, a corpus configured not to) the work per request is still bounded by the
+budget, not by the corpus: a 128-token budget over a thousand stored documents
+embeds at most about 2,300 tokens of new sub-chunks (2,048 and one chunk), once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from promptpress.retrieval.chunking import Chunk, ChunkingConfig, chunk_document, counter_identity
-from promptpress.retrieval.corpus import Corpus
 from promptpress.retrieval.ranking import bm25_terms
 from promptpress.retrieval.selection import (
     CandidatePool,
@@ -42,6 +48,9 @@ from promptpress.retrieval.selection import (
 )
 from promptpress.tokens import TokenCounter
 from promptpress.types import Document, Placement
+
+if TYPE_CHECKING:  # corpus.py imports this module to cut sub-chunks at index time
+    from promptpress.retrieval.corpus import Corpus
 
 # Sub-chunks are cut at about budget / FINE_PER_BUDGET tokens, so that a budget
 # holds several candidates, ...
@@ -77,6 +86,20 @@ def fine_chunking(chunking: ChunkingConfig, max_tokens: int) -> ChunkingConfig |
         return None
     # Same overlap share as the defaults (32 of 256): a seam answer stays whole.
     return ChunkingConfig(size, size * chunking.overlap // chunking.size)
+
+
+@functools.lru_cache(maxsize=16)
+def reachable_fine_chunkings(chunking: ChunkingConfig) -> tuple[ChunkingConfig, ...]:
+    """Every finer chunking `fine_chunking` can ask for over `chunking`, finest first.
+
+    Budgets of 1 to 3 * size - 1 tokens are the only ones that refine; each maps
+    to a power of two, so there are a handful at most ((64, 8) and (128, 16) for
+    the default 256-token chunks).
+    """
+    found = {
+        fine_chunking(chunking, b) for b in range(1, chunking.size * REFINE_BELOW_CHUNKS_PER_BUDGET)
+    }
+    return tuple(sorted((f for f in found if f is not None), key=lambda f: f.size))
 
 
 def split_chunk(chunk: Chunk, counter: TokenCounter, fine: ChunkingConfig) -> list[Chunk]:

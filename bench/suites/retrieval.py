@@ -25,6 +25,10 @@ per article at a 256-token budget; warm = the article stored and named by id
 per question and budget, where a request whose best chunks were never cut before
 also embeds their sub-chunks (reported as the cache-miss share); in-order = the
 same warm request with no query (no ranking).
+
+A last table (retrieval_first.py) times the first request at a small budget
+on a freshly indexed article, with sub-chunks embedded at indexing (the
+default) and without (before), and what indexing costs each way.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from promptpress.bench import plots
 from promptpress.bench.datasets import SquadArticle, SquadQuestion, sample, squad_v2_dev
 from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
 from promptpress.bench.loadgen import percentiles
+from promptpress.bench.suites import retrieval_first
 from promptpress.bench.suites.retrieval_scoring import (
     BUDGETS,
     METHODS,
@@ -104,20 +109,29 @@ def _run(ctx: SuiteContext) -> SuiteResult:
     load_s = time.perf_counter() - started
     embedder.embed(["warm-up: the first forward pass allocates"])
     tally = Tally.empty()
+    first = retrieval_first.FirstRequests()
     with tempfile.TemporaryDirectory(prefix="pp-bench-retrieval-") as tmp:
         corpus = service_corpus(Path(tmp), embedder)
         try:
-            for article in ctx.progress(chosen, desc="retrieval: articles"):
+            for turn, article in enumerate(ctx.progress(chosen, desc="retrieval: articles")):
                 questions = _questions(article, config, ctx)
+                docs = [
+                    Document(f"{article.title}/{i}", p.context)
+                    for i, p in enumerate(article.paragraphs)
+                ]
+                embedder.remember = False
+                first.measure(
+                    corpus, article.title, docs, questions[0].question, counter, turn=turn
+                )
                 _measure_article(ctx, corpus, embedder, article, questions, counter, tally)
             chunking = corpus.chunking
         finally:
             corpus.close()
     figures = _figures(tally, chosen, chunking, load_s, embedder.model_id)
+    figures["first_request"] = first.figures()
     plot = _plot(figures, ctx.out_dir / "retrieval_recall.png")
-    return SuiteResult(
-        suite=NAME, datasets=[info], figures=figures, table_md=_tables(figures), plots=[plot]
-    )
+    tables = _tables(figures) + "\n\n" + retrieval_first.table(figures["first_request"])
+    return SuiteResult(suite=NAME, datasets=[info], figures=figures, table_md=tables, plots=[plot])
 
 
 def _questions(article: SquadArticle, config: Settings, ctx: SuiteContext) -> list[SquadQuestion]:

@@ -209,7 +209,8 @@ def test_a_full_lmdb_store_is_resource_exhausted_not_internal(
     from promptpress.server.status import status_for
     from promptpress.storage.lmdb_store import LmdbStore
 
-    store = LmdbStore(tmp_path / "tiny", map_size=128 << 10)
+    # Room for a few documents with their chunks' and sub-chunks' vectors (~50 KB each).
+    store = LmdbStore(tmp_path / "tiny", map_size=512 << 10)
     with Corpus(store, fake_embedder) as corpus:
         big = " ".join(f"word{i}" for i in range(1500))  # ~13 KB
         with pytest.raises(ResourceExhausted) as err:

@@ -206,8 +206,10 @@ def test_sub_chunk_ids_are_stable_across_requests_and_reopened_corpora(
 
 
 def test_sub_chunks_are_embedded_once(tmp_path: Path, counter: TokenCounter) -> None:
+    """When indexing did not embed them (a corpus from before it did, or configured not
+    to), the first request that needs sub-chunks embeds them, and only once."""
     embedder = HashingEmbedder()
-    with Corpus(tmp_path / "c", embedder, map_size=64 << 20) as corpus:
+    with Corpus(tmp_path / "c", embedder, map_size=64 << 20, fine_at_index=()) as corpus:
         corpus.index_documents("t", DOCS)
         indexed = list(embedder.texts)
         assert sorted(indexed) == sorted(d.text for d in DOCS)
@@ -221,7 +223,7 @@ def test_sub_chunks_are_embedded_once(tmp_path: Path, counter: TokenCounter) -> 
         _ask(corpus, counter, query, 200)  # a nearby budget: the same 64-token sub-chunks
         assert embedder.texts[before:] == [query, query], "only the query was embedded again"
     reopened = HashingEmbedder()
-    with Corpus(tmp_path / "c", reopened, map_size=64 << 20) as corpus:
+    with Corpus(tmp_path / "c", reopened, map_size=64 << 20, fine_at_index=()) as corpus:
         _ask(corpus, counter, query, 128)
     assert reopened.texts == [query], "cached in LMDB, not just in memory"
 
