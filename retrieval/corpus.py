@@ -24,7 +24,7 @@ is best effort: when the store cannot be reached, inline documents are
 embedded and not cached, so requests that name no stored document still work.
 
 Indexing also embeds the sub-chunks that small budgets cut stored chunks into
-(refine.py: 64 and 128 tokens under the default 256-token chunks) and caches
+(refine.py, subchunks.py: 64 and 128 tokens under the default 256-token chunks) and caches
 them like any chunk's vector, so the first small-budget request over a stored
 document does not embed them on the request path. They are derived data, found
 by content hash: a corpus indexed before this (or with `fine_at_index=()`),
@@ -59,8 +59,8 @@ from promptpress.retrieval.chunking import (
     counter_identity,
 )
 from promptpress.retrieval.ranking import bm25_terms
-from promptpress.retrieval.refine import reachable_fine_chunkings, sub_chunks
 from promptpress.retrieval.selection import CandidatePool
+from promptpress.retrieval.subchunks import reachable_fine_chunkings, sub_chunks
 from promptpress.retrieval.validation import (
     DEFAULT_LIMITS,
     DocumentLimits,
