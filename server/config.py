@@ -86,6 +86,10 @@ class ServerConfig:
     # Per-tenant corpus quotas (0: unlimited); over them IndexDocuments is RESOURCE_EXHAUSTED.
     max_corpus_documents_per_tenant: int = 100_000
     max_corpus_bytes_per_tenant: int = 1 << 30
+    # IndexDocuments also embeds the 64- and 128-token sub-chunks small context
+    # budgets select from, so no request embeds them (indexing costs ~3x; false:
+    # the first request that needs them embeds them, ~1 s on one CPU thread).
+    index_sub_chunks: bool = True
     # Models. Empty: the embedded defaults (see README).
     embedding_model: str = ""
     compressor_model: str = ""

@@ -197,6 +197,7 @@ def load_resources(
         resources.embedder,
         limits=retrieval_limits(config),
         quotas=corpus_quotas(config),
+        fine_at_index=None if config.index_sub_chunks else (),
     )
     resources.closers.append(resources.corpus)
     resources.semantic_cache = open_semantic_cache(

@@ -109,3 +109,18 @@ def test_sub_chunk_vectors_are_evicted_before_chunk_vectors(
         before = len(embedder.texts)
         _ask(corpus, counter, "enzymes", 4096)  # every stored chunk, no refining
         assert embedder.texts[before:] == ["enzymes"], "every chunk vector was kept"
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(True, [64, 128]), (False, [])])
+def test_the_server_setting_decides_what_indexing_embeds(
+    tmp_path: Path, shared_embedder, shared_compressor, setting: bool, expected: list[int]
+) -> None:  # type: ignore[no-untyped-def]
+    from promptpress.server.config import ServerConfig
+    from promptpress.server.resources import load_resources
+
+    config = ServerConfig(data_dir=str(tmp_path), index_sub_chunks=setting)
+    resources = load_resources(config, embedder=shared_embedder, compressor=shared_compressor)
+    try:
+        assert [f.size for f in resources.corpus.fine_at_index] == expected
+    finally:
+        resources.close()
