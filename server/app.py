@@ -264,7 +264,6 @@ async def build_app(
             )
         pipeline = Pipeline(resources, max_compress_tokens=config.max_compress_tokens)
     server = grpc.aio.server(
-        interceptors=[DecodeGuard()],
         options=[
             ("grpc.max_receive_message_length", config.max_receive_message_bytes),
             ("grpc.max_send_message_length", config.max_receive_message_bytes),
@@ -287,10 +286,14 @@ async def build_app(
         experiments=Experiments(
             parse_experiments(config.extra), pipeline.resources.store, metrics=metrics
         ),
+        inline_max_request_bytes=config.inline_max_request_bytes,
     )
-    pb_grpc.add_PromptPressServiceServicer_to_server(servicer, server)
+    # Undecodable requests -> INVALID_ARGUMENT (server/decode.py); reflection's
+    # streaming requests need no guard.
+    guarded = DecodeGuard().registrar(server)
+    pb_grpc.add_PromptPressServiceServicer_to_server(servicer, guarded)
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, guarded)
     enable_reflection(
         server, (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     )

@@ -59,6 +59,10 @@ class ServerConfig:
     # Work limits: tokens one Compress call, or one Preprocess's compression, may
     # send through the compressor model (CPU time grows with them).
     max_compress_tokens: int = 32_768
+    # Requests at most this big (serialised) whose work cannot block (a Preprocess
+    # without documents or compression, a CountTokens) run on the event loop instead
+    # of a worker thread, which costs more than their work (server/inline.py). 0: never.
+    inline_max_request_bytes: int = 4096
     # torch intra-op threads per inference (0: torch's default). Requests already run
     # in parallel on the worker threads; on small or shared hosts one thread per
     # inference was 3-8x faster than two (measured on 2 cores).

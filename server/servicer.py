@@ -6,7 +6,9 @@ when the call ends early, so its worker-thread work stops at the next
 checkpoint), and errors mapped to statuses in one place
 (promptpress.server.status). The unary stage RPCs (CountTokens, Preprocess, the
 corpus, Compress) then go through `_unary`: convert and validate, run the work in
-the worker pool (never on the event loop), convert back. Complete and
+the worker pool, convert back. Only work that is provably small and cannot block
+(server/inline.py: a few KiB, no store, model or file) runs on the event loop
+itself, where it costs less than the hop to a worker would. Complete and
 StreamComplete await the Completer instead, which keeps its own blocking work
 off the loop.
 """
@@ -16,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
@@ -29,6 +31,7 @@ from promptpress.cancel import CancelToken, bound
 from promptpress.errors import InvalidInput
 from promptpress.retrieval import IndexStatus
 from promptpress.server import convert, experiment_wire
+from promptpress.server import inline as inline_calls
 from promptpress.server.admission import Admission
 from promptpress.server.auth import KeyRing
 from promptpress.server.completion import Completer, Completion, CompletionInput
@@ -72,6 +75,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         admission: Admission | None = None,
         max_compress_tokens: int = 0,
         experiments: Experiments | None = None,
+        inline_max_request_bytes: int = inline_calls.DEFAULT_MAX_BYTES,
     ) -> None:
         self.completer = completer
         self.rate_limits = rate_limits or RateLimits({}, LocalCounters())
@@ -82,6 +86,9 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         self.admission = admission or Admission()
         self.max_compress_tokens = max_compress_tokens
         self.experiments = experiments or Experiments((), None)
+        # Requests at most this big (serialised) whose work cannot block run on the
+        # event loop (server/inline.py); 0: every call goes to the worker pool.
+        self.inline_max_request_bytes = inline_max_request_bytes
         # Tokens of the calls in flight: shutdown cancels what is left at its deadline.
         self.tokens: set[CancelToken] = set()
 
@@ -109,21 +116,33 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
 
     @contextlib.asynccontextmanager
     async def _rpc(self, rpc: str, context: grpc.aio.ServicerContext) -> AsyncIterator[str]:
-        """Authenticate, yield the tenant, and map any error to a status, in one place."""
-        request_id = uuid.uuid4().hex[:16]
+        """Authenticate, yield the tenant, and map any error to a status, in one place.
+
+        The `x-request-id` header goes out while the call is admitted and works
+        (its own round trip through gRPC's completion queue, ~0.1 ms, overlaps the
+        work instead of preceding it); it is awaited before the answer or the
+        error status, which must follow it."""
+        request_id = secrets.token_hex(8)
         experiment_wire.request_id_var.set(request_id)
+        header = asyncio.ensure_future(
+            context.send_initial_metadata((("x-request-id", request_id),))
+        )
         try:
-            await context.send_initial_metadata((("x-request-id", request_id),))
+            await asyncio.sleep(0)  # the header's batch starts before inline work holds the loop
             tenant = self.keyring.tenant_for(context.invocation_metadata() or ())
             async with self.admitted(tenant, context.time_remaining()):
                 yield tenant
+            await header
             log_event(log, "rpc", rpc=rpc, tenant=tenant, request_id=request_id, code="OK")
         except asyncio.CancelledError:
+            header.cancel()
             log_event(log, "rpc", rpc=rpc, request_id=request_id, code="CANCELLED")
             raise
         except grpc.aio.AbortError:
+            await _settled(header)
             raise
         except Exception as exc:  # mapped to a status below; never a traceback to the client
+            await _settled(header)  # the status follows the header
             code, message, trailer = status_for(exc, request_id)
             level = logging.ERROR if code is grpc.StatusCode.INTERNAL else logging.INFO
             log.log(
@@ -140,12 +159,25 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         request: Any,
         context: grpc.aio.ServicerContext,
         work: Callable[[str, Any], T],
+        runs_inline: Callable[[Any, int], bool] | None = None,
     ) -> T:
-        """Run blocking `work(tenant, request)` in the worker pool, never on the event loop."""
+        """Run blocking `work(tenant, request)` in the worker pool, never on the event
+        loop, unless `runs_inline(request, max bytes)` vouches it is small (server/inline.py)."""
         async with self._rpc(rpc, context) as tenant:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.executor, work, tenant, request)
+            return await self._run(tenant, request, work, runs_inline)
         raise AssertionError("unreachable")  # _rpc aborts on every error
+
+    async def _run(
+        self,
+        tenant: str,
+        request: Any,
+        work: Callable[[str, Any], T],
+        runs_inline: Callable[[Any, int], bool] | None,
+    ) -> T:
+        if runs_inline is not None and runs_inline(request, self.inline_max_request_bytes):
+            return work(tenant, request)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, work, tenant, request)
 
     # --- CountTokens -----------------------------------------------------------------
 
@@ -166,7 +198,13 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     async def CountTokens(
         self, request: pb.CountTokensRequest, context: grpc.aio.ServicerContext
     ) -> pb.CountTokensResponse:
-        return await self._unary("CountTokens", request, context, self._count_tokens)
+        return await self._unary(
+            "CountTokens",
+            request,
+            context,
+            self._count_tokens,
+            inline_calls.count_tokens_runs_inline,
+        )
 
     # --- Preprocess ------------------------------------------------------------------
 
@@ -210,9 +248,10 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     async def Preprocess(
         self, request: pb.PreprocessRequest, context: grpc.aio.ServicerContext
     ) -> pb.PreprocessResponse:
+        # With experiments a Preprocess writes to their ledger (a store): never inline.
+        small = None if self.experiments else inline_calls.preprocess_runs_inline
         async with self._rpc("Preprocess", context) as tenant:
-            loop = asyncio.get_running_loop()
-            resp = await loop.run_in_executor(self.executor, self._preprocess, tenant, request)
+            resp = await self._run(tenant, request, self._preprocess, small)
             await self.rate_limits.charge(tenant, tokens=resp.stats.final_tokens)
             return resp
         raise AssertionError("unreachable")
@@ -382,6 +421,15 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         upstream = done.cache_status == "none"
         tokens = done.pre.stats.final_tokens if upstream else 0
         await self.rate_limits.charge(tenant, tokens=tokens, spend_usd=done.cost_usd)
+
+
+async def _settled(task: asyncio.Future[None]) -> None:
+    """Wait for `task` to end, whatever its outcome: on an error path the header's own
+    failure (the caller is gone) is the lesser news, retrieved so it is not logged."""
+    if not task.done():
+        await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 CACHE_STATUS_TO_PB = {
