@@ -403,7 +403,7 @@ def _serve(args: argparse.Namespace) -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - client-only installs run this CLI on 3.10
         raise CliError("the server needs Python 3.11 or newer (the client runs on 3.10+)")
     from promptpress.server.app import check_config, serve
-    from promptpress.server.logs import configure_logging
+    from promptpress.server.logs import configure_logging, stop_logging
 
     config = _server_config(args)
     check_config(config)  # a bad [tiers] table fails here, before any model loads
@@ -413,6 +413,7 @@ def _serve(args: argparse.Namespace) -> int:
         # A worker thread is stuck in work that has no checkpoint; the interpreter
         # would join it at exit. The stores were not closed under it and LMDB is
         # crash-safe, so leave now rather than overrun the grace period.
+        stop_logging()  # the queued log lines first (server/logs.py)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)

@@ -1,0 +1,76 @@
+"""JSON log lines are written by a listener thread, in order, with every field."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+from collections.abc import Iterator
+
+import pytest
+
+from promptpress.server import logs
+
+
+@pytest.fixture
+def root_restored() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        logs.stop_logging()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_lines_are_json_in_order_with_their_fields(
+    root_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure_logging("INFO")
+    log = logging.getLogger("promptpress.server")
+    for i in range(50):
+        logs.log_event(log, "rpc", rpc="Preprocess", request_id=f"id{i}", code="OK")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed %s", "here")
+    logs.log_event(log, "hidden", logging.DEBUG)  # below the level
+    logs.stop_logging()  # writes out what is queued
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [e["request_id"] for e in lines[:50]] == [f"id{i}" for i in range(50)]
+    assert lines[0]["event"] == "rpc" and lines[0]["rpc"] == "Preprocess"
+    assert lines[0]["level"] == "info" and lines[0]["logger"] == "promptpress.server"
+    assert isinstance(lines[0]["ts"], float)
+    assert lines[50]["event"] == "failed here" and "ValueError: boom" in lines[50]["exception"]
+    assert len(lines) == 51
+
+
+def test_after_stop_records_are_written_directly(
+    root_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure_logging("INFO")
+    logs.stop_logging()
+    logs.log_event(logging.getLogger("promptpress.server"), "late", x=1)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert json.loads(line)["x"] == 1
+
+
+def test_a_full_queue_drops_and_then_reports_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logs, "QUEUE_SIZE", 2)
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = logs._Enqueue(records)  # no listener: nothing drains the queue
+    log = logging.getLogger("test_logs.full")
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        for i in range(5):
+            log.warning("event %d", i)
+        assert handler.dropped == 3
+        assert [records.get_nowait().getMessage() for _ in range(2)] == ["event 0", "event 1"]
+        log.warning("event 5")  # room again
+        dropped, last = records.get_nowait(), records.get_nowait()
+    finally:
+        log.removeHandler(handler)
+    assert dropped.getMessage() == "log records dropped" and dropped.__dict__["dropped"] == 3
+    assert last.getMessage() == "event 5" and handler.dropped == 0
