@@ -21,6 +21,7 @@ different tenants (or kinds) cannot collide short of a SHA-256 collision.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -52,6 +53,12 @@ class CacheKeys:
 
 
 def _hasher(kind: str, tenant: str) -> hashlib._Hash:
+    return _started(kind, tenant).copy()
+
+
+@functools.lru_cache(maxsize=1024)
+def _started(kind: str, tenant: str) -> hashlib._Hash:
+    """The state after the kind and the tenant, hashed once (callers copy it)."""
     h = hashlib.sha256()
     _feed(h, f"promptpress/{KEY_VERSION}/{kind}")
     _feed(h, tenant)
@@ -59,7 +66,11 @@ def _hasher(kind: str, tenant: str) -> hashlib._Hash:
 
 
 def _feed(h: hashlib._Hash, text: str) -> None:
-    data = text.encode("utf-8")
+    _feed_utf8(h, text.encode("utf-8"))
+
+
+def _feed_utf8(h: hashlib._Hash, data: bytes) -> None:
+    """What _feed hashes, for text already encoded: 8-byte length, then the bytes."""
     h.update(len(data).to_bytes(8, "big"))
     h.update(data)
 
@@ -103,10 +114,10 @@ def answer_spec(tool_choice: ToolChoice | None, response_format: ResponseFormat 
 
 def prefix_hashes(tenant: str, layout: PromptLayout) -> tuple[str, ...]:
     h = _hasher("prefix", tenant)
-    _feed(h, layout.tools_json())
+    _feed_utf8(h, layout.tools_json_utf8())
     out = []
     for i in range(len(layout.messages)):
-        _feed(h, layout.message_json(i))
+        _feed_utf8(h, layout.message_json_utf8(i))
         out.append(h.copy().hexdigest()[:32])
     return tuple(out)
 
@@ -121,17 +132,13 @@ def exact_key(
     answer: str = "",
 ) -> str:
     h = _hasher("exact", tenant)
-    for part in (
-        provider.lower(),
-        model,
-        canonical_json(sampling_spec(sampling)),
-        layout.tools_json(),
-    ):
+    for part in (provider.lower(), model, canonical_json(sampling_spec(sampling))):
         _feed(h, part)
+    _feed_utf8(h, layout.tools_json_utf8())
     if answer:
         _feed(h, answer)
     for i in range(len(layout.messages)):
-        _feed(h, layout.message_json(i))
+        _feed_utf8(h, layout.message_json_utf8(i))
     return h.hexdigest()
 
 
@@ -148,9 +155,9 @@ def _stable_text(m: Message) -> str:
 
 def prompt_cache_key(tenant: str, layout: PromptLayout) -> str:
     h = _hasher("conversation", tenant)
-    _feed(h, layout.tools_json())
+    _feed_utf8(h, layout.tools_json_utf8())
     for i in range(layout.static_end + 1):
-        _feed(h, layout.message_json(i))
+        _feed_utf8(h, layout.message_json_utf8(i))
     anchors = layout.indices(Section.HISTORY, Section.QUERY)
     first_user = next((i for i in anchors if layout.messages[i].role.value == "user"), None)
     if first_user is not None:
@@ -167,14 +174,14 @@ def context_fingerprint(
     """Everything but the final query (volatile values too, unless excluded:
     an answer may depend on the date a system prompt carries)."""
     h = _hasher("context", tenant)
-    _feed(h, layout.tools_json())
+    _feed_utf8(h, layout.tools_json_utf8())
     if answer:
         _feed(h, answer)
     for i, seg in enumerate(layout.sections):
         if seg is Section.QUERY or (seg is Section.VOLATILE and not include_volatile):
             continue
         _feed(h, seg.value)
-        _feed(h, layout.message_json(i))
+        _feed_utf8(h, layout.message_json_utf8(i))
     return h.hexdigest()
 
 

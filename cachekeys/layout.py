@@ -21,6 +21,7 @@ import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from json.encoder import encode_basestring
 from xml.sax.saxutils import quoteattr
 
 from promptpress.errors import FieldViolation, InvalidInput
@@ -65,12 +66,12 @@ class PromptLayout:
     def indices(self, *sections: Section) -> list[int]:
         return [i for i, s in enumerate(self.sections) if s in sections]
 
-    @property
+    @functools.cached_property
     def query_index(self) -> int:
         found = self.indices(Section.QUERY)
         return found[0] if found else -1
 
-    @property
+    @functools.cached_property  # read by breakpoints and keys several times per request
     def static_end(self) -> int:
         """Index of the last system/static message of the leading block, or -1."""
         end = -1
@@ -102,13 +103,29 @@ class PromptLayout:
 
     @functools.cached_property
     def _message_jsons(self) -> tuple[str, ...]:
-        return tuple(canonical_json(message_spec(m)) for m in self.messages)
+        return tuple(message_json(m) for m in self.messages)
+
+    @functools.cached_property
+    def _tools_utf8(self) -> bytes:
+        return self._tools_json.encode("utf-8")
+
+    @functools.cached_property
+    def _message_utf8(self) -> tuple[bytes, ...]:
+        return tuple(j.encode("utf-8") for j in self._message_jsons)
 
     def tools_json(self) -> str:
         return self._tools_json
 
     def message_json(self, index: int) -> str:
         return self._message_jsons[index]
+
+    def tools_json_utf8(self) -> bytes:
+        """`tools_json()` encoded, once per layout (what the keys hash)."""
+        return self._tools_utf8
+
+    def message_json_utf8(self, index: int) -> bytes:
+        """`message_json(index)` encoded, once per layout (what the keys hash)."""
+        return self._message_utf8[index]
 
 
 def canonical_json(value: object) -> str:
@@ -139,6 +156,23 @@ def message_spec(m: Message) -> dict[str, object]:
     if m.tool_calls:
         spec["k"] = [[c.id, c.name, canonical_json_text(c.arguments_json)] for c in m.tool_calls]
     return spec
+
+
+def message_json(m: Message) -> str:
+    """`canonical_json(message_spec(m))`, written directly: sorted keys ("c" < "k" <
+    "n" < "r" < "t"), no whitespace, each string as json.dumps writes it with
+    ensure_ascii=False (`encode_basestring`). The same text, without building a
+    dict and sorting its keys for every message of every request."""
+    if m.tool_calls:  # rare: the nested lists go the general way
+        return canonical_json(message_spec(m))
+    parts = ['{"c":', encode_basestring(m.content)]
+    if m.name:
+        parts += [',"n":', encode_basestring(m.name)]
+    parts += [',"r":', encode_basestring(m.role.value)]
+    if m.tool_call_id:
+        parts += [',"t":', encode_basestring(m.tool_call_id)]
+    parts.append("}")
+    return "".join(parts)
 
 
 def canonical_tools(tools: Sequence[Tool], field: str = "tools") -> tuple[Tool, ...]:

@@ -121,25 +121,38 @@ def message_from_proto(
     role = ROLE_FROM_PB.get(m.role)
     if role is None:
         v.add(f"{field}.role", "must be ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT or ROLE_TOOL")
-    size = _utf8_len(m.content)
-    if size > limits.max_message_bytes:
-        v.add(f"{field}.content", f"is {size} bytes; the limit is {limits.max_message_bytes}")
-    if role is core.Role.TOOL and not m.tool_call_id:
+    # Each read of a string field builds a new str from the wire bytes: read once.
+    content = m.content
+    tool_call_id = m.tool_call_id
+    # A character is at most 4 bytes in UTF-8: short texts need no encoding to check.
+    if len(content) * 4 > limits.max_message_bytes:
+        size = _utf8_len(content)
+        if size > limits.max_message_bytes:
+            v.add(f"{field}.content", f"is {size} bytes; the limit is {limits.max_message_bytes}")
+    if role is core.Role.TOOL and not tool_call_id:
         v.add(f"{field}.tool_call_id", "is required for ROLE_TOOL messages")
-    calls = tuple(core.ToolCall(c.id, c.name, c.arguments_json) for c in m.tool_calls)
-    for i, c in enumerate(m.tool_calls):
-        if not c.id:
-            v.add(f"{field}.tool_calls[{i}].id", "must not be empty")
-    protected = _spans(m.protected_spans, m.content, f"{field}.protected_spans", v)
-    volatile = _spans(m.volatile_spans, m.content, f"{field}.volatile_spans", v)
+    calls: tuple[core.ToolCall, ...] = ()
+    if m.tool_calls:
+        calls = tuple(core.ToolCall(c.id, c.name, c.arguments_json) for c in m.tool_calls)
+        for i, c in enumerate(calls):
+            if not c.id:
+                v.add(f"{field}.tool_calls[{i}].id", "must not be empty")
+    protected = (
+        _spans(m.protected_spans, content, f"{field}.protected_spans", v)
+        if m.protected_spans
+        else ()
+    )
+    volatile = (
+        _spans(m.volatile_spans, content, f"{field}.volatile_spans", v) if m.volatile_spans else ()
+    )
     if role is None:
         return None
     return core.Message(
         role=role,
-        content=m.content,
+        content=content,
         name=m.name,
         pinned=m.pinned,
-        tool_call_id=m.tool_call_id,
+        tool_call_id=tool_call_id,
         tool_calls=calls,
         protected_spans=protected,
         volatile_spans=volatile,
