@@ -97,18 +97,23 @@ def test_a_corpus_indexed_without_sub_chunk_vectors_still_serves_small_budgets(
         assert reopened.texts[before:] == []
 
 
+@pytest.mark.parametrize("backend", ["lmdb", "valkey"])
 def test_sub_chunk_vectors_are_evicted_before_chunk_vectors(
-    tmp_path: Path, counter: TokenCounter
+    tmp_path: Path, counter: TokenCounter, backend: str, request: pytest.FixtureRequest
 ) -> None:
     """A cache at its entry cap drops the oldest insertions: the sub-chunks go in first."""
+    from tests.storage.conftest import make_store
+
     embedder = HashingEmbedder()
     quotas = Quotas(max_cached_embeddings=len(DOCS) + 2)
-    with Corpus(tmp_path / "c", embedder, map_size=64 << 20, quotas=quotas) as corpus:
+    store = make_store(backend, tmp_path, request)
+    with Corpus(store, embedder, quotas=quotas) as corpus:
         corpus.index_documents("t", DOCS)
         assert len(embedder.texts) > len(DOCS) + 2, "more sub-chunks than the cap holds"
         before = len(embedder.texts)
         _ask(corpus, counter, "enzymes", 4096)  # every stored chunk, no refining
         assert embedder.texts[before:] == ["enzymes"], "every chunk vector was kept"
+    store.close()
 
 
 @pytest.mark.parametrize(("setting", "expected"), [(True, [64, 128]), (False, [])])
