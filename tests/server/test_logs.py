@@ -1,10 +1,10 @@
-"""JSON log lines are written by a listener thread, in order, with every field."""
+"""JSON log lines are written by a writer thread, in order, with every field."""
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
-import queue
 from collections.abc import Iterator
 
 import pytest
@@ -16,12 +16,16 @@ from promptpress.server import logs
 def root_restored() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    names = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
+    settings = {name: getattr(logging, name) for name in names}
     try:
         yield
     finally:
         logs.stop_logging()
         root.handlers[:] = handlers
         root.setLevel(level)
+        for name, value in settings.items():
+            setattr(logging, name, value)
 
 
 def test_lines_are_json_in_order_with_their_fields(
@@ -58,8 +62,8 @@ def test_after_stop_records_are_written_directly(
 
 def test_a_full_queue_drops_and_then_reports_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(logs, "QUEUE_SIZE", 2)
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    handler = logs._Enqueue(records)  # no listener: nothing drains the queue
+    records: collections.deque[logging.LogRecord] = collections.deque()
+    handler = logs._Enqueue(records)  # no writer: nothing drains the queue
     log = logging.getLogger("test_logs.full")
     log.propagate = False
     log.addHandler(handler)
@@ -67,9 +71,9 @@ def test_a_full_queue_drops_and_then_reports_the_count(monkeypatch: pytest.Monke
         for i in range(5):
             log.warning("event %d", i)
         assert handler.dropped == 3
-        assert [records.get_nowait().getMessage() for _ in range(2)] == ["event 0", "event 1"]
+        assert [records.popleft().getMessage() for _ in range(2)] == ["event 0", "event 1"]
         log.warning("event 5")  # room again
-        dropped, last = records.get_nowait(), records.get_nowait()
+        dropped, last = records.popleft(), records.popleft()
     finally:
         log.removeHandler(handler)
     assert dropped.getMessage() == "log records dropped" and dropped.__dict__["dropped"] == 3
