@@ -259,6 +259,7 @@ class DistilledScorer:
         batching: bool = True,
         max_batch: int = 16,
         window_s: float = 0.002,
+        max_concurrent: int = 1,
     ) -> None:
         path = Path(head_path) if head_path else DEFAULT_HEAD
         self.head, self.spec, self.meta = load_head(path)
@@ -267,7 +268,11 @@ class DistilledScorer:
         self.model_id = f"distilled-minilm-l6#{digest}"
         self.path = path
         self.batcher: MicroBatcher[list[list[int]], list[np.ndarray]] = MicroBatcher(
-            self._run_batch, max_batch=max_batch, window_s=window_s, enabled=batching
+            self._run_batch,
+            max_batch=max_batch,
+            window_s=window_s,
+            enabled=batching,
+            max_concurrent=max_concurrent,
         )
 
     def _run_batch(self, texts: Sequence[list[list[int]]]) -> list[list[np.ndarray]]:

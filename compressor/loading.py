@@ -28,6 +28,7 @@ def load_compressor(
     distilled: bool = True,
     batching: bool = True,
     batch_window_s: float = 0.002,
+    model_passes: int = 1,
     cache: bool = True,
     threads: int | None = None,
     default_rate: float = 0.5,
@@ -46,7 +47,8 @@ def load_compressor(
     the one shipped in compressor/weights/. With `distilled` (the default) it
     is loaded and the distilled method becomes the default; the SmolLM2
     methods stay selectable. batching: micro-batch the distilled
-    encoder's passes across concurrent requests (batch_window_s at most). threads: torch's
+    encoder's passes across concurrent requests (batch_window_s at most);
+    model_passes of them may run at once. threads: torch's
     intra-op threads (a process-wide setting); None leaves torch's default.
     store: where the compression cache lives (default: LMDB under data_dir).
     """
@@ -59,7 +61,10 @@ def load_compressor(
     fast = None
     if distilled or distilled_model:
         fast = DistilledScorer(
-            distilled_model or DEFAULT_HEAD, batching=batching, window_s=batch_window_s
+            distilled_model or DEFAULT_HEAD,
+            batching=batching,
+            window_s=batch_window_s,
+            max_concurrent=model_passes,
         )
     if llmlingua2_model:
         adapter = LLMLinguaAdapter(llmlingua2_model)

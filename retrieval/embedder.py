@@ -10,6 +10,7 @@ loaded once, offline, on CPU.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,7 @@ class SentenceTransformerEmbedder:
         batching: bool = True,
         max_batch: int = 64,
         window_s: float = 0.002,
+        max_concurrent: int = 1,
     ) -> None:
         # huggingface_hub reads this once, at import: set it before the import below.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -85,9 +87,16 @@ class SentenceTransformerEmbedder:
         # gathered into shared passes (a lone caller runs at once). Each text is
         # padded to its own bucket width, so its vector does not depend on what
         # else is in the batch: batching changes no value (tests/retrieval).
+        # Up to max_concurrent passes run at once (one torch thread each); the
+        # fast tokenizer is not safe to call from two threads, so it has a lock.
         self.batcher: MicroBatcher[list[str], np.ndarray] = MicroBatcher(
-            self._encode_many, max_batch=max_batch, window_s=window_s, enabled=batching
+            self._encode_many,
+            max_batch=max_batch,
+            window_s=window_s,
+            enabled=batching,
+            max_concurrent=max_concurrent,
         )
+        self._tokenizer_lock = threading.Lock()
 
     @property
     def model_id(self) -> str:
@@ -109,14 +118,17 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
     def _encode_many(self, calls: Sequence[list[str]]) -> list[np.ndarray]:
-        """One MicroBatcher batch: every call's texts in shared passes, split back."""
-        flat = [t for texts in calls for t in texts]
-        vectors = self._encode(flat)
-        out, k = [], 0
+        """One MicroBatcher batch: every call's texts in shared passes, split back.
+
+        A text sent by several callers at once (concurrent requests with the same
+        document) is embedded once.
+        """
+        unique: dict[str, int] = {}
         for texts in calls:
-            out.append(vectors[k : k + len(texts)])
-            k += len(texts)
-        return out
+            for t in texts:
+                unique.setdefault(t, len(unique))
+        vectors = self._encode(list(unique))
+        return [vectors[[unique[t] for t in texts]] for texts in calls]
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of texts; each padded to a multiple of PAD_MULTIPLE tokens.
@@ -129,7 +141,8 @@ class SentenceTransformerEmbedder:
 
         # sentence-transformers 6 renamed tokenize to preprocess; accept both.
         preprocess = getattr(self._model, "preprocess", None) or self._model.tokenize
-        features = preprocess(list(texts))
+        with self._tokenizer_lock:
+            features = preprocess(list(texts))
         mask = features["attention_mask"]
         lengths = mask.sum(dim=1).tolist()
         out = np.empty((len(texts), self._dim), dtype=np.float32)

@@ -107,6 +107,10 @@ class ServerConfig:
     # shared model passes (up to micro_batch_window_ms); results are unchanged.
     micro_batching: bool = True
     micro_batch_window_ms: float = 2.0
+    # Forward passes of one model (embedder, distilled encoder) that may run at once,
+    # batched or not (0: one per CPU core this process may use). One at a time left
+    # the other core idle while requests queued for the model (bench/README).
+    model_passes: int = 0
     # Load the models at start-up (false: the RPCs that need them answer FAILED_PRECONDITION).
     load_models: bool = True
     # Prometheus metrics HTTP port on 127.0.0.1 (0: off).

@@ -8,6 +8,7 @@ data directory so a first start does not pay for it.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,16 @@ def semantic_cache_options(table: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
+def model_passes(config: ServerConfig) -> int:
+    """Forward passes of one model that may run at once: the setting, or one per usable core."""
+    if config.model_passes > 0:
+        return config.model_passes
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no sched_getaffinity (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
+
+
 def corpus_quotas(config: ServerConfig) -> Quotas:
     return Quotas(
         max_documents=config.max_corpus_documents_per_tenant,
@@ -191,6 +202,7 @@ def load_resources(
         config.embedding_model or None,
         batching=config.micro_batching,
         window_s=config.micro_batch_window_ms / 1000,
+        max_concurrent=model_passes(config),
     )
     resources.corpus = Corpus(
         resources.store,
@@ -215,6 +227,7 @@ def load_resources(
             distilled=config.distilled_compressor,
             batching=config.micro_batching,
             batch_window_s=config.micro_batch_window_ms / 1000,
+            model_passes=model_passes(config),
             limits=CompressionLimits(max_text_bytes=config.max_text_bytes),
             store=resources.store,
         )

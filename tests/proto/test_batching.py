@@ -62,3 +62,82 @@ def test_disabled_runs_one_by_one() -> None:
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(batcher, range(8))) == [2 * i for i in range(8)]
     assert fn.sizes == [1] * 8
+
+
+def test_one_bad_input_fails_only_its_caller() -> None:
+    fn = Doubler()
+    batcher = MicroBatcher(fn, max_batch=8, window_s=0.05)
+    fn.gate.clear()  # hold the first batch so the rest, with a bad input, queue together
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(batcher, 0)
+        while not batcher._running:  # 0 is being run, held at the gate
+            threading.Event().wait(0.01)
+        futures = [pool.submit(batcher, i) for i in (1, -1, 2, 3)]
+        while len(batcher._queue) < 4:
+            threading.Event().wait(0.01)
+        fn.gate.set()
+        assert first.result(timeout=10) == 0
+        assert futures[0].result(timeout=10) == 2
+        with pytest.raises(ValueError, match="negative"):
+            futures[1].result(timeout=10)
+        assert [f.result(timeout=10) for f in futures[2:]] == [4, 6]
+    assert 4 in fn.sizes  # the four ran as one batch first, then one by one
+    assert batcher.stats.retried == 1
+
+
+def test_a_cancelled_caller_is_dropped_from_its_batch() -> None:
+    from promptpress.cancel import Cancelled, CancelToken, bound
+
+    fn = Doubler()
+    batcher = MicroBatcher(fn, max_batch=8, window_s=0.05)
+    token = CancelToken()
+
+    def cancelled_call() -> int:
+        with bound(token):
+            return batcher(100)
+
+    fn.gate.clear()
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(batcher, 0)
+        while not batcher._running:
+            threading.Event().wait(0.01)
+        gone = pool.submit(cancelled_call)
+        kept = pool.submit(batcher, 5)
+        while len(batcher._queue) < 2:
+            threading.Event().wait(0.01)
+        token.cancel()  # the caller gives up while its input waits for the next batch
+        fn.gate.set()
+        assert first.result(timeout=10) == 0
+        assert kept.result(timeout=10) == 10
+        with pytest.raises(Cancelled):
+            gone.result(timeout=10)
+    assert fn.sizes == [1, 1]  # the cancelled input never reached the model
+    assert batcher.stats.dropped == 1
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_max_concurrent_passes_run_at_once(enabled: bool) -> None:
+    """Two passes overlap when allowed (the second starts while the first is held), never three."""
+    running, peak = [0], [0]
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def fn(items: Sequence[int]) -> list[int]:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        release.wait(5)
+        with lock:
+            running[0] -= 1
+        return list(items)
+
+    batcher = MicroBatcher(fn, max_batch=1, window_s=0.0, enabled=enabled, max_concurrent=2)
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(batcher, i) for i in range(3)]
+        while running[0] < 2:
+            threading.Event().wait(0.01)
+        threading.Event().wait(0.05)  # a third pass, were it allowed, would start now
+        assert running[0] == 2
+        release.set()
+        assert [f.result(timeout=10) for f in futures] == [0, 1, 2]
+    assert peak[0] == 2

@@ -32,3 +32,16 @@ def test_batched_vectors_equal_unbatched_ones(shared_embedder) -> None:  # type:
     # Still the model's own embedding: sentence-transformers' encode agrees to float noise.
     reference = alone._model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     assert np.allclose(want, reference, atol=1e-5)
+
+
+def test_parallel_passes_and_repeated_texts_change_no_vector(shared_embedder) -> None:  # type: ignore[no-untyped-def]
+    # Two passes at once (the server's default on two cores), and callers sending
+    # the same texts at the same time (embedded once per batch): same vectors.
+    want = shared_embedder.embed(TEXTS)
+    parallel = SentenceTransformerEmbedder(max_concurrent=2, window_s=0.02)
+    calls = [TEXTS[k : k + 6] for k in range(0, len(TEXTS), 3)]  # overlapping windows
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(parallel.embed, calls))
+    for k, vectors in zip(range(0, len(TEXTS), 3), got, strict=True):
+        assert np.array_equal(vectors, want[k : k + 6])
+    assert parallel.batcher.stats.items == len(calls)
