@@ -96,6 +96,12 @@ def sampling_spec(s: Sampling) -> dict[str, object]:
     }
 
 
+@functools.lru_cache(maxsize=1024)
+def _sampling_json(s: Sampling) -> str:
+    """canonical_json(sampling_spec(s)), once per distinct Sampling (most requests share one)."""
+    return canonical_json(sampling_spec(s))
+
+
 def answer_spec(tool_choice: ToolChoice | None, response_format: ResponseFormat | None) -> str:
     """What besides the prompt shapes the answer; "" when neither is set (so requests
     without them keep the keys they always had)."""
@@ -132,7 +138,7 @@ def exact_key(
     answer: str = "",
 ) -> str:
     h = _hasher("exact", tenant)
-    for part in (provider.lower(), model, canonical_json(sampling_spec(sampling))):
+    for part in (provider.lower(), model, _sampling_json(sampling)):
         _feed(h, part)
     _feed_utf8(h, layout.tools_json_utf8())
     if answer:

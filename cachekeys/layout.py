@@ -99,6 +99,8 @@ class PromptLayout:
     # messages: computed once per layout, not once per key (the layout is frozen).
     @functools.cached_property
     def _tools_json(self) -> str:
+        if not self.tools:
+            return "[]"  # canonical_json([]); most requests have no tools
         return canonical_json([tool_spec(t) for t in self.tools])
 
     @functools.cached_property

@@ -157,10 +157,19 @@ class ResolvedTarget:
         return self.price.input * mult
 
 
+# Resolved targets remembered per ProfileSet: a service sees a handful of models, and
+# resolving scans the family and price tables every request. Bounded, since model
+# names come from requests.
+_RESOLVED_MAX = 1024
+
+
 @dataclass(frozen=True)
 class ProfileSet:
     profiles: Mapping[str, ProviderProfile]
     checked_on: str
+    _resolved: dict[Target, ResolvedTarget] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def profile(self, provider: str) -> ProviderProfile | None:
         name = provider.strip().lower()
@@ -170,6 +179,14 @@ class ProfileSet:
 
     def resolve(self, target: Target) -> ResolvedTarget:
         """The target's profile, rules and price; falls back (with warnings) unless strict."""
+        found = self._resolved.get(target)
+        if found is None:
+            found = self._resolve(target)  # raises for a strict miss: nothing remembered
+            if len(self._resolved) < _RESOLVED_MAX:
+                self._resolved[target] = found
+        return found
+
+    def _resolve(self, target: Target) -> ResolvedTarget:
         warnings: list[str] = []
         profile = self.profile(target.provider) if target.provider else self.profiles["openai"]
         if profile is None:

@@ -174,19 +174,26 @@ def messages_from_proto(
 
 
 def message_to_proto(m: core.Message) -> pb.Message:
-    return pb.Message(
-        role=ROLE_TO_PB[m.role],
-        content=m.content,
-        name=m.name,
-        pinned=m.pinned,
-        tool_call_id=m.tool_call_id,
-        tool_calls=[
+    out = pb.Message(role=ROLE_TO_PB[m.role], content=m.content)
+    # Only what is set: every keyword costs the constructor, and proto3 leaves
+    # defaults off the wire anyway (the bytes are the same).
+    if m.name:
+        out.name = m.name
+    if m.pinned:
+        out.pinned = True
+    if m.tool_call_id:
+        out.tool_call_id = m.tool_call_id
+    if m.tool_calls:
+        out.tool_calls.extend(
             pb.ToolCall(id=c.id, name=c.name, arguments_json=c.arguments_json) for c in m.tool_calls
-        ],
-        protected_spans=[pb.ByteSpan(start=s.start, end=s.end) for s in m.protected_spans],
-        volatile_spans=[pb.ByteSpan(start=s.start, end=s.end) for s in m.volatile_spans],
-        no_compress=m.no_compress,
-    )
+        )
+    if m.protected_spans:
+        out.protected_spans.extend(pb.ByteSpan(start=s.start, end=s.end) for s in m.protected_spans)
+    if m.volatile_spans:
+        out.volatile_spans.extend(pb.ByteSpan(start=s.start, end=s.end) for s in m.volatile_spans)
+    if m.no_compress:
+        out.no_compress = True
+    return out
 
 
 def documents_from_proto(

@@ -102,6 +102,10 @@ def _token_length(encoding_name: str, text: str) -> int:
     return len(get_encoding(encoding_name).encode(text, disallowed_special=()))
 
 
+_MESSAGE_MEMO: dict[tuple[tuple[str, float, int, int], Message], int] = {}
+_MESSAGE_MEMO_MAX = 4_096
+
+
 # Long texts are encoded in pieces of about this many characters, with a cancellation
 # checkpoint between pieces (an abandoned 8 MiB count stops within one piece).
 _PIECE_CHARS = 65_536
@@ -215,6 +219,22 @@ class TokenCounter:
 
     def count_message(self, message: Message) -> int:
         """One message in chat format: overhead + role + content (+ name, tool calls)."""
+        if len(message.content) > _MEMO_MAX_CHARS or message.tool_calls:
+            return self._count_message(message)
+        # One request counts the same messages in several stages (trimming, budgets,
+        # naive total, breakpoints): remembered per message, like short texts, by
+        # everything the count depends on.
+        t = self.table
+        key = (self.encoding_name, self.multiplier, t.tokens_per_message, t.tokens_per_name)
+        found = _MESSAGE_MEMO.get((key, message))
+        if found is None:
+            found = self._count_message(message)
+            if len(_MESSAGE_MEMO) >= _MESSAGE_MEMO_MAX:
+                _MESSAGE_MEMO.clear()  # crude but atomic: threads share the memo
+            _MESSAGE_MEMO[(key, message)] = found
+        return found
+
+    def _count_message(self, message: Message) -> int:
         t = self.table
         n = t.tokens_per_message + self.count(message.role.value) + self.count(message.content)
         if message.name:
