@@ -26,6 +26,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 
 from promptpress.cachekeys.layout import (
     PromptLayout,
@@ -36,9 +37,9 @@ from promptpress.cachekeys.layout import (
 from promptpress.types import Message, ResponseFormat, Sampling, ToolChoice
 
 _NO_SAMPLING = Sampling()
+_SECTION_UTF8 = {s: s.value.encode("utf-8") for s in Section}
 
 KEY_VERSION = "1"
-_SPACE = re.compile(r"\s+")
 _MARKER = re.compile(r"\[\[v\d+\]\]")
 
 
@@ -77,7 +78,12 @@ def _feed_utf8(h: hashlib._Hash, data: bytes) -> None:
 
 def normalize_query(text: str) -> str:
     """NFKC, case-folded, whitespace collapsed: what the query's embedding id hashes."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+    # is_normalized is a quick check that skips rebuilding text that is already NFKC
+    # (most is); split() and the regex \s both split on str.isspace characters, so
+    # joining the words with single spaces is the regex substitution plus strip().
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.split()).casefold()
 
 
 def sampling_spec(s: Sampling) -> dict[str, object]:
@@ -150,6 +156,8 @@ def exact_key(
 
 def _stable_text(m: Message) -> str:
     """Content without volatile spans or the placeholders the layout cut them to."""
+    if not m.volatile_spans and "[[v" not in m.content:
+        return m.content  # nothing to cut (the common case)
     raw = m.content.encode("utf-8")
     keep, pos = [], 0
     for s in sorted(m.volatile_spans, key=lambda s: s.start):
@@ -170,7 +178,9 @@ def prompt_cache_key(tenant: str, layout: PromptLayout) -> str:
         # Volatile spans stay in the query but are cut to placeholders in history:
         # drop both so turn 1 and turn 2 of a conversation share the key.
         anchor = layout.messages[first_user]
-        _feed(h, canonical_json([anchor.role.value, _stable_text(anchor), anchor.name]))
+        # canonical_json([role, text, name]), written directly (three strings).
+        parts = (anchor.role.value, _stable_text(anchor), anchor.name)
+        _feed(h, "[" + ",".join(map(encode_basestring, parts)) + "]")
     return "pp1-" + h.hexdigest()[:32]
 
 
@@ -186,7 +196,7 @@ def context_fingerprint(
     for i, seg in enumerate(layout.sections):
         if seg is Section.QUERY or (seg is Section.VOLATILE and not include_volatile):
             continue
-        _feed(h, seg.value)
+        _feed_utf8(h, _SECTION_UTF8[seg])
         _feed_utf8(h, layout.message_json_utf8(i))
     return h.hexdigest()
 
