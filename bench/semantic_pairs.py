@@ -6,8 +6,11 @@ is looked up there. A hit on a same-answer pair is a correct hit (recall); a
 hit on a near-miss pair is a false hit. Every matcher sees the same pairs, the
 same embeddings and the same cache code, in one run:
 
-- ``verifier`` - the default: cosine prefilter, then the trained verifier at
-  the threshold calibrated for max_false_hit_rate (per bound in BOUNDS);
+- ``verifier`` - the default: cosine prefilter, then the trained verifier (pair
+  encoder + feature MLP) at the threshold calibrated for max_false_hit_rate (per
+  bound in BOUNDS);
+- ``features`` - the previous default: the verifier without the pair encoder
+  (the feature MLP alone), at the default bound;
 - ``guards`` - the previous default: cosine >= 0.85 and the word-list guards;
 - ``cosine only`` - cosine >= 0.85, nothing else.
 
@@ -23,6 +26,7 @@ both is split into "(same answer)" and "(near-miss)" rows.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import time
@@ -36,6 +40,7 @@ import numpy as np
 
 from promptpress.bench.frame import DatasetInfo, markdown_table
 from promptpress.cachekeys import SemanticCache
+from promptpress.cachekeys.semantic_cache.pair_encoder import load_pair_encoder
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 
 EVAL_PATH = Path(__file__).with_name("data") / "semantic_pairs_eval.jsonl"
@@ -64,6 +69,13 @@ class LabelledPair:
     b: str
     label: int  # 1: the same answer serves both
     category: str
+
+
+def hand_split(p: LabelledPair) -> str:
+    """Which half of the hand-written file a pair is in: "train" (the pair encoder
+    trains on it) or "dev" (only scored). By a hash of the pair, fixed."""
+    digest = hashlib.sha256(f"{p.a}\x00{p.b}".encode()).digest()
+    return "dev" if digest[0] % 2 else "train"
 
 
 def load_pairs(path: Path = EVAL_PATH) -> list[LabelledPair]:
@@ -126,10 +138,14 @@ def score(pairs: Sequence[LabelledPair], hits: Sequence[bool]) -> dict[str, Any]
 
 
 def evaluate(
-    embedder: Any, embed: Callable[[Sequence[str]], np.ndarray], path: Path = EVAL_PATH
+    embedder: Any,
+    embed: Callable[[Sequence[str]], np.ndarray],
+    path: Path = EVAL_PATH,
+    keep: Callable[[LabelledPair], bool] | None = None,
 ) -> dict[str, Any]:
-    """Every matcher on the pairs in `path`; `embed` embeds as the service does."""
-    pairs = load_pairs(path)
+    """Every matcher on the pairs in `path` (those `keep` accepts); `embed` embeds as
+    the service does."""
+    pairs = [p for p in load_pairs(path) if keep is None or keep(p)]
     texts = sorted({t for p in pairs for t in (p.a, p.b)})
     vecs = dict(zip(texts, embed(texts), strict=True))
     out: dict[str, Any] = {"pairs": len(pairs)}
@@ -138,11 +154,12 @@ def evaluate(
             "guards": {"threshold": 0.85, "guards": True},
             "cosine only": {"threshold": 0.85, "guards": False},
         }
-        shared = None
+        encoder = load_pair_encoder()  # one copy for every bound
+        features = Verifier(embedder, max_false_hit_rate=DEFAULT_BOUND)
+        configs[f"features (bound {DEFAULT_BOUND})"] = {"verifier": features}
         for bound in BOUNDS:
-            verifier = Verifier(embedder, max_false_hit_rate=bound)
-            shared = shared or verifier.vectors
-            verifier.vectors = shared  # one memo of word vectors for every bound
+            verifier = Verifier(embedder, max_false_hit_rate=bound, encoder=encoder)
+            verifier.vectors = features.vectors  # one memo of word vectors for every bound
             configs[f"verifier (bound {bound})"] = {"verifier": verifier}
         for k, (name, options) in enumerate(configs.items()):
             hits, mean_ms = _run(pairs, vecs.__getitem__, Path(tmp) / str(k), **options)

@@ -16,6 +16,7 @@ from typing import Any
 
 from promptpress.cachekeys.profiles import ProfileSet, load_profiles
 from promptpress.cachekeys.semantic_cache.cache import SemanticCache
+from promptpress.cachekeys.semantic_cache.pair_encoder import load_pair_encoder
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.loading import load_compressor
@@ -83,7 +84,7 @@ SEMANTIC_CACHE_OPTIONS = {
     "max_false_hit_rate": float,
     "prefilter_threshold": float,
 }
-MATCHERS = ("verifier", "guards", "cosine")
+MATCHERS = ("verifier", "features", "guards", "cosine")
 
 
 def semantic_cache_options(table: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,15 +153,20 @@ def open_semantic_cache(
     store: Store, embedder: TextEmbedder, table: Mapping[str, Any]
 ) -> SemanticCache:
     """The semantic cache as configured. The default matcher verifies every candidate
-    (Verifier, calibrated to max_false_hit_rate); "guards" and "cosine" are the older
-    word-list guards and a bare cosine threshold."""
+    (Verifier: the pair encoder and the feature MLP, calibrated to max_false_hit_rate);
+    "features" is the verifier without the pair encoder (the feature MLP alone, its own
+    calibration); "guards" and "cosine" are the older word-list guards and a bare
+    cosine threshold."""
     options = semantic_cache_options(table)
     matcher = options.pop("matcher", "verifier")
     bound = options.pop("max_false_hit_rate", 0.01)
     prefilter = options.pop("prefilter_threshold", None)
     verifier = None
-    if matcher == "verifier":
-        verifier = Verifier(embedder, max_false_hit_rate=bound, prefilter=prefilter)
+    if matcher in ("verifier", "features"):
+        encoder = load_pair_encoder() if matcher == "verifier" else None
+        verifier = Verifier(
+            embedder, max_false_hit_rate=bound, prefilter=prefilter, encoder=encoder
+        )
     return SemanticCache(
         store, dim=embedder.dim, guards=matcher == "guards", verifier=verifier, **options
     )

@@ -39,6 +39,14 @@ def shared_embedder():  # type: ignore[no-untyped-def]
     return SentenceTransformerEmbedder()
 
 
+@pytest.fixture(scope="session")
+def shared_pair_encoder():  # type: ignore[no-untyped-def]
+    """The semantic cache's pair encoder (MiniLM + committed adapters), loaded once."""
+    from promptpress.cachekeys.semantic_cache.pair_encoder import load_pair_encoder
+
+    return load_pair_encoder()
+
+
 def stable_model_dir() -> Path:
     """Where the converted SmolLM2 lives across test runs (conversion takes ~30 s)."""
     if env := os.environ.get("PROMPTPRESS_DATA_DIR"):

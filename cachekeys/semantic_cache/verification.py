@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from promptpress.cachekeys.semantic_cache.verifier import TenantCalibration, Verifier
 
 CALIBRATION_KEY = b"calibration"  # in the tenant's sc:meta map
@@ -56,17 +58,23 @@ def best_verified(
     query_text: str,
     candidates: Iterable[tuple[bytes, float, Record | None]],
 ) -> Verified | None:
-    """Among (entry id, cosine, live record or None) candidates of this context, the
-    one the verifier scores highest, if it clears the tenant's threshold `cut`."""
-    best: Verified | None = None
-    for eid, sim, record in candidates:
-        if record is None or record["ctx"] != context_fingerprint:
-            continue
-        capped = min(1.0, float(sim))
-        score = verifier.score(record["q"], query_text, capped)
-        if score >= cut and (best is None or score > best.score):
-            best = Verified(score, eid, capped, record)
-    return best
+    """Among (entry id, cosine, live record or None) candidates of this context, best
+    cosine first, the one the verifier scores highest, if it clears the tenant's
+    threshold `cut`. At most `verifier.max_candidates` are scored."""
+    live = [
+        (eid, min(1.0, float(sim)), record)
+        for eid, sim, record in candidates
+        if record is not None and record["ctx"] == context_fingerprint
+    ][: verifier.max_candidates]
+    if not live:
+        return None
+    scores = verifier.score_many([r["q"] for _, _, r in live], query_text,
+                                 [sim for _, sim, _ in live], cut=cut)  # fmt: skip
+    k = int(np.argmax(scores))
+    if scores[k] < cut:
+        return None
+    eid, sim, record = live[k]
+    return Verified(float(scores[k]), eid, sim, record)
 
 
 def served_kind(

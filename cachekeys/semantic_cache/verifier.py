@@ -1,9 +1,18 @@
 """The verifier: does a stored question's answer serve a new question?
 
 A lookup first picks candidates by cosine similarity (a low, recall-oriented
-prefilter); each candidate is then scored by a tiny MLP over the pair's
-difference features (pair_features.py) and served only if its score clears
-a threshold chosen for the user's error bound.
+prefilter); each candidate is then scored and served only if its score clears
+a threshold chosen for the user's error bound. The score combines two readers
+of the pair:
+
+- a tiny MLP over the pair's difference features (pair_features.py): what is
+  left once the words are aligned (negation, numbers, roles, names, ...);
+- with a pair encoder (pair_encoder.py, the default in the service): a
+  cross-encoder that reads both questions jointly, so several words reworded
+  at once ("fix a leaking faucet" / "repair a dripping tap") are not taken for
+  a narrowed question. The two logits are combined by three weights fitted on
+  held-apart dev pairs (bench/train_pair_encoder.py); without an encoder the
+  MLP's score is used alone, with its own calibration.
 
 Error bound (`max_false_hit_rate`): the decision threshold is the lowest score
 at which, on the calibration pairs shipped with the weights (near-miss pairs
@@ -26,11 +35,13 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from promptpress.cachekeys.semantic_cache.pair_encoder import PairEncoder
 from promptpress.cachekeys.semantic_cache.pair_features import (
     FEATURES,
     WordEmbedder,
@@ -39,6 +50,7 @@ from promptpress.cachekeys.semantic_cache.pair_features import (
 )
 
 WEIGHTS_PATH = Path(__file__).with_name("verifier_weights.json")
+_NUMBERS, _NEGATION = FEATURES.index("numbers_differ"), FEATURES.index("negation_differs")
 BINS = 20
 _Z95 = 1.6448536269514722  # one-sided 95%
 
@@ -145,6 +157,20 @@ class VerifierModel:
         return 1.0 / (1.0 + np.exp(-h[:, 0]))
 
 
+def combine(
+    encoder_logit: np.ndarray,
+    mlp_prob: np.ndarray,
+    weights: Sequence[float],
+    logit_range: tuple[float, float] = (-np.inf, np.inf),
+) -> np.ndarray:
+    """The verifier score: a logistic combination of the encoder's logit (clipped to
+    the range seen in calibration) and the MLP's logit."""
+    p = np.clip(mlp_prob.astype(np.float64), 1e-6, 1 - 1e-6)
+    e = np.clip(np.asarray(encoder_logit, dtype=np.float64), *logit_range)
+    z = weights[0] * e + weights[1] * np.log(p / (1 - p)) + weights[2]
+    return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+
 class Verifier:
     """Scores (stored question, new question) pairs; thresholds them for an error bound."""
 
@@ -155,22 +181,71 @@ class Verifier:
         max_false_hit_rate: float = 0.01,
         model: VerifierModel | None = None,
         prefilter: float | None = None,
+        encoder: PairEncoder | None = None,
     ) -> None:
         if not 0.0 < max_false_hit_rate < 1.0:
             raise ValueError("max_false_hit_rate must be in (0, 1)")
         self.model = model or VerifierModel.load()
         self.vectors = WordVectors(embedder) if embedder is not None else None
         self.max_false_hit_rate = max_false_hit_rate
-        self.prefilter = self.model.prefilter if prefilter is None else prefilter
-        self.threshold = threshold_for_bound(self.model.calibration_negatives, max_false_hit_rate)
+        self.encoder = encoder
+        negatives = self.model.calibration_negatives
+        trained_prefilter = self.model.prefilter
+        self.combiner: tuple[float, ...] = ()
+        self.logit_range = (-np.inf, np.inf)
+        # The encoder costs a forward pass per candidate: verify the best few only.
+        self.max_candidates = 8
+        if encoder is not None:
+            info = encoder.meta.info
+            self.combiner = tuple(float(w) for w in info["combiner"])
+            lo, hi = info.get("encoder_logit_range", (-np.inf, np.inf))
+            self.logit_range = (float(lo), float(hi))
+            negatives = np.asarray(info["calibration_negatives"])
+            trained_prefilter = float(info["prefilter"])
+            self.max_candidates = 2
+        self.prefilter = trained_prefilter if prefilter is None else prefilter
+        self.threshold = threshold_for_bound(negatives, max_false_hit_rate)
         self.calls, self.seconds = 0, 0.0  # what verification has cost so far
+        self.encoded = 0  # candidates the pair encoder read
 
-    def score(self, stored: str, query: str, cosine: float) -> float:
+    def score_many(
+        self,
+        stored: Sequence[str],
+        query: str,
+        cosines: Sequence[float],
+        cut: float | None = None,
+    ) -> np.ndarray:
+        """Same-answer scores of (stored[k], query) pairs. With `cut`, a
+        candidate the encoder cannot lift to `cut` (its clipped logit at the top of its
+        range still scores under it) is not encoded; its score is that upper bound."""
+        if not stored:
+            return np.zeros(0)
         t0 = time.perf_counter()
-        out = float(self.model.score(pair_features(stored, query, cosine, self.vectors))[0])
-        self.calls += 1
+        x = np.stack(
+            [pair_features(s, query, c, self.vectors) for s, c in zip(stored, cosines, strict=True)]
+        )
+        out = self.model.score(x).astype(np.float64)
+        if self.encoder is not None:
+            best = max(self.logit_range, key=lambda v: self.combiner[0] * v)
+            bound = combine(np.full(len(out), best), out, self.combiner, self.logit_range)
+            todo = [k for k in range(len(out)) if cut is None or bound[k] >= cut]
+            logits = np.full(len(out), best)
+            if todo:
+                logits[todo] = self.encoder.logits([(stored[k], query) for k in todo])
+            self.encoded += len(todo)
+            combined = combine(logits, out, self.combiner, self.logit_range)
+            # Where the features are exact (numbers, times and dates as multisets,
+            # negation parity), the encoder may lower the score but not raise it: it
+            # learned numbers mostly from changed digits ("three" / "ten ideas" passed
+            # it). Only lowers scores, so the calibrated bound still holds.
+            exact = (x[:, _NUMBERS] > 0) | (x[:, _NEGATION] > 0)
+            out = np.where(exact, np.minimum(combined, out), combined)
+        self.calls += len(stored)
         self.seconds += time.perf_counter() - t0
         return out
+
+    def score(self, stored: str, query: str, cosine: float) -> float:
+        return float(self.score_many([stored], query, [cosine])[0])
 
     def warm(self, texts: list[str]) -> None:
         """Embeds the words of stored questions ahead of the lookups that compare them."""

