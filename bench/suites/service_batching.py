@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -40,18 +42,34 @@ MODES = ("unbatched", "batched")
 WORKLOADS = ("cold retrieval", "retrieval + compression")
 
 
-def _env(batched: bool) -> dict[str, str]:
+def _env(batched: bool, store: Path) -> dict[str, str]:
+    """The server's environment: defaults, batching on or off, an empty store of its own.
+
+    A store of its own per server and run keeps retrieval cold: the embedding
+    cache persists in the data directory's store, so a second run (or the other
+    server, sharing it) would find the untagged chunks already embedded.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTPRESS_")}
     if "PROMPTPRESS_DATA_DIR" in os.environ:
         env["PROMPTPRESS_DATA_DIR"] = os.environ["PROMPTPRESS_DATA_DIR"]
     env["PROMPTPRESS_MICRO_BATCHING"] = "true" if batched else "false"
+    env["PROMPTPRESS_STORE_URL"] = f"lmdb://{store}"
     return env
 
 
 class Requests:
-    """Preprocess requests with unique documents (cold), built on demand from SQuAD."""
+    """Preprocess requests with unique documents (cold), built on demand from SQuAD.
 
-    def __init__(self, articles: Sequence[SquadArticle], *, compression: bool, tag: str) -> None:
+    Each request's documents carry a unique tag (its first chunk is new). The
+    other chunks are new as long as the item was not sent before: past the
+    first round through the items (or from round `start`, which lets a second
+    workload on the same server start at round 100), every sentence is tagged
+    with its round, so the chunks and sub-chunks are new again.
+    """
+
+    def __init__(
+        self, articles: Sequence[SquadArticle], *, compression: bool, tag: str, start: int = 0
+    ) -> None:
         self.items = []
         for a in articles:
             paras = [p for p in a.paragraphs if any(not q.is_impossible for q in p.questions)]
@@ -64,11 +82,14 @@ class Requests:
                 self.items.append((q.question, docs))
         self.compression = compression
         self.tag = tag
-        self.counter = itertools.count()
+        self.counter = itertools.count(start * len(self.items))
 
     def next(self) -> bytes:
         n = next(self.counter)
         question, docs = self.items[n % len(self.items)]
+        repeat = n // len(self.items)
+        if repeat:
+            docs = tuple(d.replace(". ", f". [{repeat}] ") for d in docs)
         budget = pb.Budget(max_context_tokens=256)
         if self.compression:
             budget.compression_rate = 0.5
@@ -104,8 +125,14 @@ async def _measure(
     rows = []
     try:
         for workload in WORKLOADS:
+            start = WORKLOADS.index(workload) * 100  # rounds the first workload never reaches
             pools = {
-                m: Requests(articles, compression=workload != WORKLOADS[0], tag=f"{m}-{workload}")
+                m: Requests(
+                    articles,
+                    compression=workload != WORKLOADS[0],
+                    tag=f"{m}-{workload}",
+                    start=start,
+                )
                 for m in MODES
             }
             for m in MODES:  # warm-up: models loaded, first-call costs paid
@@ -137,8 +164,15 @@ def measure(ctx: SuiteContext, articles: Sequence[SquadArticle]) -> tuple[dict[s
     duration_s = ctx.by_profile(tiny=1.0, quick=16.0, full=40.0)
     rounds = ctx.by_profile(tiny=1, quick=2, full=4)
     with (
-        servers.running("pp-unbatched", servers.promptpress_argv(), env=_env(False)) as a,
-        servers.running("pp-batched", servers.promptpress_argv(), env=_env(True)) as b,
+        tempfile.TemporaryDirectory(prefix="pp-batching-") as stores,
+        servers.running(
+            "pp-unbatched",
+            servers.promptpress_argv(),
+            env=_env(False, Path(stores) / "unbatched"),
+        ) as a,
+        servers.running(
+            "pp-batched", servers.promptpress_argv(), env=_env(True, Path(stores) / "batched")
+        ) as b,
     ):
         addresses = {"unbatched": a.address, "batched": b.address}
         rows = asyncio.run(_measure(ctx, addresses, articles, concurrency, duration_s, rounds))
