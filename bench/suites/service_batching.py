@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 
 from promptpress.bench import servers
 from promptpress.bench.datasets import SquadArticle
@@ -86,10 +87,9 @@ class Requests:
 
     def next(self) -> bytes:
         n = next(self.counter)
-        question, docs = self.items[n % len(self.items)]
+        question, texts = self.items[n % len(self.items)]
         repeat = n // len(self.items)
-        if repeat:
-            docs = tuple(d.replace(". ", f". [{repeat}] ") for d in docs)
+        docs = [t.replace(". ", f". [{repeat}] ") if repeat else t for t in texts]
         budget = pb.Budget(max_context_tokens=256)
         if self.compression:
             budget.compression_rate = 0.5
@@ -113,9 +113,16 @@ async def _cell(channel: grpc.aio.Channel, requests: Requests, spec: LoadSpec) -
     return await run_load(lambda i, seq: call(requests.next(), timeout=300), spec)
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a server process has used so far."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 async def _measure(
     ctx: SuiteContext,
     addresses: dict[str, str],
+    pids: dict[str, int],
     articles: Sequence[SquadArticle],
     concurrency: Sequence[int],
     duration_s: float,
@@ -140,14 +147,25 @@ async def _measure(
             for conc in ctx.progress(concurrency, desc=f"batching: {workload}"):
                 spec = LoadSpec(conc, duration_s / rounds, None, 30.0)
                 parts: dict[str, list[CellResult]] = {m: [] for m in MODES}
+                cpu = dict.fromkeys(MODES, 0.0)
                 for _ in range(rounds):
                     for m in MODES:
+                        before = _cpu_s(pids[m])
                         parts[m].append(await _cell(channels[m], pools[m], spec))
+                        cpu[m] += _cpu_s(pids[m]) - before
                 row: dict[str, Any] = {"workload": workload, "concurrency": conc}
                 for m in MODES:
                     row[m] = CellResult.combine(parts[m]).summary()
+                    # Server CPU per completed request: what a request costs, less
+                    # sensitive than req/s to other load on a shared machine.
+                    done = row[m]["completed"]
+                    row[m]["server_cpu_ms_per_request"] = 1000 * cpu[m] / done if done else None
                 row["throughput_batched_vs_unbatched"] = ratio(
                     row["batched"]["rps"], row["unbatched"]["rps"]
+                )
+                row["cpu_per_request_unbatched_vs_batched"] = ratio(
+                    row["unbatched"]["server_cpu_ms_per_request"],
+                    row["batched"]["server_cpu_ms_per_request"],
                 )
                 row["p50_batched_vs_unbatched"] = ratio(
                     row["batched"]["p50_ms"], row["unbatched"]["p50_ms"]
@@ -175,7 +193,10 @@ def measure(ctx: SuiteContext, articles: Sequence[SquadArticle]) -> tuple[dict[s
         ) as b,
     ):
         addresses = {"unbatched": a.address, "batched": b.address}
-        rows = asyncio.run(_measure(ctx, addresses, articles, concurrency, duration_s, rounds))
+        pids = {"unbatched": a.pid, "batched": b.pid}
+        rows = asyncio.run(
+            _measure(ctx, addresses, pids, articles, concurrency, duration_s, rounds)
+        )
     figures = {
         "settings": {"concurrency": list(concurrency), "duration_s": duration_s, "rounds": rounds},
         "cells": rows,
@@ -189,7 +210,9 @@ def measure(ctx: SuiteContext, articles: Sequence[SquadArticle]) -> tuple[dict[s
             "batched / unbatched",
             "p50 ms unbatched",
             "p50 ms batched",
-            "errors",
+            "server CPU ms / request unbatched",
+            "server CPU ms / request batched",
+            "errors / unfinished",
         ],
         [
             [
@@ -200,7 +223,10 @@ def measure(ctx: SuiteContext, articles: Sequence[SquadArticle]) -> tuple[dict[s
                 r["throughput_batched_vs_unbatched"],
                 r["unbatched"]["p50_ms"],
                 r["batched"]["p50_ms"],
-                r["unbatched"]["errors"] + r["batched"]["errors"],
+                r["unbatched"]["server_cpu_ms_per_request"],
+                r["batched"]["server_cpu_ms_per_request"],
+                f"{r['unbatched']['errors'] + r['batched']['errors']}/"
+                f"{r['unbatched']['unfinished'] + r['batched']['unfinished']}",
             ]
             for r in rows
         ],
