@@ -94,15 +94,32 @@ def served_rpcs(server: Server) -> int:
     return server.log_tail(10**9).count('"rpc": "CountTokens"')
 
 
+def settled_rpcs(front: Front, quiet_s: float = 0.5, limit_s: float = 15.0) -> tuple[int, int]:
+    """Both replicas' CountTokens log lines, once no new one has appeared for `quiet_s`.
+    A server writes its log lines from a writer thread every 50 ms (server/logs.py),
+    so a count read right after the last answer can still miss the newest lines."""
+    last = (served_rpcs(front.a), served_rpcs(front.b))
+    quiet_since = time.monotonic()
+    give_up = quiet_since + limit_s
+    while time.monotonic() < give_up:
+        time.sleep(0.1)
+        now = (served_rpcs(front.a), served_rpcs(front.b))
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            break
+    return last
+
+
 def test_envoy_spreads_calls_over_both_replicas(front: Front) -> None:
     from promptpress import Client
     from promptpress.v1 import promptpress_pb2 as pb
 
-    before = served_rpcs(front.a), served_rpcs(front.b)
+    before = settled_rpcs(front)
     with Client(front.address, api_key=KEY, timeout=10) as client:
         for _ in range(20):
             assert client.count_tokens(pb.CountTokensRequest(texts=["hi there"])).total > 0
-    after = served_rpcs(front.a), served_rpcs(front.b)
+    after = settled_rpcs(front)
     assert after[0] > before[0] and after[1] > before[1]
     assert sum(after) - sum(before) == 20
 
@@ -115,7 +132,7 @@ def test_sigterm_one_replica_mid_stream_loses_no_request(front: Front) -> None:
     channel = grpc.insecure_channel(front.address, options=[("grpc.enable_retries", 0)])
     stub = pb_grpc.PromptPressServiceStub(channel)
     request = pb.CountTokensRequest(texts=["the same workload, again and again"])
-    a_before, b_before = served_rpcs(front.a), served_rpcs(front.b)
+    a_before, b_before = settled_rpcs(front)
     lock = threading.Lock()
     started = done = after_exit = 0
     outcomes: Counter[str] = Counter()
@@ -157,7 +174,7 @@ def test_sigterm_one_replica_mid_stream_loses_no_request(front: Front) -> None:
     assert after_exit == AFTER_EXIT  # the stream outlived replica A
     assert outcomes == Counter({"OK": started}), (outcomes, front.envoy.log_tail())
     assert front.a.wait(1) == 0, front.a.log_tail()
-    a_served, b_served = served_rpcs(front.a), served_rpcs(front.b)
+    a_served, b_served = settled_rpcs(front)
     assert a_served > a_before and b_served > b_before  # both took part in the stream
     assert (a_served - a_before) + (b_served - b_before) == started  # each answered once
     assert front.envoy.healthy_hosts(CLUSTER) == {front.b.address}
