@@ -215,9 +215,10 @@ class Verifier:
         cosines: Sequence[float],
         cut: float | None = None,
     ) -> np.ndarray:
-        """Same-answer scores of (stored[k], query) pairs. With `cut`, a
-        candidate the encoder cannot lift to `cut` (its clipped logit at the top of its
-        range still scores under it) is not encoded; its score is that upper bound."""
+        """Same-answer scores of (stored[k], query) pairs. With `cut` (the threshold
+        the caller applies), the pair encoder reads only the candidates the features
+        leave undecided (see _with_encoder); their scores are exact, the others' are
+        the bound that decides them."""
         if not stored:
             return np.zeros(0)
         t0 = time.perf_counter()
@@ -226,22 +227,39 @@ class Verifier:
         )
         out = self.model.score(x).astype(np.float64)
         if self.encoder is not None:
-            best = max(self.logit_range, key=lambda v: self.combiner[0] * v)
-            bound = combine(np.full(len(out), best), out, self.combiner, self.logit_range)
-            todo = [k for k in range(len(out)) if cut is None or bound[k] >= cut]
-            logits = np.full(len(out), best)
-            if todo:
-                logits[todo] = self.encoder.logits([(stored[k], query) for k in todo])
-            self.encoded += len(todo)
-            combined = combine(logits, out, self.combiner, self.logit_range)
-            # Where the features are exact (numbers, times and dates as multisets,
-            # negation parity), the encoder may lower the score but not raise it: it
-            # learned numbers mostly from changed digits ("three" / "ten ideas" passed
-            # it). Only lowers scores, so the calibrated bound still holds.
-            exact = (x[:, _NUMBERS] > 0) | (x[:, _NEGATION] > 0)
-            out = np.where(exact, np.minimum(combined, out), combined)
+            out = self._with_encoder(stored, query, x, out, cut)
         self.calls += len(stored)
         self.seconds += time.perf_counter() - t0
+        return out
+
+    def _with_encoder(
+        self, stored: Sequence[str], query: str, x: np.ndarray, mlp: np.ndarray, cut: float | None
+    ) -> np.ndarray:
+        """Combined scores. The encoder's logit is clipped to the range seen in
+        calibration, so each candidate's score lies between the scores at the two ends
+        of that range: one whose whole interval is under `cut` (the features alone keep
+        it out) or over it (the features alone let it in: a near-duplicate) is not
+        encoded and gets the nearer end, which decides it the same way."""
+        assert self.encoder is not None
+        # Where the features are exact (numbers, times and dates as multisets,
+        # negation parity), the encoder may lower the score but not raise it: it
+        # learned numbers mostly from changed digits ("three" / "ten ideas" passed
+        # it). Only lowers scores, so the calibrated bound still holds.
+        exact = (x[:, _NUMBERS] > 0) | (x[:, _NEGATION] > 0)
+
+        def final(logits: np.ndarray) -> np.ndarray:
+            combined = combine(logits, mlp, self.combiner, self.logit_range)
+            return np.where(exact, np.minimum(combined, mlp), combined)
+
+        worst, best = sorted(self.logit_range, key=lambda v: self.combiner[0] * v)
+        low, high = final(np.full(len(mlp), worst)), final(np.full(len(mlp), best))
+        out = np.where(low >= cut, low, high) if cut is not None else high
+        todo = [k for k in range(len(mlp)) if cut is None or low[k] < cut <= high[k]]
+        if todo:
+            logits = np.full(len(mlp), best)
+            logits[todo] = self.encoder.logits([(stored[k], query) for k in todo])
+            out[todo] = final(logits)[todo]
+        self.encoded += len(todo)
         return out
 
     def score(self, stored: str, query: str, cosine: float) -> float:

@@ -168,3 +168,14 @@ def test_features_matcher_is_the_mlp_alone_with_its_own_calibration(
     assert features_only.encoder is None and verifier.encoder is not None
     assert features_only.threshold != verifier.threshold
     assert features_only.max_candidates > verifier.max_candidates
+
+
+def test_the_encoder_reads_only_the_candidates_the_features_leave_open(verifier) -> None:  # type: ignore[no-untyped-def]
+    cut, before = verifier.threshold, verifier.encoded
+    assert verifier.score_many(["Which fruits can dogs eat?"], "Which fruits can't dogs eat?",
+                               [0.95], cut=cut)[0] < cut  # fmt: skip
+    assert verifier.encoded == before  # a negation: the encoder could not lift it
+    reworded = verifier.score_many(["How do I get rid of fruit flies in my kitchen?"],
+                                   "What's the best way to eliminate fruit flies from my kitchen?",
+                                   [0.97], cut=cut)  # fmt: skip
+    assert verifier.encoded == before + 1 and reworded[0] >= cut  # undecided: read, then served
