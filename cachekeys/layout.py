@@ -206,16 +206,17 @@ def check_messages(messages: Sequence[Message], field: str = "messages") -> list
     """Problems the layout would reject: bad volatile spans and tool-call arguments."""
     problems: list[FieldViolation] = []
     for i, m in enumerate(messages):
-        raw = m.content.encode("utf-8")
-        for j, span in enumerate(m.volatile_spans):
-            reason = _span_problem(raw, span)
-            if reason:
-                problems.append(FieldViolation(f"{field}[{i}].volatile_spans[{j}]", reason))
-        ordered = sorted(m.volatile_spans, key=lambda s: (s.start, s.end))
-        for a, b in itertools.pairwise(ordered):
-            if b.start < a.end:
-                problems.append(FieldViolation(f"{field}[{i}].volatile_spans", "spans overlap"))
-                break
+        if m.volatile_spans:  # most messages have none: no encoding, no sorting
+            raw = m.content.encode("utf-8")
+            for j, span in enumerate(m.volatile_spans):
+                reason = _span_problem(raw, span)
+                if reason:
+                    problems.append(FieldViolation(f"{field}[{i}].volatile_spans[{j}]", reason))
+            ordered = sorted(m.volatile_spans, key=lambda s: (s.start, s.end))
+            for a, b in itertools.pairwise(ordered):
+                if b.start < a.end:
+                    problems.append(FieldViolation(f"{field}[{i}].volatile_spans", "spans overlap"))
+                    break
         for j, call in enumerate(m.tool_calls):
             if not call.arguments_json:
                 continue

@@ -223,11 +223,13 @@ def documents_from_proto(
     return tuple(out)
 
 
+_DEFAULT_TARGET = core.Target()
+
+
 def target_from_proto(t: pb.Target) -> core.Target:
-    default = core.Target()
     return core.Target(
-        provider=t.provider.strip().lower() or default.provider,
-        model=t.model.strip() or default.model,
+        provider=t.provider.strip().lower() or _DEFAULT_TARGET.provider,
+        model=t.model.strip() or _DEFAULT_TARGET.model,
         strict=t.strict,
     )
 

@@ -8,8 +8,7 @@ servicer calls it off the event loop), so stages may block.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from promptpress.cachekeys.cost import estimate_cost
@@ -60,18 +59,31 @@ class PreprocessOutput:
     warnings: list[str] = field(default_factory=list)
 
 
+class _Stage:
+    """Times one `with timer.stage(name):` block (a class: no generator per stage)."""
+
+    __slots__ = ("_ms", "_name", "_t0")
+
+    def __init__(self, ms: dict[str, float], name: str) -> None:
+        self._ms = ms
+        self._name = name
+        self._t0 = 0.0
+
+    def __enter__(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = (time.perf_counter() - self._t0) * 1000
+        self._ms[self._name] = self._ms.get(self._name, 0.0) + elapsed
+
+
 class StageTimer:
     def __init__(self) -> None:
         self.ms: dict[str, float] = {}
         self._start = time.perf_counter()
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - t0) * 1000
+    def stage(self, name: str) -> _Stage:
+        return _Stage(self.ms, name)
 
     def finish(self) -> dict[str, float]:
         self.ms["total"] = (time.perf_counter() - self._start) * 1000
