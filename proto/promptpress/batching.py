@@ -122,6 +122,10 @@ class MicroBatcher(Generic[I, O]):
                     if left <= 0:
                         break
                     self._cond.wait(left)
+                if not self._queue:  # another leader took everything while this one waited
+                    self._running -= 1
+                    self._cond.notify_all()
+                    continue
                 batch = self._queue[: self.max_batch]
                 del self._queue[: len(batch)]
                 self._in_batches += len(batch)

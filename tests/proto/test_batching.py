@@ -141,3 +141,21 @@ def test_max_concurrent_passes_run_at_once(enabled: bool) -> None:
         release.set()
         assert [f.result(timeout=10) for f in futures] == [0, 1, 2]
     assert peak[0] == 2
+
+
+def test_many_callers_with_two_passes_each_get_their_own_answer() -> None:
+    # Two leaders at once: one may take the queue (its own input included) while
+    # the other waits out the window; every caller must still get its answer.
+    def fn(items: Sequence[int]) -> list[int]:
+        threading.Event().wait(0.001)  # a pass takes a moment, so callers overlap
+        return [2 * i for i in items]
+
+    batcher = MicroBatcher(fn, max_batch=4, window_s=0.02, max_concurrent=2)
+
+    def caller(k: int) -> list[int]:
+        return [batcher(100 * k + j) for j in range(40)]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(caller, range(8)))
+    assert results == [[2 * (100 * k + j) for j in range(40)] for k in range(8)]
+    assert batcher._running == 0 and not batcher._queue
