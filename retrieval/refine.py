@@ -7,7 +7,8 @@ selection would have nothing to choose between. When the chunk size is more than
 a third of the budget, selection runs in two stages:
 
 1. coarse: the stored chunks are ranked as usual (BM25 and dense, fused), and the
-   best of them, together at least 2,048 tokens or four budgets, are kept;
+   best of them, together at least 2,048 tokens or four budgets, are kept (when
+   all of them fit in that, all are kept without being embedded or ranked);
 2. fine: each kept chunk is cut again, on the same sentence and paragraph
    boundaries, into sub-chunks of about a quarter of the budget (a power of two,
    at least `MIN_FINE_TOKENS` = 64); those are ranked against the query and fill the
@@ -31,11 +32,12 @@ embeds at most about 2,300 tokens of new sub-chunks (2,048 and one chunk), once.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
 from promptpress.retrieval.chunking import ChunkingConfig
-from promptpress.retrieval.corpus import Corpus
+from promptpress.retrieval.corpus import Corpus, PreparedDocument
 from promptpress.retrieval.ranking import bm25_terms
 from promptpress.retrieval.selection import (
     CandidatePool,
@@ -62,6 +64,7 @@ __all__ = [
     "FINE_PER_BUDGET",
     "MIN_FINE_TOKENS",
     "REFINE_BELOW_CHUNKS_PER_BUDGET",
+    "coarse_keep_tokens",
     "fine_chunking",
     "kept_chunks",
     "reachable_fine_chunkings",
@@ -93,11 +96,16 @@ def kept_chunks(pool: CandidatePool, fused: np.ndarray, tokens: int) -> list[int
     return sorted(kept)
 
 
+def coarse_keep_tokens(max_tokens: int) -> int:
+    """How many tokens of the best chunks the coarse stage keeps for a budget."""
+    return max(EXPAND_MIN_TOKENS, EXPAND_BUDGETS * max_tokens)
+
+
 def select_refined(
     corpus: Corpus,
     tenant: str,
     query: str,
-    pool: CandidatePool,
+    documents: Sequence[PreparedDocument],
     *,
     fine: ChunkingConfig,
     counter: TokenCounter,
@@ -105,16 +113,25 @@ def select_refined(
     placement: Placement,
     options: SelectionOptions,
 ) -> Selection:
-    """Coarse-to-fine selection (see the module docstring) over a pool of stored chunks."""
+    """Coarse-to-fine selection (see the module docstring) over the documents' chunks.
+
+    When all the chunks together fit in what the coarse stage keeps, it would keep
+    every one whatever their ranking, so they are neither embedded nor ranked: only
+    their sub-chunks are (the same selection, without embedding the chunks a second
+    time at the coarse size, about half a cold request's model work)."""
     weights = options.weights
     query_vector = None
     if query.strip() and weights.dense:
         query_vector = corpus.embedder.embed([query])[0]
-    coarse = rank_chunks(
-        query, pool, embedder=corpus.embedder, weights=weights, query_vector=query_vector
-    )
-    kept = kept_chunks(pool, coarse.fused, max(EXPAND_MIN_TOKENS, EXPAND_BUDGETS * max_tokens))
-    pieces = sub_chunks([pool.chunks[i] for i in kept], corpus.counter, fine)
+    chunks = [c for d in documents for c in d.chunks]
+    keep = coarse_keep_tokens(max_tokens)
+    if sum(c.tokens for c in chunks) > keep:
+        pool = corpus.candidate_pool(tenant, documents)
+        coarse = rank_chunks(
+            query, pool, embedder=corpus.embedder, weights=weights, query_vector=query_vector
+        )
+        chunks = [pool.chunks[i] for i in kept_chunks(pool, coarse.fused, keep)]
+    pieces = sub_chunks(chunks, corpus.counter, fine)
     fine_pool = corpus.chunk_pool(tenant, pieces, [bm25_terms(p.text) for p in pieces])
     ranking = rank_chunks(
         query, fine_pool, embedder=corpus.embedder, weights=weights, query_vector=query_vector

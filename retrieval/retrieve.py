@@ -66,16 +66,15 @@ def retrieve(
     candidates = (*documents, *(p.document for p in stored))
     if not dynamic:
         return Retrieval(tuple(static), Selection(), candidates)
-    pool = corpus.candidate_pool(tenant, dynamic)
     # Finer candidates only when the budget holds fewer than three stored chunks
     # and cannot simply take them all.
     fine = fine_chunking(corpus.chunking, max_tokens) if options.refine else None
-    if fine is not None and sum(c.tokens for c in pool.chunks) > max_tokens:
+    if fine is not None and sum(d.tokens for d in dynamic) > max_tokens:
         selection = select_refined(
             corpus,
             tenant,
             query,
-            pool,
+            dynamic,
             fine=fine,
             counter=counter,
             max_tokens=max_tokens,
@@ -85,7 +84,7 @@ def retrieve(
     else:
         selection = select_chunks(
             query,
-            pool,
+            corpus.candidate_pool(tenant, dynamic),
             embedder=corpus.embedder,
             counter=counter,
             max_tokens=max_tokens,

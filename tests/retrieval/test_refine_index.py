@@ -129,3 +129,53 @@ def test_the_server_setting_decides_what_indexing_embeds(
         assert [f.size for f in resources.corpus.fine_at_index] == expected
     finally:
         resources.close()
+
+
+def _inline(corpus: Corpus, counter: TokenCounter, docs: list, budget: int):  # type: ignore[no-untyped-def]
+    from promptpress.retrieval import retrieve
+
+    query = QUESTIONS[0][0]
+    return retrieve(corpus, "t", query=query, counter=counter, max_tokens=budget, documents=docs)
+
+
+def test_chunks_the_coarse_stage_would_all_keep_are_not_embedded(
+    tmp_path: Path, counter: TokenCounter
+) -> None:
+    """Inline documents at a small budget: when every chunk fits in what the coarse
+    stage keeps (2,048 tokens), ranking them changes nothing, so only the query and
+    the sub-chunks are embedded, and the selection is the same as with the chunks
+    embedded first."""
+    embedder = HashingEmbedder()
+    with Corpus(tmp_path / "c", embedder, map_size=64 << 20) as corpus:
+        chunks = [c for d in DOCS for c in corpus.prepare(d).chunks]
+        assert sum(c.tokens for c in chunks) <= 2048
+        result = _inline(corpus, counter, DOCS, 128)
+        assert result.selection.stats.granularity == 64 and result.selection.chunks
+        embedded = set(embedder.texts)
+        assert not embedded & {c.text for c in chunks}, "no coarse chunk was embedded"
+        assert {s.chunk.text for s in result.selection.chunks} <= embedded
+
+    # The same documents with their chunks embedded beforehand (as an earlier request
+    # at a large budget would have done): the same selection.
+    with Corpus(tmp_path / "warm", HashingEmbedder(), map_size=64 << 20) as warm:
+        assert _inline(warm, counter, DOCS, 4096).selection.chunks
+        again = _inline(warm, counter, DOCS, 128)
+    key = [(s.chunk.chunk_id, s.chunk.text) for s in result.selection.chunks]
+    assert [(s.chunk.chunk_id, s.chunk.text) for s in again.selection.chunks] == key
+
+
+def test_a_pool_larger_than_the_coarse_stage_keeps_is_ranked_first(
+    tmp_path: Path, counter: TokenCounter
+) -> None:
+    from promptpress.types import Document
+
+    embedder = HashingEmbedder()
+    filler = [
+        Document(f"filler-{i}", f"Note {i}: " + " ".join(f"word{i}x{j}" for j in range(220)))
+        for i in range(12)
+    ]
+    with Corpus(tmp_path / "c", embedder, map_size=64 << 20) as corpus:
+        chunks = [c for d in DOCS + filler for c in corpus.prepare(d).chunks]
+        assert sum(c.tokens for c in chunks) > 2048
+        assert _inline(corpus, counter, DOCS + filler, 128).selection.chunks
+        assert {c.text for c in chunks} <= set(embedder.texts), "the coarse stage ranked them"
