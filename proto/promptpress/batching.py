@@ -146,6 +146,11 @@ class MicroBatcher(Generic[I, O]):
         try:
             if live:
                 self._compute(live)
+        except BaseException as exc:  # e.g. SystemExit in the leader: no caller gets None
+            for s in live:
+                if s.error is None and s.output is None:
+                    s.error = exc
+            raise
         finally:
             with self._cond:
                 self._in_batches -= len(batch)

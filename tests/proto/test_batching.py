@@ -159,3 +159,29 @@ def test_many_callers_with_two_passes_each_get_their_own_answer() -> None:
         results = list(pool.map(caller, range(8)))
     assert results == [[2 * (100 * k + j) for j in range(40)] for k in range(8)]
     assert batcher._running == 0 and not batcher._queue
+
+
+class Halt(BaseException):
+    """Not an Exception: what a batch function may raise when its thread must stop."""
+
+
+def test_a_base_exception_in_a_batch_reaches_every_caller_never_none() -> None:
+    gate = threading.Event()
+
+    def halting(items: Sequence[int]) -> list[int]:
+        gate.wait(5)
+        raise Halt()
+
+    batcher = MicroBatcher(halting, max_batch=8, window_s=5.0)
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(batcher, i) for i in range(3)]
+        while len(batcher._queue) + batcher._in_batches < 3:
+            threading.Event().wait(0.01)
+        gate.set()
+        outcomes = []
+        for f in futures:
+            try:
+                outcomes.append(f.result(timeout=10))
+            except Halt:
+                outcomes.append("halted")
+    assert outcomes == ["halted"] * 3
