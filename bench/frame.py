@@ -8,6 +8,7 @@ trust a number later, and ``<suite>.md`` with the table and plots).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -105,6 +106,19 @@ class SuiteContext:
     def rng(self, salt: str = "") -> random.Random:
         """A private, reproducible random stream: the seed plus a per-use salt."""
         return random.Random(f"{self.seed}:{salt}")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to `n` while the block runs, restored after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def ratio(value: float, baseline: float) -> float | None:

@@ -126,6 +126,21 @@ def _jaccard(a: str, b: str) -> float:
     return len(x & y) / max(1, len(x | y))
 
 
+def typo(s: str, rng: random.Random) -> str:
+    """Two adjacent letters of one long word swapped ("received" -> "recieved")."""
+    words = re.findall(r"\b[a-z]{6,}\b", s)
+    if not words:
+        return s
+    w = rng.choice(words)
+    i = rng.randrange(1, len(w) - 2)
+    return s.replace(w, w[:i] + w[i + 1] + w[i] + w[i + 2 :], 1)
+
+
+def casual(s: str) -> str:
+    """Lower case, without the closing punctuation."""
+    return s.lower().rstrip(" ?.")
+
+
 def positive(q: str, rng: random.Random) -> str:
     """A rewrite of q that keeps its meaning (one or two steps)."""
 
@@ -136,16 +151,8 @@ def positive(q: str, rng: random.Random) -> str:
         options = [(p, r) for p, r in FORM_REWRITES if re.search(p, s)]
         return re.sub(*rng.choice(options), s, count=1) if options else s
 
-    def typo(s: str) -> str:
-        words = re.findall(r"\b[a-z]{6,}\b", s)
-        if not words:
-            return s
-        w = rng.choice(words)
-        i = rng.randrange(1, len(w) - 2)
-        return s.replace(w, w[:i] + w[i + 1] + w[i] + w[i + 2 :], 1)
-
-    def casual(s: str) -> str:
-        return s.lower().rstrip(" ?.")
+    def misspell(s: str) -> str:
+        return typo(s, rng)
 
     def front(s: str) -> str:
         """A trailing phrase moved to the front: "X in Brazil?" -> "In Brazil, x?"."""
@@ -158,7 +165,7 @@ def positive(q: str, rng: random.Random) -> str:
         return f"{m[2][0].upper()}{m[2][1:]} was {m[1]} by whom?" if m else s
 
     out = q
-    steps = [wrap, form, typo, casual, front, passive]
+    steps = [wrap, form, misspell, casual, front, passive]
     for step in rng.sample(steps, rng.choice((1, 2))):
         out = step(out)
     return out if out != q else wrap(q)

@@ -43,7 +43,7 @@ from typing import Any
 
 from promptpress.bench import plots
 from promptpress.bench.datasets import SquadArticle, SquadQuestion, sample, squad_v2_dev
-from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
+from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio, torch_threads
 from promptpress.bench.loadgen import percentiles
 from promptpress.bench.suites import retrieval_first
 from promptpress.bench.suites.retrieval_scoring import (
@@ -85,18 +85,12 @@ def settings(ctx: SuiteContext) -> Settings:
 
 
 def run(ctx: SuiteContext) -> SuiteResult:
-    import torch
-
     # One intra-op thread while this suite runs (restored after): on a shared
     # 2-core machine OpenMP's spin-waiting made a one-query forward pass ~35x
     # slower with two threads (about 500 ms instead of 14 ms) unless
     # OMP_WAIT_POLICY=PASSIVE was set before torch loaded.
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(TORCH_THREADS)
-    try:
+    with torch_threads(TORCH_THREADS):
         return _run(ctx)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _run(ctx: SuiteContext) -> SuiteResult:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from promptpress.bench import datasets, plots, semantic_pairs
-from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
+from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio, torch_threads
 from promptpress.bench.suites.semantic_cache_probes import Probe, build_probes
 from promptpress.cachekeys import Entry, SemanticCache
 from promptpress.cachekeys.keys import normalize_query
@@ -219,18 +219,12 @@ def latency(
 
 
 def run(ctx: SuiteContext) -> SuiteResult:
-    import torch
-
     # One intra-op thread while this suite runs, as the service does by default
     # (torch_threads = 1): on a shared 2-core machine two threads made the pair
     # encoder's forward pass tens of times slower (OpenMP spin-waiting; see
     # retrieval.py). Restored after.
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(TORCH_THREADS)
-    try:
+    with torch_threads(TORCH_THREADS):
         return _run(ctx)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _run(ctx: SuiteContext) -> SuiteResult:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from promptpress.bench.matcher_data import casual, typo
+
 WRAPPERS = ("Can you tell me {q}", "Quick question: {Q}", "{Q} Thanks!", "I'd like to know: {Q}",
             "Please answer this: {Q}", "Do you know {q}", "{Q} Please keep it short.")  # fmt: skip
 REWRITES = ((r"^In what year\b", "What year"), (r"^What year\b", "In which year"),
@@ -65,18 +67,10 @@ def paraphrase(q: str, rng: random.Random) -> str:
         options = [(p, r) for p, r in REWRITES if re.search(p, s)]
         return re.sub(*rng.choice(options), s, count=1) if options else s
 
-    def typo(s: str) -> str:
-        words = [w for w in re.findall(r"\b[a-z]{6,}\b", s)]
-        if not words:
-            return s
-        w = rng.choice(words)
-        i = rng.randrange(1, len(w) - 2)
-        return s.replace(w, w[:i] + w[i + 1] + w[i] + w[i + 2 :], 1)
+    def misspell(s: str) -> str:
+        return typo(s, rng)
 
-    def casual(s: str) -> str:
-        return s.lower().rstrip(" ?.")
-
-    steps = rng.sample([wrap, rewrite, typo, casual], rng.choice((1, 2)))
+    steps = rng.sample([wrap, rewrite, misspell, casual], rng.choice((1, 2)))
     out = q
     for step in steps:
         out = step(out)

@@ -269,16 +269,12 @@ class SemanticStore:
         changes: list[tuple[str, bytes]] = []  # (context, "+eid" / "-eid"), in order
         raw = self.store.get(tenant, [(ENTRIES, eid) for eid in doomed])
         for eid, value in zip(doomed, raw, strict=True):
-            ops += [ZRem(ORDER, eid), ZRem(EXPIRY, eid)]
             if value is None:  # a dangling index row: dropped, nothing else to do
+                ops += [ZRem(ORDER, eid), ZRem(EXPIRY, eid)]
                 continue
-            rec = json.loads(value)
-            ops += [Expect(ENTRIES, eid, value), Delete(ENTRIES, eid)]
-            ops += [Delete(bucket_space(rec["ctx"]), eid), Incr(META, b"count", -1)]
-            if rec["exact"]:
-                ops.append(Delete(EXACT, h16("exact", rec["exact"]), if_value=eid))
-            changes.append((rec["ctx"], b"-" + eid))
-            removed.append((rec["ctx"], eid))
+            ctx = _removal(eid, value, ops)
+            changes.append((ctx, b"-" + eid))
+            removed.append((ctx, eid))
         added: list[Added] = []
         for entry, vec in zip(entries, vecs, strict=True):
             ttl = default_ttl_s if entry.ttl_s is None else entry.ttl_s
@@ -326,14 +322,9 @@ class SemanticStore:
             for eid, value in zip(eids, raw, strict=True):
                 if value is None:
                     continue
-                rec = json.loads(value)
-                ops += [ZRem(ORDER, eid), ZRem(EXPIRY, eid)]
-                ops += [Expect(ENTRIES, eid, value), Delete(ENTRIES, eid)]
-                ops += [Delete(bucket_space(rec["ctx"]), eid), Incr(META, b"count", -1)]
-                if rec["exact"]:
-                    ops.append(Delete(EXACT, h16("exact", rec["exact"]), if_value=eid))
-                changes.append((rec["ctx"], b"-" + eid))
-                removed.append((rec["ctx"], eid))
+                ctx = _removal(eid, value, ops)
+                changes.append((ctx, b"-" + eid))
+                removed.append((ctx, eid))
             versions = self._log_changes(tenant, changes, ops)
             try:
                 if ops:
@@ -383,3 +374,15 @@ class SemanticStore:
         ops += [Incr(VERSIONS, ctx, 1) for ctx in contexts]
         self.store.commit(tenant, ops)
         return n
+
+
+def _removal(eid: bytes, value: bytes, ops: list[Op]) -> str:
+    """Appends to `ops` what deletes the entry `eid` (its stored record `value`, which
+    the commit expects unchanged) and every index row of it; returns its context."""
+    rec = json.loads(value)
+    ops += [ZRem(ORDER, eid), ZRem(EXPIRY, eid)]
+    ops += [Expect(ENTRIES, eid, value), Delete(ENTRIES, eid)]
+    ops += [Delete(bucket_space(rec["ctx"]), eid), Incr(META, b"count", -1)]
+    if rec["exact"]:
+        ops.append(Delete(EXACT, h16("exact", rec["exact"]), if_value=eid))
+    return str(rec["ctx"])
