@@ -11,13 +11,22 @@ calibration scores (see cachekeys/semantic_cache/pair_encoder.py).
 Splits:
 - train: bench/matcher_data.py's `train` split (SQuAD v2.0 dev articles whose
   index is not a multiple of 4, `train` template fillers) plus the `train`
-  groups of bench/matcher_paraphrases.py; pairs under cosine 0.60 dropped.
-- dev (calibration): the `dev` splits of both. Half of its prefilter-passing
-  pairs (by a hash of the text) fit the 3-weight combiner of the encoder's and
-  the feature MLP's logits; the near-misses of the other half are the
-  calibration negatives from which max_false_hit_rate picks the threshold.
-- hand-written dev: bench/data/semantic_pairs_eval.jsonl, only scored, for the
-  figures in bench/README.md; never trained or calibrated on.
+  groups of bench/matcher_paraphrases.py; pairs under cosine 0.60 dropped
+  (stage 1). Stage 2: the `train` split of the written pairs
+  (bench/written_pairs.py, ~80% by a hash of the group) among a sample of those.
+- dev (automatic): the `dev` splits of both. Half of its prefilter-passing
+  pairs (by a hash of the text) fit the 2-parameter combiner of the encoder's
+  and the feature MLP's logits; the near-misses of the other half are the
+  automatic calibration negatives (95% Wilson bound).
+- written calibration: the other ~20% of the written pairs, never trained on;
+  its near-misses are the written calibration negatives (plain rate). The
+  threshold for a bound is the stricter of the two (bench/matcher_calibration.py).
+- hand-written dev: the dev half of bench/data/semantic_pairs_eval.jsonl, only
+  scored, for the figures in bench/README.md; never trained or calibrated on.
+- held-out (bench/data/semantic_pairs_holdout.jsonl, when present): never read here.
+
+`--init` (stage-1 adapters written by `--stage1-out`) skips stage 1; stage 1
+reads no written pair, so its adapters do not change with the written data.
 """
 
 from __future__ import annotations
@@ -35,18 +44,19 @@ from typing import Any
 
 import numpy as np
 
+from promptpress.bench import matcher_calibration as mc
+from promptpress.bench import written_pairs
 from promptpress.bench.matcher_data import Pair
 from promptpress.bench.matcher_paraphrases import paraphrase_template_pairs
 from promptpress.bench.semantic_pairs import EVAL_PATH, hand_split, load_pairs
 from promptpress.bench.train_matcher import PREFILTER, TRAIN_FLOOR, Scorer, featurize
 from promptpress.cachekeys.semantic_cache import pair_encoder as pe
-from promptpress.cachekeys.semantic_cache.verifier import VerifierModel, threshold_for_bound
+from promptpress.cachekeys.semantic_cache.verifier import VerifierModel
 
 RANK, ALPHA, MAX_LENGTH = 8, 16.0, 64
 LR, BATCH, EPOCHS = 1e-3, 32, 1
 # Stage 2: the stage-1 adapters, trained further on written pairs among automatic ones.
-STAGE2_LR, HAND_REPEAT, STAGE2_AUTO = 5e-4, 6, 2500
-HAND_TRAIN_PATH = EVAL_PATH.with_name("semantic_pairs_train.jsonl")
+STAGE2_LR, HAND_REPEAT, STAGE2_AUTO = 5e-4, 3, 2500
 
 
 def _half(p: Pair) -> int:
@@ -54,7 +64,9 @@ def _half(p: Pair) -> int:
 
 
 def build_data(seed: int, cache: str | None) -> dict[str, Any]:
-    """Pairs, cosines and feature-MLP scores: train, dev (automatic) and hand (written)."""
+    """(pairs, cosines, feature-MLP scores, features) per split: train and dev
+    (automatic), written_train and calibration (bench/written_pairs.py), hand (the
+    dev half of the hand-written evaluation file, only scored)."""
     data, embedder_id = featurize(seed, cache)
     scorer = Scorer()
     mlp = VerifierModel.load()
@@ -63,27 +75,27 @@ def build_data(seed: int, cache: str | None) -> dict[str, Any]:
         pairs, x, cos = data[split]
         extra = paraphrase_template_pairs(split, random.Random(f"reword-{split}-{seed}"))
         ex, ecos = scorer.features(extra)
-        out[split] = (list(pairs) + extra, np.concatenate([cos, ecos]),
-                      mlp.score(np.concatenate([x, ex])))  # fmt: skip
-    written = load_pairs(EVAL_PATH)
+        xx = np.concatenate([x, ex])
+        out[split] = (list(pairs) + extra, np.concatenate([cos, ecos]), mlp.score(xx), xx)
+    written = written_pairs.split()
     halves = {
-        "hand": [p for p in written if hand_split(p) == "dev"],
-        "hand_train": [p for p in written if hand_split(p) == "train"]
-        + load_pairs(HAND_TRAIN_PATH),
+        "hand": [p for p in load_pairs(EVAL_PATH) if hand_split(p) == "dev"],
+        "written_train": written["train"],
+        "calibration": written["calibration"],
     }
     for name, labelled in halves.items():
-        hand = [Pair(p.a, p.b, p.label, p.category) for p in labelled]
+        hand = mc.as_pairs(labelled)
         hx, hcos = scorer.features(hand)
-        out[name] = (hand, hcos, mlp.score(hx))
+        out[name] = (hand, hcos, mlp.score(hx), hx)
     return out
 
 
 def stage2_pairs(data: dict[str, Any], seed: int) -> list[Pair]:
-    """Written pairs (the train half of the hand-written file and the training-only
-    file), repeated HAND_REPEAT times, among a sample of the automatic train pairs."""
+    """The written train split, repeated HAND_REPEAT times, among a sample of the
+    automatic train pairs."""
     rng = random.Random(f"stage2-{seed}")
     auto = [p for p, c in zip(data["train"][0], data["train"][1], strict=True) if c >= TRAIN_FLOOR]
-    return list(data["hand_train"][0]) * HAND_REPEAT + rng.sample(auto, STAGE2_AUTO)
+    return list(data["written_train"][0]) * HAND_REPEAT + rng.sample(auto, STAGE2_AUTO)
 
 
 class LoraLinear:
@@ -176,11 +188,6 @@ def train_encoder(
             "seconds": time.time() - t0, "final_loss": float(np.mean(losses[-50:]))}  # fmt: skip
 
 
-def per_category(pairs: list[Pair], served: np.ndarray) -> dict[str, float]:
-    cats = sorted({p.category for p in pairs})
-    return {c: float(served[[p.category == c for p in pairs]].mean()) for c in cats}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -195,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--scores", help="also write every dev pair's scores to this .npz")
     parser.add_argument("--init", help="skip stage 1: start stage 2 from these adapters")
+    parser.add_argument(
+        "--stage1-out", help="write the stage-1 adapters here (for --init) and stop"
+    )
     parser.add_argument(
         "--training-record",
         default="{}",
@@ -231,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
             keep = [p for p, c in zip(tr_pairs, tr_cos, strict=True) if c >= TRAIN_FLOOR]
             print("stage 1", len(keep), dict(Counter((p.category, p.label) for p in keep)))
             stage1 = train_encoder(keep, args.seed, args.minutes)
+            if args.stage1_out:
+                record = {k: v for k, v in stage1.items() if k != "tensors"}
+                save_file(stage1["tensors"], args.stage1_out, metadata={pe.META_KEY: json.dumps(
+                    {"rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH,
+                     "trained_on": {"training": record}})})  # fmt: skip
+                print(f"wrote {args.stage1_out} in {time.time() - t0:.0f}s")
+                return 0
         mix = stage2_pairs(data, args.seed)
         print("stage 2", len(mix), dict(Counter(p.label for p in mix)), flush=True)
         stage2 = train_encoder(mix, args.seed, args.minutes, stage1["tensors"], STAGE2_LR)
@@ -240,26 +257,22 @@ def main(argv: list[str] | None = None) -> int:
         {"rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH})})  # fmt: skip
     encoder = pe.PairEncoder(Path(tmp))  # the served path (merged, int8): calibrate on it
     os.remove(tmp)
-    scores: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for split in ("dev", "hand"):
-        pairs, _, mlp = data[split]
-        ce = encoder.logits([(p.a, p.b) for p in pairs])
-        scores[split] = (ce, np.log(np.clip(mlp, 1e-6, 1 - 1e-6) / np.clip(1 - mlp, 1e-6, 1)))
+    logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]])
+              for split in ("dev", "hand", "calibration")}  # fmt: skip
     if args.scores:
-        arrays: dict[str, Any] = {f"{s}_{k}": v for s, sc in scores.items()
-                                  for k, v in zip(("ce", "mlp"), sc, strict=True)}  # fmt: skip
-        arrays |= {f"{s}_cos": data[s][1] for s in scores}
+        arrays: dict[str, Any] = {f"{s}_ce": v for s, v in logits.items()}
+        arrays |= {f"{s}_{k}": data[s][i] for s in logits for k, i in (("cos", 1), ("mlp", 2))}
         arrays["meta"] = np.array(json.dumps(
-            {s: [[p.a, p.b, p.label, p.category] for p in data[s][0]] for s in scores}))  # fmt: skip
+            {s: [[p.a, p.b, p.label, p.category] for p in data[s][0]] for s in logits}))  # fmt: skip
         np.savez(args.scores, **arrays)
-    combiner = fit_combiner(data["dev"], scores["dev"])
-    info = finish(data, scores, combiner, trained, args, time.time() - t0)
+    combiner = fit_combiner(data["dev"], logits["dev"])
+    info = finish(data, logits, combiner, trained, args, time.time() - t0)
     save_file(trained["tensors"], args.out, metadata={pe.META_KEY: json.dumps(info)})
     print(f"wrote {args.out} in {time.time() - t0:.0f}s")
     return 0
 
 
-def fit_combiner(dev: tuple, sc: tuple[np.ndarray, np.ndarray]) -> list[float]:  # type: ignore[type-arg]
+def fit_combiner(dev: mc.Split, ce: np.ndarray) -> list[float]:
     """(w, w, b): the encoder's and the MLP's logits weighted alike, scale and bias by a
     logistic fit on the fit half of dev. Equal weights, not fitted ones: a fit on the
     automatic pairs weights the encoder ~2:1, because it was trained on pairs like them;
@@ -267,8 +280,8 @@ def fit_combiner(dev: tuple, sc: tuple[np.ndarray, np.ndarray]) -> list[float]: 
     word, swapped arguments) and doubled the hand-written dev false hits."""
     from sklearn.linear_model import LogisticRegression
 
-    pairs, cos, _ = dev
-    ce, ml = sc
+    pairs, cos, mlp, _ = dev
+    ml = np.log(np.clip(mlp, 1e-6, 1 - 1e-6) / np.clip(1 - mlp, 1e-6, 1))
     fit = np.array([_half(p) == 0 and c >= PREFILTER for p, c in zip(pairs, cos, strict=True)])
     y = np.array([p.label for p in pairs])
     clf = LogisticRegression(C=1.0, class_weight="balanced")
@@ -277,35 +290,28 @@ def fit_combiner(dev: tuple, sc: tuple[np.ndarray, np.ndarray]) -> list[float]: 
     return [w, w, float(clf.intercept_[0])]
 
 
-def combined(sc: tuple[np.ndarray, np.ndarray], w: list[float]) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(w[0] * sc[0] + w[1] * sc[1] + w[2])))
-
-
-def finish(data: dict[str, Any], scores: dict, combiner: list[float], trained: dict[str, Any],  # type: ignore[type-arg]
-           args: argparse.Namespace, seconds: float) -> dict[str, Any]:  # fmt: skip
-    pairs, cos, _ = data["dev"]
-    score = combined(scores["dev"], combiner)
+def finish(data: dict[str, Any], logits: dict[str, np.ndarray], combiner: list[float],
+           trained: dict[str, Any], args: argparse.Namespace, seconds: float) -> dict[str, Any]:  # fmt: skip
+    """The weights' metadata: calibration (automatic and written near-misses), the
+    figures per bound and the training record."""
+    logit_range = (float(logits["dev"].min()), float(logits["dev"].max()))
+    scores = {s: mc.served_scores(data[s], v, combiner, logit_range) for s, v in logits.items()}
+    pairs, cos, _, _ = data["dev"]
     label = np.array([p.label for p in pairs])
     calib = np.array([_half(p) == 1 and c >= PREFILTER for p, c in zip(pairs, cos, strict=True)])
-    negatives = np.sort(score[calib & (label == 0)]).round(6)
-    metrics: dict[str, Any] = {}
-    for bound in (0.005, 0.01, 0.02, 0.05):
-        t = threshold_for_bound(negatives, bound)
-        entry: dict[str, Any] = {"threshold": t}
-        for split in ("dev", "hand"):
-            sp, scos, _ = data[split]
-            s = combined(scores[split], combiner)
-            served = (scos >= PREFILTER) & (s >= t)
-            lab = np.array([p.label for p in sp])
-            entry[split] = {"recall": float(served[lab == 1].mean()),
-                            "false_hit_rate": float(served[lab == 0].mean()),
-                            "by_category": per_category(sp, served)}  # fmt: skip
-        metrics[str(bound)] = entry
+    calibration = {
+        "calibration_negatives": np.sort(scores["dev"][calib & (label == 0)]).round(6).tolist(),
+        "written_calibration": mc.written_calibration(
+            data["calibration"], scores["calibration"], PREFILTER
+        ),
+    }
+    metrics = mc.metrics(calibration, {s: (data[s], scores[s]) for s in scores}, PREFILTER)
+    for bound, entry in metrics.items():
         print(bound, json.dumps(entry), flush=True)
+    written = written_pairs.written_pairs()
     return {
         "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH, "combiner": combiner,
-        "encoder_logit_range": [float(scores["dev"][0].min()), float(scores["dev"][0].max())],
-        "prefilter": PREFILTER, "calibration_negatives": negatives.tolist(),
+        "encoder_logit_range": list(logit_range), "prefilter": PREFILTER, **calibration,
         "metrics": metrics,
         "trained_on": {
             "script": "python -m promptpress.bench.train_pair_encoder",
@@ -317,15 +323,19 @@ def finish(data: dict[str, Any], scores: dict, combiner: list[float], trained: d
                          if k in trained},
             "stage1": trained.get("stage1"),
             "stage2": {"lr": STAGE2_LR, "hand_repeat": HAND_REPEAT, "auto_sample": STAGE2_AUTO,
-                       "hand_pairs": len(data["hand_train"][0])},
+                       "written_train_pairs": len(data["written_train"][0]),
+                       "written_calibration_pairs": len(data["calibration"][0])},
+            "written_sources": dict(Counter(p.source for p in written)),
             "lr": LR, "batch": BATCH, "epochs": EPOCHS, "rank": RANK, "alpha": ALPHA,
             "sources": "bench/matcher_data.py (SQuAD v2.0 dev, CC-BY-SA-4.0: rewrites, perturbations, "
             "adversarial unanswerables; templates) and bench/matcher_paraphrases.py (training-only "
-            "reword groups and contrast frames); stage 2 adds bench/data/semantic_pairs_train.jsonl "
-            "and the train half of bench/data/semantic_pairs_eval.jsonl (written by hand)",
-            "splits": "train: SQuAD articles k%4!=0, train fillers, reword groups g%4!=0, the hand-"
-            "written train half; dev: the rest of the automatic pairs, half (sha256 of the pair) fits "
-            "the combiner, the other half's near-misses calibrate; hand-written dev half: scored only",
+            "reword groups and contrast frames); stage 2 and the written calibration: the pairs of "
+            "bench/written_pairs.py (bench/data/*.jsonl written by hand, but the dev half of "
+            "semantic_pairs_eval.jsonl)",
+            "splits": "train: SQuAD articles k%4!=0, train fillers, reword groups g%4!=0, the written "
+            "train split (sha256 of the group); dev: the rest of the automatic pairs, half (sha256 of "
+            "the pair) fits the combiner, the other half's near-misses calibrate; written calibration "
+            "split: calibrates, never trained on; hand-written dev half: scored only",
         },
     }  # fmt: skip
 

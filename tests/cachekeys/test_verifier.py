@@ -15,7 +15,9 @@ from promptpress.cachekeys.semantic_cache.pair_features import FEATURES, pair_fe
 from promptpress.cachekeys.semantic_cache.verifier import (
     TenantCalibration,
     Verifier,
+    calibrated_threshold,
     threshold_for_bound,
+    threshold_for_rate,
     wilson_upper,
 )
 
@@ -76,6 +78,35 @@ def test_threshold_keeps_the_upper_bound_within_the_error_bound(scores, bound) -
         if lower:  # the next lower threshold would break the bound: t is the lowest that holds
             more = sum(x >= max(lower) for x in scores)
             assert wilson_upper(more, len(scores)) > bound
+
+
+@given(
+    st.lists(st.floats(0, 1, allow_nan=False), max_size=300),
+    st.integers(0, 100),
+    st.floats(0.005, 0.2),
+)
+def test_rate_threshold_serves_at_most_the_bound_of_the_near_misses(scores, below, bound) -> None:  # type: ignore[no-untyped-def]
+    count = len(scores) + below  # `below`: near-misses the prefilter kept out
+    t = threshold_for_rate(np.array(scores), count, bound)
+    served = sum(s >= t for s in scores)
+    if count:
+        assert served / count <= bound + 1e-12
+    lower = [x for x in scores if x < t]
+    if lower:  # the next lower threshold would serve too many: t is the lowest that holds
+        assert sum(x >= max(lower) for x in scores) / count > bound
+
+
+def test_calibrated_threshold_is_the_stricter_of_the_automatic_and_written_rules() -> None:
+    auto = {"calibration_negatives": np.linspace(0, 0.5, 2000).tolist()}
+    at = calibrated_threshold(auto, 0.01)
+    assert at == threshold_for_bound(np.linspace(0, 0.5, 2000), 0.01)
+    # 300 written near-misses, 5 scoring high: at 1% at most 3 may be served.
+    written = {"negatives": [0.1, 0.2, 0.9, 0.91, 0.92, 0.93, 0.94], "near_misses": 300}
+    both = calibrated_threshold(auto | {"written_calibration": written}, 0.01)
+    assert both > at and both > 0.91 and both <= 0.92
+    # Written near-misses all below the automatic threshold: the automatic rule decides.
+    low = {"negatives": [0.1, 0.2], "near_misses": 300}
+    assert calibrated_threshold(auto | {"written_calibration": low}, 0.01) == at
 
 
 def test_tenant_threshold_rises_after_reports_and_recovers_with_good_hits() -> None:

@@ -1,0 +1,148 @@
+"""The written pairs the pair encoder learns from and is calibrated on.
+
+Every labelled pair written by hand for this repository, except the dev half of
+bench/data/semantic_pairs_eval.jsonl (only scored) and the held-out file (run
+once, never read here), is pooled (`SOURCES`), deduplicated and split by a fixed
+hash of its group into:
+
+- ``train`` (~80%): stage 2 of the pair encoder's training;
+- ``calibration`` (~20%): never trained on; its near-misses set the threshold
+  for an error bound (bench/train_pair_encoder.py), its same-answer pairs show
+  the recall that threshold leaves.
+
+A group is the anchor a pair was written from: the writer's ``group`` id where
+the file has one (contrast sets: a question, its rewordings and its near-misses
+share one), else the stored question itself. Splitting by group keeps an anchor's
+rewordings and near-misses on one side, so calibration never scores a near-miss
+whose anchor was trained on.
+
+Two filters run before the split, so neither side holds a copy of the other or
+of the dev half: a pair already seen (same two questions after lowercasing and
+dropping punctuation, in either order) is dropped, and so is a pair with a
+question whose word-set Jaccard similarity to any dev-half question exceeds
+`DEV_JACCARD` (everyday questions recur across writers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from promptpress.bench.frame import DatasetInfo
+from promptpress.bench.semantic_pairs import EVAL_PATH, LabelledPair, hand_split, load_pairs
+
+DATA = EVAL_PATH.parent
+# (source name, file, keep only the eval file's train half). Order matters: of two
+# duplicate pairs the first one's source keeps it.
+SOURCES: tuple[tuple[str, Path, bool], ...] = (
+    ("eval-train-half", EVAL_PATH, True),
+    ("train", DATA / "semantic_pairs_train.jsonl", False),
+    ("round1", DATA / "semantic_pairs_round1.jsonl", False),
+    ("written-a", DATA / "semantic_pairs_written_a.jsonl", False),
+    ("written-b", DATA / "semantic_pairs_written_b.jsonl", False),
+)
+CALIBRATION_SHARE = 0.2
+CALIBRATION_INFO = DatasetInfo(
+    name="promptpress semantic-cache pairs (written calibration split)",
+    version="~20% of the written pairs by a hash of the group (bench/written_pairs.py)",
+    licence="Apache-2.0 (written for this repository)",
+    source="bench/data/semantic_pairs_{eval (train half),train,round1,written_a,written_b}.jsonl; "
+    "see bench/data/README.md",
+)
+DEV_JACCARD = 0.5
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class WrittenPair:
+    a: str
+    b: str
+    label: int  # 1: the same answer serves both
+    category: str
+    group: str  # "<source>:<writer's group id>", or "<source>:a=<stored question>"
+    source: str
+
+
+def words(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower()))
+
+
+def normalised(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def written_split(group: str, share: float = CALIBRATION_SHARE) -> str:
+    """The split of a group: "train" or "calibration", by a fixed hash (sha256)."""
+    h = int.from_bytes(hashlib.sha256(group.encode()).digest()[:8], "big")
+    return "calibration" if h / 2**64 < share else "train"
+
+
+def read_source(name: str, path: Path, train_half_only: bool) -> list[WrittenPair]:
+    if train_half_only:
+        return [WrittenPair(p.a, p.b, p.label, p.category, f"{name}:a={normalised(p.a)}", name)
+                for p in load_pairs(path) if hand_split(p) == "train"]  # fmt: skip
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        group = str(r["group"]) if r.get("group") else f"a={normalised(r['a'])}"
+        out.append(WrittenPair(r["a"], r["b"], int(r["label"]), r["category"],
+                               f"{name}:{group}", name))  # fmt: skip
+    return out
+
+
+def near_copies(
+    pairs: Sequence[WrittenPair], questions: Iterable[str], limit: float = DEV_JACCARD
+) -> set[int]:
+    """Indices of pairs with a question whose word-set Jaccard similarity to one of
+    `questions` exceeds `limit`."""
+    others = [w for w in {words(q) for q in questions} if w]
+    out = set()
+    for k, p in enumerate(pairs):
+        for mine in (words(p.a), words(p.b)):
+            if any(len(mine & o) / len(mine | o) > limit for o in others if mine & o):
+                out.add(k)
+                break
+    return out
+
+
+def dedupe(pairs: Sequence[WrittenPair]) -> list[WrittenPair]:
+    """The first of pairs that are the same two questions (normalised, either order)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for p in pairs:
+        key = tuple(sorted((normalised(p.a), normalised(p.b))))
+        if key[0] == key[1] and p.label == 0:
+            continue  # a near-miss that is no longer one once normalised
+        if key not in seen:
+            seen.add(key)  # type: ignore[arg-type]
+            out.append(p)
+    return out
+
+
+@lru_cache(maxsize=1)
+def written_pairs() -> tuple[WrittenPair, ...]:
+    """Every usable written pair of the sources present, deduplicated, without
+    near-copies of dev-half questions, in source order."""
+    pooled = [p for name, path, half in SOURCES if path.exists()
+              for p in read_source(name, path, half)]  # fmt: skip
+    pooled = dedupe(pooled)
+    dev = [q for p in load_pairs(EVAL_PATH) if hand_split(p) == "dev" for q in (p.a, p.b)]
+    drop = near_copies(pooled, dev)
+    return tuple(p for k, p in enumerate(pooled) if k not in drop)
+
+
+def split(
+    pairs: Sequence[WrittenPair] | None = None,
+) -> dict[str, list[LabelledPair]]:
+    """{"train": [...], "calibration": [...]} of the written pairs."""
+    out: dict[str, list[LabelledPair]] = {"train": [], "calibration": []}
+    for p in written_pairs() if pairs is None else pairs:
+        out[written_split(p.group)].append(LabelledPair(p.a, p.b, p.label, p.category))
+    return out
