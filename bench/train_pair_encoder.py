@@ -87,15 +87,17 @@ def build_data(seed: int, cache: str | None) -> dict[str, Any]:
         hand = mc.as_pairs(labelled)
         hx, hcos = scorer.features(hand)
         out[name] = (hand, hcos, mlp.score(hx), hx)
+    out["written_derived"] = mc.as_pairs(written["train_derived"])
     return out
 
 
 def stage2_pairs(data: dict[str, Any], seed: int) -> list[Pair]:
-    """The written train split, repeated HAND_REPEAT times, among a sample of the
-    automatic train pairs."""
+    """The written train split, repeated HAND_REPEAT times, and the contrast pairs its
+    groups imply (once), among a sample of the automatic train pairs."""
     rng = random.Random(f"stage2-{seed}")
     auto = [p for p, c in zip(data["train"][0], data["train"][1], strict=True) if c >= TRAIN_FLOOR]
-    return list(data["written_train"][0]) * HAND_REPEAT + rng.sample(auto, STAGE2_AUTO)
+    written = list(data["written_train"][0]) * HAND_REPEAT + data["written_derived"]
+    return written + rng.sample(auto, STAGE2_AUTO)
 
 
 class LoraLinear:
@@ -324,6 +326,7 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], combiner: list[f
             "stage1": trained.get("stage1"),
             "stage2": {"lr": STAGE2_LR, "hand_repeat": HAND_REPEAT, "auto_sample": STAGE2_AUTO,
                        "written_train_pairs": len(data["written_train"][0]),
+                       "derived_contrast_pairs": len(data["written_derived"]),
                        "written_calibration_pairs": len(data["calibration"][0])},
             "written_sources": dict(Counter(p.source for p in written)),
             "lr": LR, "batch": BATCH, "epochs": EPOCHS, "rank": RANK, "alpha": ALPHA,

@@ -138,11 +138,79 @@ def written_pairs() -> tuple[WrittenPair, ...]:
     return tuple(p for k, p in enumerate(pooled) if k not in drop)
 
 
+def contrast_pairs(pairs: Sequence[WrittenPair]) -> list[LabelledPair]:
+    """Pairs implied by the writers' contrast sets, between the questions written from
+    one anchor (groups with ids only): two same-answer rewordings of the anchor answer
+    each other ("derived-paraphrase", 1), and a near-miss of the anchor is one of each
+    rewording too ("derived-<its category>", 0): the reworded question and the near-miss
+    differ both in wording and in the decisive span, which no written pair shows. No
+    text is made up: both questions are written ones."""
+    sets: dict[str, tuple[list[str], list[tuple[str, str]]]] = {}
+    for p in pairs:
+        if ":a=" in p.group:
+            continue  # no anchor id: one pair per anchor question
+        same, other = sets.setdefault(p.group, ([], []))
+        if p.label:
+            same.append(p.b)
+        else:
+            other.append((p.b, p.category))
+    out = []
+    for same, other in sets.values():
+        out += [LabelledPair(x, y, 1, "derived-paraphrase")
+                for k, x in enumerate(same) for y in same[k + 1 :]]  # fmt: skip
+        out += [LabelledPair(x, y, 0, f"derived-{c}") for x in same for y, c in other]
+    return dedupe_labelled(out)
+
+
+def dedupe_labelled(pairs: Sequence[LabelledPair]) -> list[LabelledPair]:
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for p in pairs:
+        key = tuple(sorted((normalised(p.a), normalised(p.b))))
+        if key[0] != key[1] and key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def linked_groups(pairs: Sequence[WrittenPair]) -> dict[str, str]:
+    """group -> the first (sorted) group of the groups it shares a question with,
+    directly or through others (normalised text). Two writers, or two files, may
+    write the same question from different anchors: splitting by the linked group
+    keeps every copy of a question on one side."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for p in pairs:
+        for q in (p.a, p.b):
+            a, b = root(p.group), root("q:" + normalised(q))
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    groups = sorted({p.group for p in pairs})
+    first: dict[str, str] = {}
+    for g in groups:  # sorted: the first group of a component names it
+        first.setdefault(root(g), g)
+    return {g: first[root(g)] for g in groups}
+
+
 def split(
     pairs: Sequence[WrittenPair] | None = None,
 ) -> dict[str, list[LabelledPair]]:
-    """{"train": [...], "calibration": [...]} of the written pairs."""
+    """{"train": [...], "calibration": [...]} of the written pairs, and
+    "train_derived": the contrast pairs implied by the train split's groups."""
+    pairs = written_pairs() if pairs is None else pairs
+    linked = linked_groups(pairs)
     out: dict[str, list[LabelledPair]] = {"train": [], "calibration": []}
-    for p in written_pairs() if pairs is None else pairs:
-        out[written_split(p.group)].append(LabelledPair(p.a, p.b, p.label, p.category))
+    train = []
+    for p in pairs:
+        side = written_split(linked[p.group])
+        out[side].append(LabelledPair(p.a, p.b, p.label, p.category))
+        if side == "train":
+            train.append(p)
+    out["train_derived"] = contrast_pairs(train)
     return out

@@ -19,20 +19,30 @@ def wpair(a: str, b: str, label: int = 1, group: str = "g") -> wp.WrittenPair:
 
 def test_split_is_fixed_and_keeps_every_group_on_one_side() -> None:
     pairs = wp.written_pairs()
+    split = wp.split()
+    side_of = {}
+    for side in ("train", "calibration"):
+        for p in split[side]:
+            side_of[(p.a, p.b)] = side
     sides: dict[str, set[str]] = {}
     for p in pairs:
-        sides.setdefault(p.group, set()).add(wp.written_split(p.group))
+        sides.setdefault(p.group, set()).add(side_of[(p.a, p.b)])
     assert all(len(s) == 1 for s in sides.values())  # an anchor never leaks across
+    # Nor does a question written twice (by two writers, from two anchors).
+    questions = {
+        side: {wp.normalised(q) for p in split[side] for q in (p.a, p.b)}
+        for side in ("train", "calibration")
+    }
+    assert not questions["train"] & questions["calibration"]
     share = Counter(next(iter(s)) for s in sides.values())["calibration"] / len(sides)
     assert 0.15 < share < 0.25
     assert [wp.written_split(p.group) for p in pairs] == [
         wp.written_split(g) for g in (p.group for p in pairs)
     ]
     assert wp.written_split("written-a:A-0001") == wp.written_split("written-a:A-0001")
-    split = wp.split()
     assert len(split["train"]) + len(split["calibration"]) == len(pairs)
     # Both sides hold both labels of every category (calibration needs near-misses).
-    for side in split.values():
+    for side in (split["train"], split["calibration"]):
         assert {(p.category, p.label) for p in side} == {(p.category, p.label) for p in pairs}
 
 
@@ -75,3 +85,35 @@ def test_no_written_pair_near_copies_a_dev_half_question() -> None:
 def test_near_copies_by_word_jaccard(question: str, copy: bool) -> None:
     pairs = [wpair(question, "something else entirely")]
     assert bool(wp.near_copies(pairs, ["how can I reset my router"])) is copy
+
+
+def test_contrast_sets_imply_pairs_between_their_rewordings_and_near_misses() -> None:
+    anchor = "How do I turn on dark mode?"
+    group = [
+        wpair(anchor, "how can i enable dark mode", group="w:A-1"),
+        wpair(anchor, "Switch on the dark theme: how?", group="w:A-1"),
+        wpair(anchor, "How do I turn off dark mode?", label=0, group="w:A-1"),
+        wpair("Who wrote Emma?", "Who is the author of Emma?", group="w:a=who wrote emma"),
+    ]
+    derived = {(p.a, p.b, p.label) for p in wp.contrast_pairs(group)}
+    assert derived == {
+        ("how can i enable dark mode", "Switch on the dark theme: how?", 1),
+        ("how can i enable dark mode", "How do I turn off dark mode?", 0),
+        ("Switch on the dark theme: how?", "How do I turn off dark mode?", 0),
+    }  # groups without an id (one pair per anchor) imply nothing
+
+
+def test_derived_pairs_come_from_train_groups_only() -> None:
+    split = wp.split()
+    calibration = {q for p in split["calibration"] for q in (p.a, p.b)}
+    assert not any(p.a in calibration or p.b in calibration for p in split["train_derived"])
+
+
+def test_groups_that_share_a_question_are_linked() -> None:
+    pairs = [
+        wpair("Is tap water safe?", "is faucet water ok to drink", group="x:A-2"),
+        wpair("Is tap water safe to drink?", "IS TAP WATER SAFE", group="y:B-9"),
+        wpair("Who wrote Emma?", "who wrote emma", group="x:A-3"),
+    ]
+    linked = wp.linked_groups(pairs)
+    assert linked == {"x:A-2": "x:A-2", "y:B-9": "x:A-2", "x:A-3": "x:A-3"}
