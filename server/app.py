@@ -49,9 +49,14 @@ from promptpress.server.keyfile import KeyFile
 from promptpress.server.logs import log_event
 from promptpress.server.metrics import Metrics, MetricsServer, start_metrics_http_server
 from promptpress.server.pipeline import Pipeline
-from promptpress.server.rate_limits import RateLimits
+from promptpress.server.rate_limits import RateLimits, parse_tenant_limits
 from promptpress.server.reflection import enable_reflection
-from promptpress.server.resources import Resources, check_store_settings, load_resources
+from promptpress.server.resources import (
+    Resources,
+    check_store_settings,
+    load_resources,
+    semantic_cache_options,
+)
 from promptpress.server.routing.router import Router
 from promptpress.server.routing.tiers import RoutingConfig, parse_routing_config
 from promptpress.server.servicer import PromptPressServicer
@@ -159,6 +164,8 @@ def check_config(config: ServerConfig) -> RoutingConfig | None:
     """Validate the config tables that are parsed at start-up; raises InvalidInput naming
     the key (e.g. `tiers.small.upstreams[0].kind`). Cheap: run it before any model loads."""
     check_store_settings(config)
+    semantic_cache_options(config.extra.get("semantic_cache", {}))
+    parse_tenant_limits(config.extra.get("tenants", {}))
     if config.http_address:
         check_http_address(config.http_address)
         OptionDefaults.from_config(config.extra)  # [http.defaults], [http.tenants.NAME]

@@ -403,10 +403,10 @@ def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _serve(args: argparse.Namespace) -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - client-only installs run this CLI on 3.10
         raise CliError("the server needs Python 3.11 or newer (the client runs on 3.10+)")
+    config = _server_config(args)  # settings and table names: checked before torch loads
     from promptpress.server.app import check_config, serve
     from promptpress.server.logs import configure_logging, stop_logging
 
-    config = _server_config(args)
     check_config(config)  # a bad [tiers] table fails here, before any model loads
     configure_logging(config.log_level)
     clean = asyncio.run(serve(config))

@@ -125,6 +125,8 @@ class ServerConfig:
 
 
 _SCALARS = {f.name: f for f in dataclasses.fields(ServerConfig) if f.name != "extra"}
+# The config file's tables, each checked by its own parser (README: Configuration).
+TABLES = ("http", "experiments", "routing", "tiers", "semantic_cache", "tenants")
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
@@ -163,10 +165,13 @@ def load_config(
         for key, value in data.items():
             if key in _SCALARS:
                 file_values[key] = value
-            elif isinstance(value, dict):
+            elif key in TABLES and isinstance(value, dict):
                 extra[key] = value
+            elif key in TABLES:
+                raise InvalidInput.single(key, f"expected a [{key}] table in {config_file}")
             else:
-                raise InvalidInput.single(key, f"unknown setting in {config_file}")
+                known = "a setting of ServerConfig or one of the tables " + ", ".join(TABLES)
+                raise InvalidInput.single(key, f"unknown in {config_file} (known: {known})")
     values: dict[str, Any] = {}
     for name in _SCALARS:
         if name in flags:

@@ -97,6 +97,10 @@ def semantic_cache_options(table: Mapping[str, Any]) -> dict[str, Any]:
                 f"semantic_cache.{key}",
                 f"unknown setting; known: {', '.join(SEMANTIC_CACHE_OPTIONS)}",
             )
+        if isinstance(value, bool) or not isinstance(value, str if kind is str else int | float):
+            raise InvalidInput.single(
+                f"semantic_cache.{key}", f"expected {kind.__name__}, got {value!r}"
+            )
         options[key] = kind(value)
     if options.get("matcher", "verifier") not in MATCHERS:
         raise InvalidInput.single("semantic_cache.matcher", f"must be one of {', '.join(MATCHERS)}")

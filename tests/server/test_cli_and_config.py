@@ -147,3 +147,41 @@ def test_train_difficulty_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text())
     assert json.loads(result.stdout.splitlines()[-1])
+
+
+def test_config_unknown_table_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[semantic_cach]\nthreshold = 0.9\n")  # a typo must not be ignored
+    with pytest.raises(InvalidInput) as err:
+        load_config({}, config_file=cfg, environ={})
+    assert err.value.violations[0].field == "semantic_cach"
+    cfg.write_text('tiers = "small"\n')
+    with pytest.raises(InvalidInput) as err:
+        load_config({}, config_file=cfg, environ={})
+    assert err.value.violations[0].field == "tiers"
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [
+        ('[semantic_cache]\nmax_false_hit_rate = "low"\n', "semantic_cache.max_false_hit_rate"),
+        ("[semantic_cache]\nthreshhold = 0.9\n", "semantic_cache.threshhold"),
+        ("[tenants.acme]\nrequests_per_second = -1\n", "tenants.acme.requests_per_second"),
+    ],
+)
+def test_serve_rejects_a_bad_table_before_loading_models(
+    tmp_path: Path, table: str, field: str
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(table)
+    env = {**os.environ, "PROMPTPRESS_DATA_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [str(BIN), "serve", "--address", "127.0.0.1:0", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 1
+    assert f"bad configuration: {field}:" in out.stderr
+    assert "Traceback" not in out.stderr and '"event": "serving"' not in out.stderr
