@@ -115,34 +115,33 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
                 self.tokens.discard(token)
 
     @contextlib.asynccontextmanager
-    async def _rpc(self, rpc: str, context: grpc.aio.ServicerContext) -> AsyncIterator[str]:
+    async def _rpc(
+        self, rpc: str, context: grpc.aio.ServicerContext, *, header: bool = False
+    ) -> AsyncIterator[str]:
         """Authenticate, yield the tenant, and map any error to a status, in one place.
 
-        The `x-request-id` header goes out while the call is admitted and works
-        (its own round trip through gRPC's completion queue, ~0.1 ms, overlaps the
-        work instead of preceding it); it is awaited before the answer or the
-        error status, which must follow it."""
+        `x-request-id` travels in the trailing metadata of every call, OK or error:
+        grpc.aio sends the trailers in the answer's own batch, while initial metadata
+        of our own would be a batch (a syscall and a wake-up on each side) of its
+        own. A stream (`header=True`) also sends it first, in the initial metadata,
+        so a caller has it before the first message."""
         request_id = os.urandom(8).hex()  # secrets.token_hex(8) without its two wrappers
         experiment_wire.request_id_var.set(request_id)
-        header = asyncio.ensure_future(
-            context.send_initial_metadata((("x-request-id", request_id),))
-        )
+        trailer_id = (("x-request-id", request_id),)
+        context.set_trailing_metadata(trailer_id)
         try:
-            await asyncio.sleep(0)  # the header's batch starts before inline work holds the loop
+            if header:
+                await context.send_initial_metadata(trailer_id)
             tenant = self.keyring.tenant_for(context.invocation_metadata() or ())
             async with self.admitted(tenant, context.time_remaining()):
                 yield tenant
-            await header
             log_event(log, "rpc", rpc=rpc, tenant=tenant, request_id=request_id, code="OK")
         except asyncio.CancelledError:
-            header.cancel()
             log_event(log, "rpc", rpc=rpc, request_id=request_id, code="CANCELLED")
             raise
         except grpc.aio.AbortError:
-            await _settled(header)
             raise
         except Exception as exc:  # mapped to a status below; never a traceback to the client
-            await _settled(header)  # the status follows the header
             code, message, trailer = status_for(exc, request_id)
             level = logging.ERROR if code is grpc.StatusCode.INTERNAL else logging.INFO
             log.log(
@@ -151,7 +150,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
                 exc_info=exc if level == logging.ERROR else None,
                 extra={"rpc": rpc, "request_id": request_id, "code": code.name, "detail": message},
             )
-            await context.abort(code, message, trailing_metadata=trailer)
+            await context.abort(code, message, trailing_metadata=(*trailer, *trailer_id))
 
     async def _unary(
         self,
@@ -363,7 +362,7 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
     async def StreamComplete(
         self, request: pb.StreamCompleteRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamCompleteResponse]:
-        async with self._rpc("StreamComplete", context) as tenant:
+        async with self._rpc("StreamComplete", context, header=True) as tenant:
             started = time.perf_counter()
             inp, assignment = self._completion_input(tenant, request.request)
             events = self.completer.stream(tenant, inp, context.time_remaining())
@@ -421,15 +420,6 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         upstream = done.cache_status == "none"
         tokens = done.pre.stats.final_tokens if upstream else 0
         await self.rate_limits.charge(tenant, tokens=tokens, spend_usd=done.cost_usd)
-
-
-async def _settled(task: asyncio.Future[None]) -> None:
-    """Wait for `task` to end, whatever its outcome: on an error path the header's own
-    failure (the caller is gone) is the lesser news, retrieved so it is not logged."""
-    if not task.done():
-        await asyncio.wait([task])
-    if not task.cancelled():
-        task.exception()
 
 
 CACHE_STATUS_TO_PB = {

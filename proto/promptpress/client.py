@@ -51,6 +51,8 @@ class PromptPressRpcError(Exception):
     `details` are `google.protobuf.Any` values, unpacked here for the common
     kinds: `violations` (BadRequest), `retry_delay_s` (RetryInfo) and
     `error_info` (ErrorInfo). Anything else is still in `status.details`.
+    `request_id` is the server's id for the call (its `x-request-id` trailer, also in
+    the server's log), or None when the error did not come from a promptpress handler.
     """
 
     def __init__(
@@ -60,8 +62,10 @@ class PromptPressRpcError(Exception):
         violations: Sequence[FieldViolation] = (),
         *,
         status: status_pb2.Status | None = None,
+        request_id: str | None = None,
     ) -> None:
         self.code = code
+        self.request_id = request_id
         self.details = details
         self.violations = tuple(violations)
         self.status = status
@@ -82,7 +86,9 @@ class PromptPressRpcError(Exception):
         code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
         details = err.details() if hasattr(err, "details") else str(err)
         status = _rich_status(err)
-        return cls(code, details or "", _violations(status), status=status)
+        return cls(
+            code, details or "", _violations(status), status=status, request_id=_request_id(err)
+        )
 
 
 def _rich_status(err: grpc.RpcError) -> status_pb2.Status | None:
@@ -93,6 +99,14 @@ def _rich_status(err: grpc.RpcError) -> status_pb2.Status | None:
         return rpc_status.from_call(err)  # type: ignore[arg-type]
     except ValueError:  # code or message disagree with the status line: ignore the details
         return None
+
+
+def _request_id(err: grpc.RpcError) -> str | None:
+    trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    for key, value in trailers or ():
+        if key == "x-request-id":
+            return value if isinstance(value, str) else value.decode("ascii", "replace")
+    return None
 
 
 def _violations(status: status_pb2.Status | None) -> list[FieldViolation]:

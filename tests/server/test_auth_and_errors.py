@@ -39,6 +39,7 @@ async def test_missing_and_unknown_keys_are_unauthenticated(keyed_app) -> None: 
             with pytest.raises(PromptPressRpcError) as err:
                 await c.count_tokens(HI)
             assert err.value.code is grpc.StatusCode.UNAUTHENTICATED
+            assert err.value.request_id and len(err.value.request_id) == 16
     async with AsyncClient(address, api_key="sk-alpha") as c:
         assert (await c.count_tokens(HI)).total == 1
 
@@ -101,5 +102,6 @@ async def test_unexpected_error_is_internal_with_request_id(tmp_path: Path, capl
     assert "secret internal detail" not in err.value.details
     assert "Traceback" not in err.value.details
     request_id = err.value.details.rsplit("request id ", 1)[1].rstrip(")")
+    assert err.value.request_id == request_id  # the x-request-id trailer, read by the client
     logged = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
     assert logged and logged[0].exc_info is not None

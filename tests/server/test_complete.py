@@ -14,6 +14,7 @@ import pytest
 
 from promptpress import AsyncClient, PromptPressRpcError
 from promptpress.v1 import promptpress_pb2 as pb
+from promptpress.v1 import promptpress_pb2_grpc as pb_grpc
 from tests.routing.fake_upstream import (
     Hang,
     JSONReply,
@@ -116,6 +117,23 @@ async def test_stream_relays_in_order_then_done(routed) -> None:  # type: ignore
     assert events[-1].WhichOneof("event") == "done"
     assert events[-1].done.message.content == "The answer is 42."
     assert sum(1 for e in events if e.WhichOneof("event") == "done") == 1
+
+
+async def test_stream_sends_its_request_id_first_and_last(routed) -> None:  # type: ignore[no-untyped-def]
+    """A stream's x-request-id comes in the initial metadata, before the first delta,
+    and again in the trailing metadata, like every other call's."""
+    app, small, _ = routed
+    small.script(SSEReply(openai_stream(["Fine ", "thanks."]), delay_s=0.01))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        call = pb_grpc.PromptPressServiceStub(channel).StreamComplete(
+            pb.StreamCompleteRequest(request=ask("How are you?")), timeout=30
+        )
+        header = dict(await call.initial_metadata())
+        events = [e async for e in call]
+        trailer = dict(await call.trailing_metadata())
+    assert events[-1].WhichOneof("event") == "done"
+    assert len(str(header["x-request-id"])) == 16
+    assert trailer["x-request-id"] == header["x-request-id"]
 
 
 async def test_stream_closed_mid_way_is_an_error_not_a_half_answer(routed) -> None:  # type: ignore[no-untyped-def]

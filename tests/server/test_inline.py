@@ -2,7 +2,7 @@
 
 Where the work ran is read from the thread that ran the real pipeline: the
 event loop's thread, or a `promptpress-worker` thread. Both paths keep the
-`x-request-id` header and the `rpc` log line.
+`x-request-id` (in the trailing metadata) and the `rpc` log line.
 """
 
 from __future__ import annotations
@@ -98,12 +98,12 @@ async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
 
 
 async def preprocess(app: App, req: pb.PreprocessRequest) -> tuple[pb.PreprocessResponse, str]:
-    """The response and the x-request-id header."""
+    """The response and its x-request-id (trailing metadata)."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         call = pb_grpc.PromptPressServiceStub(channel).Preprocess(req, timeout=30)
         resp = await call
-        header = dict(await call.initial_metadata())
-    return resp, str(header["x-request-id"])
+        trailer = dict(await call.trailing_metadata())
+    return resp, str(trailer["x-request-id"])
 
 
 def threads(app: App) -> list[str]:
@@ -142,5 +142,6 @@ async def test_invalid_input_on_the_inline_path_is_invalid_argument(served: App)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await preprocess(served, bad)
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    header = dict(err.value.initial_metadata() or ())
-    assert len(str(header.get("x-request-id", ""))) == 16  # the header still came first
+    trailer = dict(err.value.trailing_metadata() or ())
+    assert len(str(trailer.get("x-request-id", ""))) == 16  # errors carry it too
+    assert "grpc-status-details-bin" in trailer  # beside the BadRequest details
