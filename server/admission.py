@@ -20,13 +20,12 @@ resident size falls back near its baseline instead of staying at the peak.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from promptpress.errors import ResourceExhausted
@@ -68,6 +67,33 @@ def _malloc_trim() -> Callable[[], None] | None:
     return lambda: trim(0)
 
 
+class Slot:
+    """One call's hold on an admission slot (an async context manager). A class, not
+    an async generator: every call enters one, and a generator-based manager costs
+    several times more (generator, its finaliser hooks, two extra awaits)."""
+
+    __slots__ = ("_admission", "_started", "_tenant", "_time_remaining")
+
+    def __init__(self, admission: Admission, tenant: str, time_remaining: float | None) -> None:
+        self._admission = admission
+        self._tenant = tenant
+        self._time_remaining = time_remaining
+        self._started = 0.0
+
+    async def __aenter__(self) -> None:
+        a = self._admission
+        if a._can_run(self._tenant) and not a._queues.get(self._tenant):
+            a._take(self._tenant)  # the common case, without awaiting _acquire
+        else:
+            await a._acquire(self._tenant, self._time_remaining)
+        self._started = a._clock()
+
+    async def __aexit__(self, *exc: object) -> None:
+        a = self._admission
+        a._observe(a._clock() - self._started)
+        a._release(self._tenant)
+
+
 class Admission:
     def __init__(
         self,
@@ -105,16 +131,10 @@ class Admission:
 
     # --- admission --------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def admit(self, tenant: str, time_remaining: float | None) -> AsyncIterator[None]:
-        """Hold a slot for the body; raises ResourceExhausted when the call must be shed."""
-        await self._acquire(tenant, time_remaining)
-        started = self._clock()
-        try:
-            yield
-        finally:
-            self._observe(self._clock() - started)
-            self._release(tenant)
+    def admit(self, tenant: str, time_remaining: float | None) -> Slot:
+        """`async with admission.admit(tenant, remaining):` holds a slot for the body;
+        entering raises ResourceExhausted when the call must be shed."""
+        return Slot(self, tenant, time_remaining)
 
     def _can_run(self, tenant: str) -> bool:
         return (

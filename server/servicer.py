@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
@@ -27,7 +26,7 @@ from typing import Any, TypeVar
 import grpc
 
 from promptpress.cachekeys.cost import round_usd
-from promptpress.cancel import CancelToken, bound
+from promptpress.cancel import CancelToken
 from promptpress.errors import InvalidInput
 from promptpress.retrieval import IndexStatus
 from promptpress.server import convert, experiment_wire
@@ -43,11 +42,9 @@ from promptpress.server.experiments import (
     with_arm_settings,
 )
 from promptpress.server.keyfile import KeyFile
-from promptpress.server.logs import log_event
 from promptpress.server.pipeline import Pipeline, PreprocessOutput
 from promptpress.server.rate_limits import LocalCounters, RateLimits
-from promptpress.server.status import status_for
-from promptpress.server.workers import tenant_scope
+from promptpress.server.scopes import Admitted, RpcScope
 from promptpress.tokens import counter_for
 from promptpress.types import ToolCallDelta
 from promptpress.v1 import promptpress_pb2 as pb
@@ -96,61 +93,20 @@ class PromptPressServicer(pb_grpc.PromptPressServiceServicer):
         for token in list(self.tokens):
             token.cancel(reason)
 
-    @contextlib.asynccontextmanager
-    async def admitted(self, tenant: str, remaining: float | None) -> AsyncIterator[None]:
-        """One call of `tenant`, inside its limits: rate limits, admission (shed at once
-        when over capacity), and a CancelToken bound for the call. Every call runs in
+    def admitted(self, tenant: str, remaining: float | None) -> Admitted:
+        """`async with servicer.admitted(tenant, remaining):` one call of `tenant`,
+        inside its limits: rate limits, admission (shed at once when over capacity),
+        and a CancelToken bound for the call (server/scopes.py). Every call runs in
         this, gRPC (`_rpc`) and HTTP (server/http) alike."""
-        await self.rate_limits.admit(tenant)
-        async with self.admission.admit(tenant, remaining):
-            token = CancelToken.after(remaining)
-            self.tokens.add(token)
-            try:
-                with bound(token), tenant_scope(tenant):
-                    yield
-            finally:
-                # Ended early (cancelled, deadline, shutdown): work still running
-                # for this call stops at its next checkpoint.
-                token.cancel("call ended")
-                self.tokens.discard(token)
+        return Admitted(self, tenant, remaining)
 
-    @contextlib.asynccontextmanager
-    async def _rpc(
+    def _rpc(
         self, rpc: str, context: grpc.aio.ServicerContext, *, header: bool = False
-    ) -> AsyncIterator[str]:
-        """Authenticate, yield the tenant, and map any error to a status, in one place.
-
-        `x-request-id` travels in the trailing metadata of every call, OK or error:
-        grpc.aio sends the trailers in the answer's own batch, while initial metadata
-        of our own would be a batch (a syscall and a wake-up on each side) of its
-        own. A stream (`header=True`) also sends it first, in the initial metadata,
-        so a caller has it before the first message."""
-        request_id = os.urandom(8).hex()  # secrets.token_hex(8) without its two wrappers
-        experiment_wire.request_id_var.set(request_id)
-        trailer_id = (("x-request-id", request_id),)
-        context.set_trailing_metadata(trailer_id)
-        try:
-            if header:
-                await context.send_initial_metadata(trailer_id)
-            tenant = self.keyring.tenant_for(context.invocation_metadata() or ())
-            async with self.admitted(tenant, context.time_remaining()):
-                yield tenant
-            log_event(log, "rpc", rpc=rpc, tenant=tenant, request_id=request_id, code="OK")
-        except asyncio.CancelledError:
-            log_event(log, "rpc", rpc=rpc, request_id=request_id, code="CANCELLED")
-            raise
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:  # mapped to a status below; never a traceback to the client
-            code, message, trailer = status_for(exc, request_id)
-            level = logging.ERROR if code is grpc.StatusCode.INTERNAL else logging.INFO
-            log.log(
-                level,
-                "rpc",
-                exc_info=exc if level == logging.ERROR else None,
-                extra={"rpc": rpc, "request_id": request_id, "code": code.name, "detail": message},
-            )
-            await context.abort(code, message, trailing_metadata=(*trailer, *trailer_id))
+    ) -> RpcScope:
+        """`async with self._rpc(name, context) as tenant:` authenticate, admit, and
+        map any error to a status, in one place; `x-request-id` in the trailing
+        metadata (and first in the initial metadata with `header`, for streams)."""
+        return RpcScope(self, rpc, context, header=header)
 
     async def _unary(
         self,
