@@ -37,7 +37,8 @@ from promptpress.cachekeys.layout import (
 from promptpress.types import Message, ResponseFormat, Sampling, ToolChoice
 
 _NO_SAMPLING = Sampling()
-_SECTION_UTF8 = {s: s.value.encode("utf-8") for s in Section}
+# A section's name framed as _feed hashes it (length, then UTF-8).
+_SECTION_FRAME = {s: len(b := s.value.encode("utf-8")).to_bytes(8, "big") + b for s in Section}
 
 KEY_VERSION = "1"
 _MARKER = re.compile(r"\[\[v\d+\]\]")
@@ -126,10 +127,10 @@ def answer_spec(tool_choice: ToolChoice | None, response_format: ResponseFormat 
 
 def prefix_hashes(tenant: str, layout: PromptLayout) -> tuple[str, ...]:
     h = _hasher("prefix", tenant)
-    _feed_utf8(h, layout.tools_json_utf8())
+    h.update(layout.tools_frame())
     out = []
-    for i in range(len(layout.messages)):
-        _feed_utf8(h, layout.message_json_utf8(i))
+    for frame in layout.message_frames():
+        h.update(frame)
         out.append(h.copy().hexdigest()[:32])
     return tuple(out)
 
@@ -146,11 +147,10 @@ def exact_key(
     h = _hasher("exact", tenant)
     for part in (provider.lower(), model, _sampling_json(sampling)):
         _feed(h, part)
-    _feed_utf8(h, layout.tools_json_utf8())
+    h.update(layout.tools_frame())
     if answer:
         _feed(h, answer)
-    for i in range(len(layout.messages)):
-        _feed_utf8(h, layout.message_json_utf8(i))
+    h.update(b"".join(layout.message_frames()))
     return h.hexdigest()
 
 
@@ -169,9 +169,8 @@ def _stable_text(m: Message) -> str:
 
 def prompt_cache_key(tenant: str, layout: PromptLayout) -> str:
     h = _hasher("conversation", tenant)
-    _feed_utf8(h, layout.tools_json_utf8())
-    for i in range(layout.static_end + 1):
-        _feed_utf8(h, layout.message_json_utf8(i))
+    h.update(layout.tools_frame())
+    h.update(b"".join(layout.message_frames()[: layout.static_end + 1]))
     anchors = layout.indices(Section.HISTORY, Section.QUERY)
     first_user = next((i for i in anchors if layout.messages[i].role.value == "user"), None)
     if first_user is not None:
@@ -190,14 +189,15 @@ def context_fingerprint(
     """Everything but the final query (volatile values too, unless excluded:
     an answer may depend on the date a system prompt carries)."""
     h = _hasher("context", tenant)
-    _feed_utf8(h, layout.tools_json_utf8())
+    h.update(layout.tools_frame())
     if answer:
         _feed(h, answer)
-    for i, seg in enumerate(layout.sections):
+    parts = []
+    for seg, frame in zip(layout.sections, layout.message_frames(), strict=True):
         if seg is Section.QUERY or (seg is Section.VOLATILE and not include_volatile):
             continue
-        _feed_utf8(h, _SECTION_UTF8[seg])
-        _feed_utf8(h, layout.message_json_utf8(i))
+        parts += (_SECTION_FRAME[seg], frame)
+    h.update(b"".join(parts))
     return h.hexdigest()
 
 

@@ -115,6 +115,25 @@ class PromptLayout:
     def _message_utf8(self) -> tuple[bytes, ...]:
         return tuple(j.encode("utf-8") for j in self._message_jsons)
 
+    # What the keys feed their hashes: each piece framed as an 8-byte big-endian
+    # length and the UTF-8 bytes (keys._feed_utf8), framed once per layout, so a
+    # key hashes a run of messages in one update instead of two per message.
+    @functools.cached_property
+    def _tools_frame(self) -> bytes:
+        return _frame(self._tools_utf8)
+
+    @functools.cached_property
+    def _message_frames(self) -> tuple[bytes, ...]:
+        return tuple(_frame(b) for b in self._message_utf8)
+
+    def tools_frame(self) -> bytes:
+        """`tools_json_utf8()` framed as the keys hash it (length, then bytes)."""
+        return self._tools_frame
+
+    def message_frames(self) -> tuple[bytes, ...]:
+        """Every `message_json_utf8(i)` framed as the keys hash it."""
+        return self._message_frames
+
     def tools_json(self) -> str:
         return self._tools_json
 
@@ -128,6 +147,10 @@ class PromptLayout:
     def message_json_utf8(self, index: int) -> bytes:
         """`message_json(index)` encoded, once per layout (what the keys hash)."""
         return self._message_utf8[index]
+
+
+def _frame(data: bytes) -> bytes:
+    return len(data).to_bytes(8, "big") + data
 
 
 def canonical_json(value: object) -> str:
