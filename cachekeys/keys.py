@@ -192,7 +192,7 @@ def context_fingerprint(
     h.update(layout.tools_frame())
     if answer:
         _feed(h, answer)
-    parts = []
+    parts: list[bytes] = []
     for seg, frame in zip(layout.sections, layout.message_frames(), strict=True):
         if seg is Section.QUERY or (seg is Section.VOLATILE and not include_volatile):
             continue
