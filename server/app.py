@@ -296,14 +296,13 @@ async def build_app(
         ),
         inline_max_request_bytes=config.inline_max_request_bytes,
     )
-    # Undecodable requests -> INVALID_ARGUMENT (server/decode.py); reflection's
-    # streaming requests need no guard.
+    # Undecodable requests -> INVALID_ARGUMENT (server/decode.py), reflection's too.
     guarded = DecodeGuard().registrar(server)
     pb_grpc.add_PromptPressServiceServicer_to_server(servicer, guarded)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, guarded)
     enable_reflection(
-        server, (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+        guarded, (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     )
     # Load the tokenizer files now so the first request does not pay for it.
     for name in ("o200k_base", "cl100k_base"):

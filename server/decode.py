@@ -5,9 +5,9 @@ servicer code runs; when it raises (malformed protobuf, invalid UTF-8 in a strin
 field) grpc answers `UNKNOWN: Unexpected <class 'DecodeError'>` and logs an ERROR
 with a traceback, before authentication, so anyone can flood the error log.
 
-`DecodeGuard` swaps every unary-request method's deserializer for one that
-returns an `Undecodable` marker instead of raising, and answers that marker with
-INVALID_ARGUMENT. It logs at most one WARNING per `warn_every_s` seconds (with
+`DecodeGuard` swaps every method's request deserializer for one that returns
+an `Undecodable` marker instead of raising, and answers that marker with
+INVALID_ARGUMENT (for a streaming request, at the first bad message). It logs at most one WARNING per `warn_every_s` seconds (with
 how many it suppressed in between).
 
 It wraps the method handlers once, as services register them
@@ -91,10 +91,22 @@ class DecodeGuard:
         )
 
     def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
-        """`handler` with a deserializer that cannot raise (unary requests only)."""
-        if handler.request_streaming or handler.request_deserializer is None:
+        """`handler` with a deserializer that cannot raise."""
+        if handler.request_deserializer is None:
             return handler
         deserializer = _tolerant(handler.request_deserializer, method)
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._guard_requests(handler.stream_stream),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._guard_requests(handler.stream_unary),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._guard_unary(handler.unary_unary),
@@ -135,6 +147,31 @@ class DecodeGuard:
             if isinstance(request, Undecodable):
                 await self._refuse(request, context)
             return await behavior(request, context)
+
+        return guarded
+
+    def _guard_requests(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        """A streaming-request method: its request iterator ends the call with
+        INVALID_ARGUMENT at the first message that did not parse. (A method that
+        reads with `context.read()` instead would see the `Undecodable` marker.)"""
+        refuse = self._refuse
+
+        async def checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            async for request in requests:
+                if isinstance(request, Undecodable):
+                    await refuse(request, context)
+                yield request
+
+        if inspect.isasyncgenfunction(behavior):
+
+            async def guarded_gen(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+                async for item in behavior(checked(requests, context), context):
+                    yield item
+
+            return guarded_gen
+
+        async def guarded(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await behavior(checked(requests, context), context)
 
         return guarded
 

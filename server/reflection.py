@@ -17,6 +17,8 @@ import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from promptpress.server.decode import GuardedRegistrar
+
 V1ALPHA = reflection.SERVICE_NAME  # grpc.reflection.v1alpha.ServerReflection
 V1 = "grpc.reflection.v1.ServerReflection"
 _V1_FILE = "grpc/reflection/v1/reflection.proto"
@@ -44,7 +46,9 @@ def _register_v1_descriptor(pool: descriptor_pool.DescriptorPool) -> None:
     pool.Add(file)
 
 
-def enable_reflection(server: grpc.aio.Server, service_names: Sequence[str]) -> None:
+def enable_reflection(
+    server: grpc.aio.Server | GuardedRegistrar, service_names: Sequence[str]
+) -> None:
     """Serve reflection v1 and v1alpha for `service_names` (plus both reflection services)."""
     pool = descriptor_pool.Default()
     _register_v1_descriptor(pool)

@@ -76,6 +76,27 @@ async def test_undecodable_bytes_are_invalid_argument(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+@pytest.mark.parametrize(
+    "service", ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
+)
+async def test_undecodable_reflection_request_is_invalid_argument(
+    address: str, service: str, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """A streaming request's bad message gets the same answer as a unary one's."""
+    async with grpc.aio.insecure_channel(address) as ch:
+        raw = ch.stream_stream(f"/{service}/ServerReflectionInfo")  # bytes in, bytes out
+        good = b"\x3a\x00"  # list_services = ""
+        call = raw(iter([good, b"\xff\xff\xff"]), timeout=10)
+        answers = []
+        with caplog.at_level(logging.WARNING), pytest.raises(grpc.aio.AioRpcError) as err:
+            async for answer in call:
+                answers.append(answer)
+    assert len(answers) == 1 and b"promptpress.v1.PromptPressService" in answers[0]
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "class" not in err.value.details() and "Error" not in err.value.details()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_decode_warnings_are_rate_limited(caplog) -> None:  # type: ignore[no-untyped-def]
     now = [0.0]
     warn = RateLimitedWarning(interval_s=10, clock=lambda: now[0])
