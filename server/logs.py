@@ -14,6 +14,14 @@ The deque is bounded (`QUEUE_SIZE`): if stderr stops draining, records are
 dropped and counted, and a "log records dropped" warning follows once there is
 room, rather than stalling the server or growing without limit. `stop_logging`
 (run at exit) writes out what is queued; later records are written directly.
+
+`log_event` (the per-call line) skips the logging machinery when nothing but
+this deque would see the record -- no other handler anywhere up the logger
+chain, no filter on the logger, the level enabled: it queues the event's fields
+(an `Event`) and the writer formats them into the same JSON line a LogRecord
+would have given. A LogRecord and the handler walk cost ~7 us per call on the
+event loop; anything else listening (pytest's caplog, a user's handler) still
+gets real records.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ import json
 import logging
 import sys
 import threading
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 QUEUE_SIZE = 10_000
@@ -45,11 +54,43 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class Event(NamedTuple):
+    """What `log_event` queues instead of a LogRecord when only the writer listens."""
+
+    created: float
+    levelno: int
+    name: str
+    event: str
+    fields: dict[str, Any]
+
+    def json_line(self) -> str:
+        """The line JsonFormatter writes for the same record."""
+        entry: dict[str, Any] = {
+            "ts": round(self.created, 3),
+            "level": logging.getLevelName(self.levelno).lower(),
+            "logger": self.name,
+            "event": self.event,
+        }
+        entry.update(self.fields)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+    def as_record(self) -> logging.LogRecord:
+        """The LogRecord logging would have made (for logging's own error report)."""
+        record = logging.LogRecord(self.name, self.levelno, "", 0, self.event, None, None)
+        record.created = self.created
+        record.__dict__.update(self.fields)
+        return record
+
+
+def _record(item: logging.LogRecord | Event) -> logging.LogRecord:
+    return item.as_record() if isinstance(item, Event) else item
+
+
 class _Enqueue(logging.Handler):
     """Appends records to a bounded deque (the writer formats them), dropping and
     counting what does not fit. deque.append is atomic: no lock, no wake-up."""
 
-    def __init__(self, records: collections.deque[logging.LogRecord]) -> None:
+    def __init__(self, records: collections.deque[logging.LogRecord | Event]) -> None:
         super().__init__()
         self.records = records
         self.dropped = 0
@@ -61,15 +102,23 @@ class _Enqueue(logging.Handler):
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._room():
+            # The message is fixed now; extra fields and exc_info travel as they are.
+            record.msg, record.args = record.getMessage(), None
+            self.records.append(record)
+
+    def emit_event(self, event: Event) -> None:
+        if self._room():
+            self.records.append(event)
+
+    def _room(self) -> bool:
         if len(self.records) >= QUEUE_SIZE:
             self.dropped += 1
-            return
+            return False
         if self.dropped:
             self.records.append(self._dropped_record())
             self.dropped = 0
-        # The message is fixed now; extra fields and exc_info travel as they are.
-        record.msg, record.args = record.getMessage(), None
-        self.records.append(record)
+        return True
 
     def _dropped_record(self) -> logging.LogRecord:
         record = logging.LogRecord(
@@ -84,7 +133,8 @@ class _Writer:
 
     def __init__(self, handler: logging.StreamHandler[Any], interval_s: float = FLUSH_S) -> None:
         self.handler = handler
-        self.records: collections.deque[logging.LogRecord] = collections.deque()
+        self.records: collections.deque[logging.LogRecord | Event] = collections.deque()
+        self.enqueue = _Enqueue(self.records)
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="promptpress-log", daemon=True)
@@ -100,15 +150,18 @@ class _Writer:
         while self.records:
             record = self.records.popleft()
             try:
+                if isinstance(record, Event):
+                    lines.append(record.json_line() + "\n")
+                    continue
                 lines.append(self.handler.format(record) + "\n")
             except Exception:  # as logging does: report on stderr, keep going
-                self.handler.handleError(record)
+                self.handler.handleError(_record(record))
         if lines:
             try:
                 self.handler.stream.write("".join(lines))
                 self.handler.flush()
             except Exception:
-                self.handler.handleError(record)
+                self.handler.handleError(_record(record))
 
     def stop(self) -> None:
         self._stop.set()
@@ -129,7 +182,7 @@ def configure_logging(level: str = "INFO") -> None:
     handler.setFormatter(JsonFormatter())
     _writer = _Writer(handler)
     root = logging.getLogger()
-    root.handlers[:] = [_Enqueue(_writer.records)]
+    root.handlers[:] = [_writer.enqueue]
     root.setLevel(level.upper())
 
 
@@ -149,4 +202,27 @@ atexit.register(stop_logging)
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
-    logger.log(level, event, extra=fields)
+    enqueue = _only_listener(logger, level, fields)
+    if enqueue is None:
+        logger.log(level, event, extra=fields)
+    else:
+        enqueue.emit_event(Event(time.time(), level, logger.name, event, fields))
+
+
+def _only_listener(logger: logging.Logger, level: int, fields: dict[str, Any]) -> _Enqueue | None:
+    """The writer's handler, when a record from `logger` at `level` would reach it and
+    nothing else (see the module docstring); None otherwise."""
+    writer = _writer
+    if writer is None or logger.filters or not logger.isEnabledFor(level):
+        return None
+    if not _RESERVED.isdisjoint(fields):
+        return None  # logging refuses such extras: let it say so
+    node: logging.Logger | None = logger
+    while node is not None:
+        if node.handlers:
+            only = node.handlers == [writer.enqueue] and node is logging.getLogger()
+            return writer.enqueue if only and writer.enqueue.level <= level else None
+        if not node.propagate:
+            return None
+        node = node.parent
+    return None

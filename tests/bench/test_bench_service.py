@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,10 @@ def test_tiny_profile_against_a_real_server(
                 cell[target]["errors"] == 0 and cell[target]["p99_ms"] >= cell[target]["p50_ms"] > 0
             )
         assert cell["share_of_ceiling"] > 0
+        # The median of the rounds' own shares; the pooled ratio is kept beside it.
+        assert len(cell["share_of_ceiling_rounds"]) == cfg.rounds
+        assert cell["share_of_ceiling"] == statistics.median(cell["share_of_ceiling_rounds"])
+        assert cell["share_of_ceiling_pooled"] > 0
     memory = figures["memory"]
     assert memory["promptpress"]["peak_rss_mb"] >= memory["promptpress"]["idle_rss_mb"] > 10
     assert memory["peak_rss_vs_echo"] > 0

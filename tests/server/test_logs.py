@@ -78,3 +78,34 @@ def test_a_full_queue_drops_and_then_reports_the_count(monkeypatch: pytest.Monke
         log.removeHandler(handler)
     assert dropped.getMessage() == "log records dropped" and dropped.__dict__["dropped"] == 3
     assert last.getMessage() == "event 5" and handler.dropped == 0
+
+
+def test_events_skip_logging_only_when_nothing_else_listens(
+    root_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """log_event queues a bare Event when only the writer would see the record, and
+    the writer turns it into the same line a LogRecord gives; with another handler
+    anywhere up the chain (caplog, a user's), that handler gets a real record."""
+    logs.configure_logging("INFO")
+    log = logging.getLogger("promptpress.server")
+    fields = {"rpc": "Preprocess", "tenant": "t", "request_id": "ab12", "code": "OK", "n": 3}
+    assert logs._only_listener(log, logging.INFO, fields) is not None
+    assert logs._only_listener(log, logging.DEBUG, fields) is None  # below the level
+    assert logs._only_listener(log, logging.INFO, {"msg": 1}) is None  # reserved: logging's error
+    logs.log_event(log, "rpc", **fields)  # the fast path
+    seen: list[logging.LogRecord] = []
+    other = logging.Handler()
+    other.emit = seen.append  # type: ignore[method-assign]
+    log.addHandler(other)
+    try:
+        assert logs._only_listener(log, logging.INFO, fields) is None
+        logs.log_event(log, "rpc", **fields)  # through logging: both handlers see it
+    finally:
+        log.removeHandler(other)
+    logs.stop_logging()
+    fast, slow = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert fast.pop("ts") <= slow.pop("ts")
+    assert (
+        fast == slow == {"level": "info", "logger": "promptpress.server", "event": "rpc", **fields}
+    )
+    assert [r.__dict__["request_id"] for r in seen] == ["ab12"]
