@@ -102,7 +102,7 @@ def _token_length(encoding_name: str, text: str) -> int:
     return len(get_encoding(encoding_name).encode(text, disallowed_special=()))
 
 
-_MESSAGE_MEMO: dict[tuple[tuple[str, float, int, int], Message], int] = {}
+_MESSAGE_MEMO: dict[tuple[str, float, int, int, str, str, str, str], int] = {}
 _MESSAGE_MEMO_MAX = 4_096
 
 
@@ -224,14 +224,21 @@ class TokenCounter:
         # One request counts the same messages in several stages (trimming, budgets,
         # naive total, breakpoints): remembered per message, like short texts, by
         # everything the count depends on.
+        # The key is a flat tuple of the strings and numbers the count depends on,
+        # not the Message itself: a frozen dataclass hashes and compares field by
+        # field in Python (its Role through Enum.__hash__), several times the cost
+        # of a tuple whose strings hash once and compare with memcmp.
         t = self.table
-        key = (self.encoding_name, self.multiplier, t.tokens_per_message, t.tokens_per_name)
-        found = _MESSAGE_MEMO.get((key, message))
+        key = (
+            self.encoding_name, self.multiplier, t.tokens_per_message, t.tokens_per_name,
+            message.role._value_, message.content, message.name, message.tool_call_id,
+        )  # fmt: skip
+        found = _MESSAGE_MEMO.get(key)
         if found is None:
             found = self._count_message(message)
             if len(_MESSAGE_MEMO) >= _MESSAGE_MEMO_MAX:
                 _MESSAGE_MEMO.clear()  # crude but atomic: threads share the memo
-            _MESSAGE_MEMO[(key, message)] = found
+            _MESSAGE_MEMO[key] = found
         return found
 
     def _count_message(self, message: Message) -> int:

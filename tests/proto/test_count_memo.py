@@ -17,16 +17,33 @@ from promptpress.types import Message, Role, Target
     role=st.sampled_from(list(Role)),
     content=st.text(max_size=200),
     name=st.sampled_from(["", "alice"]),
+    tool_call_id=st.sampled_from(["", "call_1", "call_with_a_much_longer_identifier_42"]),
     model=st.sampled_from(["gpt-4o", "gpt-4", "claude-3-5-sonnet", "some-unknown-model"]),
 )
 def test_message_count_is_the_same_remembered_or_not(
-    role: Role, content: str, name: str, model: str
+    role: Role, content: str, name: str, tool_call_id: str, model: str
 ) -> None:
     counter = counter_for(model)
-    m = Message(role=role, content=content, name=name)
+    m = Message(role=role, content=content, name=name, tool_call_id=tool_call_id)
     fresh = counter._count_message(m)
     assert counter.count_message(m) == fresh  # first call fills the memo
     assert counter.count_message(m) == fresh  # second reads it
+
+
+def test_the_memo_tells_messages_apart_by_every_counted_field() -> None:
+    """The memo's key is the counted fields, not the Message: equal-looking messages
+    that differ in role, name or tool_call_id keep their own counts."""
+    counter = counter_for("gpt-4o")
+    base = Message(role=Role.USER, content="The same words in every message.")
+    variants = [
+        base,
+        Message(role=Role.ASSISTANT, content=base.content),
+        Message(role=Role.USER, content=base.content, name="a_rather_long_participant_name"),
+        Message(role=Role.TOOL, content=base.content, tool_call_id="call_0123456789abcdef"),
+    ]
+    for m in variants * 2:  # the second pass reads the memo
+        assert counter.count_message(m) == counter._count_message(m)
+    assert len({counter.count_message(m) for m in variants[1:]} | {counter.count_message(base)}) > 1
 
 
 def test_the_memo_keeps_encodings_apart() -> None:
