@@ -22,6 +22,7 @@ from promptpress.bench.matcher_data import Pair
 from promptpress.cachekeys.semantic_cache.verifier import (
     calibrated_threshold,
     exact_differences,
+    same_words,
     verifier_scores,
 )
 
@@ -34,8 +35,12 @@ Split = tuple[Sequence[Any], np.ndarray, np.ndarray, np.ndarray]
 def served_scores(
     split: Split, logits: np.ndarray, combiner: Sequence[float], logit_range: tuple[float, float]
 ) -> np.ndarray:
-    """The verifier's scores of a split's pairs, as the service computes them."""
-    _, _, mlp, x = split
+    """The verifier's scores of a split's pairs, as the service computes them (a
+    near-repeat is not encoded: the top of the logit range stands for its logit)."""
+    pairs, _, mlp, x = split
+    best = max(logit_range, key=lambda v: combiner[0] * v)
+    repeat = np.array([same_words(p.a, p.b) for p in pairs], dtype=bool)
+    logits = np.where(repeat, best, logits)
     return verifier_scores(logits, mlp, exact_differences(x), combiner, logit_range)
 
 

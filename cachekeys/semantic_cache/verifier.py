@@ -54,6 +54,7 @@ from promptpress.cachekeys.semantic_cache.pair_features import (
     WordEmbedder,
     WordVectors,
     pair_features,
+    tokenize,
 )
 
 WEIGHTS_PATH = Path(__file__).with_name("verifier_weights.json")
@@ -201,6 +202,16 @@ def combine(
     return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
 
+def same_words(stored: str, query: str) -> bool:
+    """The same words in the same order once case, punctuation, spacing and
+    contractions are set aside ("How do I reset my password?" / "how do i reset my
+    password"): a near-repeat, whose answer is the same. The pair encoder is not
+    asked about these (a cross-encoder reading two copies of one question is out of
+    its training distribution, and scored some of them low); it is taken to agree,
+    at the top of its calibrated logit range."""
+    return [t.low for t in tokenize(stored)] == [t.low for t in tokenize(query)]
+
+
 def exact_differences(x: np.ndarray) -> np.ndarray:
     """Pairs whose features are exact about a difference: numbers, times and dates
     as multisets, negation parity."""
@@ -252,7 +263,7 @@ class Verifier:
             lo, hi = info.get("encoder_logit_range", (-np.inf, np.inf))
             self.logit_range = (float(lo), float(hi))
             trained_prefilter = float(info["prefilter"])
-            self.max_candidates = 2
+            self.max_candidates = int(info.get("max_candidates", 2))
         self.prefilter = trained_prefilter if prefilter is None else prefilter
         if encoder is not None:
             self.threshold = calibrated_threshold(encoder.meta.info, max_false_hit_rate)
@@ -300,9 +311,12 @@ class Verifier:
             return verifier_scores(logits, mlp, exact, self.combiner, self.logit_range)
 
         worst, best = sorted(self.logit_range, key=lambda v: self.combiner[0] * v)
-        low, high = final(np.full(len(mlp), worst)), final(np.full(len(mlp), best))
+        repeat = np.array([same_words(s, query) for s in stored])
+        low = final(np.where(repeat, best, worst))
+        high = final(np.full(len(mlp), best))
         out = np.where(low >= cut, low, high) if cut is not None else high
-        todo = [k for k in range(len(mlp)) if cut is None or low[k] < cut <= high[k]]
+        todo = [k for k in range(len(mlp))
+                if not repeat[k] and (cut is None or low[k] < cut <= high[k])]  # fmt: skip
         if todo:
             logits = np.full(len(mlp), best)
             logits[todo] = self.encoder.logits([(stored[k], query) for k in todo])

@@ -10,6 +10,7 @@ import pytest
 from safetensors import safe_open
 
 from promptpress.cachekeys.semantic_cache.pair_encoder import ENCODER_PATH, META_KEY, TARGETS
+from promptpress.cachekeys.semantic_cache.verifier import calibrated_threshold, wilson_upper
 
 
 def test_weights_are_small_safetensors_with_their_training_record() -> None:
@@ -24,6 +25,21 @@ def test_weights_are_small_safetensors_with_their_training_record() -> None:
     assert len(meta["combiner"]) == 3 and len(meta["calibration_negatives"]) > 1000
     assert {"head.weight", "head.bias"} <= names
     assert len([n for n in names if n.endswith(".A")]) == 6 * len(TARGETS)  # every layer
+
+
+@pytest.mark.parametrize("bound", [0.005, 0.01, 0.02, 0.05])
+def test_the_threshold_meets_the_bound_on_both_calibration_sets(bound: float) -> None:
+    with safe_open(str(ENCODER_PATH), framework="pt") as f:
+        meta = json.loads((f.metadata() or {})[META_KEY])
+    written = meta["written_calibration"]  # the written calibration split's near-misses
+    assert written["near_misses"] >= 200 and len(written["negatives"]) <= written["near_misses"]
+    t = calibrated_threshold(meta, bound)
+    served = sum(s >= t for s in written["negatives"])
+    assert served <= bound * written["near_misses"]
+    automatic = meta["calibration_negatives"]
+    assert wilson_upper(sum(s >= t for s in automatic), len(automatic)) <= bound
+    # The figures recorded at training time used the same threshold.
+    assert meta["metrics"][str(bound)]["threshold"] == pytest.approx(t)
 
 
 @pytest.mark.parametrize(

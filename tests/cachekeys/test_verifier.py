@@ -16,6 +16,7 @@ from promptpress.cachekeys.semantic_cache.verifier import (
     TenantCalibration,
     Verifier,
     calibrated_threshold,
+    same_words,
     threshold_for_bound,
     threshold_for_rate,
     wilson_upper,
@@ -109,6 +110,27 @@ def test_calibrated_threshold_is_the_stricter_of_the_automatic_and_written_rules
     assert calibrated_threshold(auto | {"written_calibration": low}, 0.01) == at
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("How do I reset my password?", "how do i reset my  password", True),
+        ("Who is John's father?", "who is John father", True),
+        ("Is it safe?", "Isn't it safe?", False),
+        ("Set an alarm for 6 am", "Set an alarm for 6 pm", False),
+        ("Move money from savings to checking", "Move money from checking to savings", False),
+    ],
+)
+def test_same_words_is_a_near_repeat_only(a: str, b: str, same: bool) -> None:
+    assert same_words(a, b) is same and same_words(b, a) is same
+
+
+def test_a_near_repeat_is_served_without_the_encoder(verifier) -> None:  # type: ignore[no-untyped-def]
+    before = verifier.encoded
+    score = verifier.score_many(["How do I reset my password?"], "how do i reset my password",
+                                [0.99], cut=verifier.threshold)  # fmt: skip
+    assert score[0] >= verifier.threshold and verifier.encoded == before
+
+
 def test_tenant_threshold_rises_after_reports_and_recovers_with_good_hits() -> None:
     c = TenantCalibration()
     assert c.threshold(0.5, 0.01) == 0.5
@@ -140,8 +162,7 @@ def verifier(shared_embedder, shared_pair_encoder) -> Verifier:  # type: ignore[
         ("Is the museum open on Sunday?", "Is the museum open on Monday?", False),
         ("Which fruits can dogs eat?", "Which fruits can't dogs eat?", False),
         # Reworded in several words at once: the pair encoder reads it as the same question.
-        ("How do I get rid of fruit flies in my kitchen?",
-         "What's the best way to eliminate fruit flies from my kitchen?", True),
+        ("What is the population of Canada?", "How many people live in Canada?", True),
         ("Give me three ideas for dinner", "Give me ten ideas for dinner", False),
         ("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?", False),
     ],
@@ -206,7 +227,6 @@ def test_the_encoder_reads_only_the_candidates_the_features_leave_open(verifier)
     assert verifier.score_many(["Which fruits can dogs eat?"], "Which fruits can't dogs eat?",
                                [0.95], cut=cut)[0] < cut  # fmt: skip
     assert verifier.encoded == before  # a negation: the encoder could not lift it
-    reworded = verifier.score_many(["How do I get rid of fruit flies in my kitchen?"],
-                                   "What's the best way to eliminate fruit flies from my kitchen?",
-                                   [0.97], cut=cut)  # fmt: skip
+    reworded = verifier.score_many(["What is the population of Canada?"],
+                                   "How many people live in Canada?", [0.86], cut=cut)  # fmt: skip
     assert verifier.encoded == before + 1 and reworded[0] >= cut  # undecided: read, then served
