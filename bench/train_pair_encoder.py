@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                 "steps": rec["steps"], "planned_steps": rec["planned_steps"],
                 "seconds": rec["train_seconds"], "final_loss": rec["final_loss"]})}  # fmt: skip
         else:
-            tr_pairs, tr_cos, _ = data["train"]
+            tr_pairs, tr_cos, _, _ = data["train"]
             keep = [p for p, c in zip(tr_pairs, tr_cos, strict=True) if c >= TRAIN_FLOOR]
             print("stage 1", len(keep), dict(Counter((p.category, p.label) for p in keep)))
             stage1 = train_encoder(keep, args.seed, args.minutes)
