@@ -59,11 +59,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True)
-class WrittenPair:
-    a: str
-    b: str
-    label: int  # 1: the same answer serves both
-    category: str
+class WrittenPair(LabelledPair):
     group: str  # "<source>:<writer's group id>", or "<source>:a=<stored question>"
     source: str
 

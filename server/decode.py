@@ -95,30 +95,20 @@ class DecodeGuard:
         if handler.request_deserializer is None:
             return handler
         deserializer = _tolerant(handler.request_deserializer, method)
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                self._guard_requests(handler.stream_stream),
-                request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                self._guard_requests(handler.stream_unary),
-                request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._guard_unary(handler.unary_unary),
-                request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                self._guard_stream(handler.unary_stream),
-                request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
-            )
+        kinds = (
+            ("stream_stream", grpc.stream_stream_rpc_method_handler, self._guard_requests),
+            ("stream_unary", grpc.stream_unary_rpc_method_handler, self._guard_requests),
+            ("unary_unary", grpc.unary_unary_rpc_method_handler, self._guard_unary),
+            ("unary_stream", grpc.unary_stream_rpc_method_handler, self._guard_stream),
+        )
+        for kind, make, guard in kinds:
+            behavior = getattr(handler, kind)
+            if behavior is not None:
+                return make(  # type: ignore[no-any-return]
+                    guard(behavior),
+                    request_deserializer=deserializer,
+                    response_serializer=handler.response_serializer,
+                )
         return handler
 
     def _guard_unary(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
