@@ -20,6 +20,7 @@ import numpy as np
 
 from promptpress.bench.matcher_data import Pair
 from promptpress.cachekeys.semantic_cache.verifier import (
+    agreeing_logit,
     calibrated_threshold,
     exact_differences,
     same_words,
@@ -38,7 +39,7 @@ def served_scores(
     """The verifier's scores of a split's pairs, as the service computes them (a
     near-repeat is not encoded: the top of the logit range stands for its logit)."""
     pairs, _, mlp, x = split
-    best = max(logit_range, key=lambda v: combiner[0] * v)
+    best = agreeing_logit(combiner, logit_range)
     repeat = np.array([same_words(p.a, p.b) for p in pairs], dtype=bool)
     logits = np.where(repeat, best, logits)
     return verifier_scores(logits, mlp, exact_differences(x), combiner, logit_range)

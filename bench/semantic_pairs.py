@@ -74,11 +74,15 @@ class LabelledPair:
     category: str
 
 
+def pair_parity(a: str, b: str) -> int:
+    """0 or 1 by a fixed hash of the pair (sha256 of `a NUL b`): how pairs are halved."""
+    return hashlib.sha256(f"{a}\x00{b}".encode()).digest()[0] % 2
+
+
 def hand_split(p: LabelledPair) -> str:
     """Which half of the hand-written file a pair is in: "train" (the pair encoder
     trains on it) or "dev" (only scored). By a hash of the pair, fixed."""
-    digest = hashlib.sha256(f"{p.a}\x00{p.b}".encode()).digest()
-    return "dev" if digest[0] % 2 else "train"
+    return "dev" if pair_parity(p.a, p.b) else "train"
 
 
 def load_pairs(path: Path = EVAL_PATH) -> list[LabelledPair]:

@@ -32,7 +32,6 @@ reads no written pair, so its adapters do not change with the written data.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -48,7 +47,7 @@ from promptpress.bench import matcher_calibration as mc
 from promptpress.bench import written_pairs
 from promptpress.bench.matcher_data import Pair
 from promptpress.bench.matcher_paraphrases import paraphrase_template_pairs
-from promptpress.bench.semantic_pairs import EVAL_PATH, hand_split, load_pairs
+from promptpress.bench.semantic_pairs import EVAL_PATH, hand_split, load_pairs, pair_parity
 from promptpress.bench.train_matcher import PREFILTER, TRAIN_FLOOR, Scorer, featurize
 from promptpress.cachekeys.semantic_cache import pair_encoder as pe
 from promptpress.cachekeys.semantic_cache.verifier import VerifierModel
@@ -60,7 +59,15 @@ STAGE2_LR, HAND_REPEAT, STAGE2_AUTO = 5e-4, 3, 2500
 
 
 def _half(p: Pair) -> int:
-    return hashlib.sha256(f"{p.a}\x00{p.b}".encode()).digest()[0] % 2
+    return pair_parity(p.a, p.b)
+
+
+def _training(record: dict[str, Any]) -> dict[str, Any]:
+    """A training record's steps, time and loss (older weights kept them at the top)."""
+    return record.get("training") or {
+        "steps": record["steps"], "planned_steps": record["planned_steps"],
+        "seconds": record["train_seconds"], "final_loss": record["final_loss"],
+    }  # fmt: skip
 
 
 def build_data(seed: int, cache: str | None) -> dict[str, Any]:
@@ -225,19 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         with safe_open(args.out, framework="pt") as f:
             old = json.loads((f.metadata() or {})[pe.META_KEY])
         record = old.get("trained_on") or {"training": json.loads(args.training_record)}
-        training = record.get("training") or {
-            "steps": record["steps"], "planned_steps": record["planned_steps"],
-            "seconds": record["train_seconds"], "final_loss": record["final_loss"],
-        }  # fmt: skip
-        trained = {"tensors": load_file(args.out), **training, "stage1": record.get("stage1")}
+        trained = {"tensors": load_file(args.out), **_training(record),
+                   "stage1": record.get("stage1")}  # fmt: skip
     else:
         if args.init:  # stage 1 done before: its adapters and record
             with safe_open(args.init, framework="pt") as f:
                 first = json.loads((f.metadata() or {})[pe.META_KEY])
-            rec = first["trained_on"]
-            stage1 = {"tensors": load_file(args.init), **(rec.get("training") or {
-                "steps": rec["steps"], "planned_steps": rec["planned_steps"],
-                "seconds": rec["train_seconds"], "final_loss": rec["final_loss"]})}  # fmt: skip
+            stage1 = {"tensors": load_file(args.init), **_training(first["trained_on"])}
         else:
             tr_pairs, tr_cos, _, _ = data["train"]
             keep = [p for p, c in zip(tr_pairs, tr_cos, strict=True) if c >= TRAIN_FLOOR]

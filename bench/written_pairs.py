@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from promptpress.bench.frame import DatasetInfo
 from promptpress.bench.semantic_pairs import EVAL_PATH, LabelledPair, hand_split, load_pairs
@@ -55,6 +56,7 @@ CALIBRATION_INFO = DatasetInfo(
     "see bench/data/README.md",
 )
 DEV_JACCARD = 0.5
+P = TypeVar("P", bound=LabelledPair)
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -108,16 +110,18 @@ def near_copies(
     return out
 
 
-def dedupe(pairs: Sequence[WrittenPair]) -> list[WrittenPair]:
-    """The first of pairs that are the same two questions (normalised, either order)."""
-    seen: set[tuple[str, str]] = set()
+def dedupe(pairs: Sequence[P], *, keep_repeats: bool = True) -> list[P]:
+    """The first of pairs that are the same two questions (normalised, either order).
+    A pair whose two questions normalise to one text is dropped when it is a
+    near-miss (it no longer is one), and with `keep_repeats=False` in any case."""
+    seen: set[tuple[str, ...]] = set()
     out = []
     for p in pairs:
         key = tuple(sorted((normalised(p.a), normalised(p.b))))
-        if key[0] == key[1] and p.label == 0:
-            continue  # a near-miss that is no longer one once normalised
+        if key[0] == key[1] and (p.label == 0 or not keep_repeats):
+            continue
         if key not in seen:
-            seen.add(key)  # type: ignore[arg-type]
+            seen.add(key)
             out.append(p)
     return out
 
@@ -155,18 +159,7 @@ def contrast_pairs(pairs: Sequence[WrittenPair]) -> list[LabelledPair]:
         out += [LabelledPair(x, y, 1, "derived-paraphrase")
                 for k, x in enumerate(same) for y in same[k + 1 :]]  # fmt: skip
         out += [LabelledPair(x, y, 0, f"derived-{c}") for x in same for y, c in other]
-    return dedupe_labelled(out)
-
-
-def dedupe_labelled(pairs: Sequence[LabelledPair]) -> list[LabelledPair]:
-    seen: set[tuple[str, ...]] = set()
-    out = []
-    for p in pairs:
-        key = tuple(sorted((normalised(p.a), normalised(p.b))))
-        if key[0] != key[1] and key not in seen:
-            seen.add(key)
-            out.append(p)
-    return out
+    return dedupe(out, keep_repeats=False)
 
 
 def linked_groups(pairs: Sequence[WrittenPair]) -> dict[str, str]:

@@ -40,18 +40,24 @@ QUEUE_SIZE = 10_000
 FLUSH_S = 0.05
 
 
+def json_line(created: float, levelno: int, logger: str, event: str, fields: dict[str, Any]) -> str:
+    """One log line: time, level, logger and event first, then the event's fields."""
+    entry: dict[str, Any] = {
+        "ts": round(created, 3),
+        "level": logging.getLevelName(levelno).lower(),
+        "logger": logger,
+        "event": event,
+    }
+    entry.update(fields)
+    return json.dumps(entry, default=str, ensure_ascii=False)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
+        fields = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+            fields["exception"] = self.formatException(record.exc_info)
+        return json_line(record.created, record.levelno, record.name, record.getMessage(), fields)
 
 
 class Event(NamedTuple):
@@ -65,14 +71,7 @@ class Event(NamedTuple):
 
     def json_line(self) -> str:
         """The line JsonFormatter writes for the same record."""
-        entry: dict[str, Any] = {
-            "ts": round(self.created, 3),
-            "level": logging.getLevelName(self.levelno).lower(),
-            "logger": self.name,
-            "event": self.event,
-        }
-        entry.update(self.fields)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json_line(self.created, self.levelno, self.name, self.event, self.fields)
 
     def as_record(self) -> logging.LogRecord:
         """The LogRecord logging would have made (for logging's own error report)."""

@@ -212,6 +212,12 @@ def same_words(stored: str, query: str) -> bool:
     return [t.low for t in tokenize(stored)] == [t.low for t in tokenize(query)]
 
 
+def agreeing_logit(weights: Sequence[float], logit_range: tuple[float, float]) -> float:
+    """The end of the encoder's logit range that raises the combined score most: what
+    stands for the encoder's logit where it is not asked (a near-repeat, `same_words`)."""
+    return max(logit_range, key=lambda v: weights[0] * v)
+
+
 def exact_differences(x: np.ndarray) -> np.ndarray:
     """Pairs whose features are exact about a difference: numbers, times and dates
     as multisets, negation parity."""
@@ -251,7 +257,6 @@ class Verifier:
         self.vectors = WordVectors(embedder) if embedder is not None else None
         self.max_false_hit_rate = max_false_hit_rate
         self.encoder = encoder
-        negatives = self.model.calibration_negatives
         trained_prefilter = self.model.prefilter
         self.combiner: tuple[float, ...] = ()
         self.logit_range = (-np.inf, np.inf)
@@ -264,11 +269,12 @@ class Verifier:
             self.logit_range = (float(lo), float(hi))
             trained_prefilter = float(info["prefilter"])
             self.max_candidates = int(info.get("max_candidates", 2))
-        self.prefilter = trained_prefilter if prefilter is None else prefilter
-        if encoder is not None:
-            self.threshold = calibrated_threshold(encoder.meta.info, max_false_hit_rate)
+            self.threshold = calibrated_threshold(info, max_false_hit_rate)
         else:
-            self.threshold = threshold_for_bound(negatives, max_false_hit_rate)
+            self.threshold = threshold_for_bound(
+                self.model.calibration_negatives, max_false_hit_rate
+            )
+        self.prefilter = trained_prefilter if prefilter is None else prefilter
         self.calls, self.seconds = 0, 0.0  # what verification has cost so far
         self.encoded = 0  # candidates the pair encoder read
 
@@ -310,7 +316,8 @@ class Verifier:
         def final(logits: np.ndarray) -> np.ndarray:
             return verifier_scores(logits, mlp, exact, self.combiner, self.logit_range)
 
-        worst, best = sorted(self.logit_range, key=lambda v: self.combiner[0] * v)
+        best = agreeing_logit(self.combiner, self.logit_range)
+        worst = min(self.logit_range, key=lambda v: self.combiner[0] * v)
         repeat = np.array([same_words(s, query) for s in stored])
         low = final(np.where(repeat, best, worst))
         high = final(np.full(len(mlp), best))
