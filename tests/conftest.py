@@ -41,10 +41,11 @@ def shared_embedder():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def shared_pair_encoder():  # type: ignore[no-untyped-def]
-    """The semantic cache's pair encoder (MiniLM + committed adapters), loaded once."""
+    """The semantic cache's pair encoder (its base, prepared once into the stable data
+    directory, + the committed adapters), loaded once."""
     from promptpress.cachekeys.semantic_cache.pair_encoder import load_pair_encoder
 
-    return load_pair_encoder()
+    return load_pair_encoder(stable_model_dir())
 
 
 def stable_model_dir() -> Path:

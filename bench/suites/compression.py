@@ -26,7 +26,6 @@ bonus) were tuned on 100 SQuAD pairs (seed 11) that are excluded from the sample
 
 from __future__ import annotations
 
-import os
 import random
 import tempfile
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 import torch
 
 from promptpress.bench import datasets, plots
-from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio
+from promptpress.bench.frame import SuiteContext, SuiteResult, data_dir, markdown_table, ratio
 from promptpress.bench.suites.compression_inputs import (
     COUNT,
     TARGET_MODEL,
@@ -56,7 +55,6 @@ from promptpress.compressor.llmlingua_adapter import LLMLinguaAdapter, reference
 from promptpress.compressor.model_prep import prepare_default_model
 from promptpress.compressor.scoring import CausalLMScorer
 from promptpress.compressor.settings import CompressionSettings
-from promptpress.server.config import default_data_dir
 from promptpress.types import CompressionMethod
 
 NAME = "compression"
@@ -72,11 +70,6 @@ PAIRS = (
 REFERENCE_OF = {pp: ref for pp, _, ref in PAIRS} | {PP_DISTILLED: REF_LONG}
 PP_LLML_FP32 = "promptpress LLMLingua, fp32 scorer"
 TORCH_THREADS = 1
-
-
-def data_dir() -> Path:
-    """Where the service keeps its prepared model: $PROMPTPRESS_DATA_DIR or its default."""
-    return Path(os.environ.get("PROMPTPRESS_DATA_DIR") or default_data_dir())
 
 
 class Runner:

@@ -41,7 +41,14 @@ from typing import Any
 import numpy as np
 
 from promptpress.bench import datasets, plots, semantic_pairs, written_pairs
-from promptpress.bench.frame import SuiteContext, SuiteResult, markdown_table, ratio, torch_threads
+from promptpress.bench.frame import (
+    SuiteContext,
+    SuiteResult,
+    data_dir,
+    markdown_table,
+    ratio,
+    torch_threads,
+)
 from promptpress.bench.suites.semantic_cache_probes import Probe, build_probes
 from promptpress.cachekeys import Entry, SemanticCache
 from promptpress.cachekeys.keys import normalize_query
@@ -275,7 +282,7 @@ def _run(ctx: SuiteContext) -> SuiteResult:
         queries = latency_queries(
             fill, fill_source, paraphrases, np.random.default_rng(ctx.seed + 1)
         )
-        verifier = Verifier(model, encoder=load_pair_encoder())  # the service's default
+        verifier = Verifier(model, encoder=load_pair_encoder(data_dir()))  # the service's default
         lat = latency(fill, fill_source, queries, Path(tmp), verifier)
 
     def embed(texts: Sequence[str]) -> np.ndarray:

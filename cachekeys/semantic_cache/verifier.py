@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
 from promptpress.cachekeys.semantic_cache.pair_encoder import PairEncoder
 from promptpress.cachekeys.semantic_cache.pair_features import (
     FEATURES,
@@ -250,6 +251,7 @@ class Verifier:
         model: VerifierModel | None = None,
         prefilter: float | None = None,
         encoder: PairEncoder | None = None,
+        roles: RoleReader | None = None,
     ) -> None:
         if not 0.0 < max_false_hit_rate < 1.0:
             raise ValueError("max_false_hit_rate must be in (0, 1)")
@@ -257,6 +259,9 @@ class Verifier:
         self.vectors = WordVectors(embedder) if embedder is not None else None
         self.max_false_hit_rate = max_false_hit_rate
         self.encoder = encoder
+        # Pairs whose arguments trade roles are refused (argument_roles.py) when the
+        # encoder's calibration was computed that way (the thresholds assume it).
+        self.roles: RoleReader | None = None
         trained_prefilter = self.model.prefilter
         self.combiner: tuple[float, ...] = ()
         self.logit_range = (-np.inf, np.inf)
@@ -270,6 +275,8 @@ class Verifier:
             trained_prefilter = float(info["prefilter"])
             self.max_candidates = int(info.get("max_candidates", 2))
             self.threshold = calibrated_threshold(info, max_false_hit_rate)
+            if info.get("role_veto"):
+                self.roles = roles if roles is not None else RoleReader()
         else:
             self.threshold = threshold_for_bound(
                 self.model.calibration_negatives, max_false_hit_rate
@@ -296,14 +303,24 @@ class Verifier:
             [pair_features(s, query, c, self.vectors) for s, c in zip(stored, cosines, strict=True)]
         )
         out = self.model.score(x).astype(np.float64)
+        vetoed = np.zeros(len(stored), dtype=bool)
+        if self.roles is not None:
+            vetoed = np.array([self.roles.exchanged(s, query) for s in stored])
         if self.encoder is not None:
-            out = self._with_encoder(stored, query, x, out, cut)
+            out = self._with_encoder(stored, query, x, out, cut, vetoed)
+        out = np.where(vetoed, 0.0, out)
         self.calls += len(stored)
         self.seconds += time.perf_counter() - t0
         return out
 
     def _with_encoder(
-        self, stored: Sequence[str], query: str, x: np.ndarray, mlp: np.ndarray, cut: float | None
+        self,
+        stored: Sequence[str],
+        query: str,
+        x: np.ndarray,
+        mlp: np.ndarray,
+        cut: float | None,
+        vetoed: np.ndarray,
     ) -> np.ndarray:
         """Combined scores. The encoder's logit is clipped to the range seen in
         calibration, so each candidate's score lies between the scores at the two ends
@@ -322,8 +339,8 @@ class Verifier:
         low = final(np.where(repeat, best, worst))
         high = final(np.full(len(mlp), best))
         out = np.where(low >= cut, low, high) if cut is not None else high
-        todo = [k for k in range(len(mlp))
-                if not repeat[k] and (cut is None or low[k] < cut <= high[k])]  # fmt: skip
+        todo = [k for k in range(len(mlp)) if not repeat[k] and not vetoed[k]
+                and (cut is None or low[k] < cut <= high[k])]  # fmt: skip
         if todo:
             logits = np.full(len(mlp), best)
             logits[todo] = self.encoder.logits([(stored[k], query) for k in todo])
@@ -338,3 +355,5 @@ class Verifier:
         """Embeds the words of stored questions ahead of the lookups that compare them."""
         if self.vectors is not None:
             self.vectors.warm(texts)
+        if self.roles is not None:
+            self.roles.warm(texts)

@@ -222,6 +222,23 @@ def test_features_matcher_is_the_mlp_alone_with_its_own_calibration(
     assert features_only.max_candidates > verifier.max_candidates
 
 
+@pytest.mark.parametrize(
+    ("stored", "query"),
+    [
+        ("Which airline owns KLM?", "Which airline does KLM own?"),
+        ("How many grams are in 3 ounces?", "How many ounces are in 3 grams?"),
+    ],
+)
+def test_arguments_that_trade_roles_are_refused_without_the_encoder(
+    verifier, stored: str, query: str
+) -> None:  # type: ignore[no-untyped-def]
+    assert verifier.roles is not None  # the committed calibration assumes the role veto
+    before = verifier.encoded
+    assert verifier.score_many([stored], query, [0.99], cut=verifier.threshold)[0] == 0.0
+    assert verifier.encoded == before  # refused before any forward pass
+    assert verifier.score(stored, stored, 1.0) >= verifier.threshold  # the question itself
+
+
 def test_the_encoder_reads_only_the_candidates_the_features_leave_open(verifier) -> None:  # type: ignore[no-untyped-def]
     cut, before = verifier.threshold, verifier.encoded
     assert verifier.score_many(["Which fruits can dogs eat?"], "Which fruits can't dogs eat?",
