@@ -43,7 +43,7 @@ import numpy as np
 
 from promptpress.bench.frame import DatasetInfo, data_dir, markdown_table
 from promptpress.cachekeys import SemanticCache
-from promptpress.cachekeys.semantic_cache.pair_encoder import load_pair_encoder
+from promptpress.cachekeys.semantic_cache.pair_encoder import PairEncoder, load_pair_encoder
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 
 EVAL_PATH = Path(__file__).with_name("data") / "semantic_pairs_eval.jsonl"
@@ -150,9 +150,11 @@ def evaluate(
     path: Path = EVAL_PATH,
     keep: Callable[[LabelledPair], bool] | None = None,
     pairs: Sequence[LabelledPair] | None = None,
+    encoder: PairEncoder | None = None,
 ) -> dict[str, Any]:
     """Every matcher on the pairs in `path` (those `keep` accepts), or on `pairs`;
-    `embed` embeds as the service does."""
+    `embed` embeds as the service does; `encoder`: the pair encoder (default: the
+    committed one, its base prepared in the service's data directory)."""
     if pairs is None:
         pairs = [p for p in load_pairs(path) if keep is None or keep(p)]
     texts = sorted({t for p in pairs for t in (p.a, p.b)})
@@ -163,7 +165,7 @@ def evaluate(
             "guards": {"threshold": 0.85, "guards": True},
             "cosine only": {"threshold": 0.85, "guards": False},
         }
-        encoder = load_pair_encoder(data_dir())  # one copy for every bound
+        encoder = encoder or load_pair_encoder(data_dir())  # one copy for every bound
         features = Verifier(embedder, max_false_hit_rate=DEFAULT_BOUND)
         configs[f"features (bound {DEFAULT_BOUND})"] = {"verifier": features}
         for bound in BOUNDS:

@@ -144,6 +144,18 @@ def running(name: str, argv: Sequence[str], **kwargs) -> Iterator[ServerProcess]
         server.stop()
 
 
+# Settings that say where the prepared models are (`make prepare`), not how to serve.
+MODEL_LOCATIONS = ("PROMPTPRESS_DATA_DIR", "PROMPTPRESS_PAIR_ENCODER_BASE")
+
+
+def default_env() -> dict[str, str]:
+    """A server's environment at its default configuration: the caller's, without its
+    PROMPTPRESS_* settings except those that locate the prepared models."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTPRESS_")}
+    env.update({k: os.environ[k] for k in MODEL_LOCATIONS if k in os.environ})
+    return env
+
+
 def promptpress_argv(config: Path | None = None) -> list[str]:
     argv = [sys.executable, "-m", "promptpress.server.cli", "serve", "--address", "127.0.0.1:0"]
     return [*argv, "--config", str(config)] if config else argv

@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = args.out + ".tmp"
     save_file(trained["tensors"], tmp, metadata={pe.META_KEY: json.dumps(
         {"base_model": BASE, "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH})})  # fmt: skip
-    encoder = pe.PairEncoder(Path(tmp), data_dir=data_dir)  # the served path (merged, int8)
+    encoder = pe.PairEncoder(Path(tmp), base_dir=location)  # the served path (merged, int8)
     os.remove(tmp)
     scored = ("dev", "hand", "calibration")
     logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]]) for split in scored}

@@ -60,6 +60,7 @@ SETTING_HELP = {
     "embedding_model": "sentence-transformers name (local cache) or path; empty: embedded MiniLM",
     "compressor_model": "causal LM for LLMLingua scoring (path); empty: embedded SmolLM2",
     "llmlingua2_model": "local path of a microsoft/llmlingua-2-* token classifier",
+    "pair_encoder_base": "local all-mpnet-base-v2 folder (semantic cache); empty: from its wheels",
     "load_models": "load the models at start-up (false: CountTokens and plain Preprocess only)",
     "metrics_port": "Prometheus /metrics port on 127.0.0.1 (0: off)",
     "prices_file": "TOML/JSON price list laid over cachekeys/profiles.toml",

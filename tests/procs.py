@@ -169,7 +169,8 @@ def start_server(
         }
     )
     for key in [k for k in child_env if k.startswith("PROMPTPRESS_")]:
-        del child_env[key]  # the test's config, not the caller's environment
+        if key != "PROMPTPRESS_PAIR_ENCODER_BASE":  # the session's one prepared copy
+            del child_env[key]  # the test's config, not the caller's environment
     child_env.update(env or {})
     argv = [
         sys.executable,

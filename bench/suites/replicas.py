@@ -114,7 +114,7 @@ def _replica_config(tmp: Path, name: str, store_url: str, model: str) -> Path:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTPRESS_")}
+    env = servers.default_env()
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"})
     return env
 

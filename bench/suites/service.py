@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import tempfile
 from dataclasses import dataclass
@@ -90,11 +89,8 @@ def settings(ctx: SuiteContext) -> Settings:
 
 def _child_env() -> dict[str, str]:
     """The server's default configuration: no PROMPTPRESS_* settings leak in from the
-    caller's shell except the data directory (where `make prepare` put the models)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTPRESS_")}
-    if "PROMPTPRESS_DATA_DIR" in os.environ:
-        env["PROMPTPRESS_DATA_DIR"] = os.environ["PROMPTPRESS_DATA_DIR"]
-    return env
+    caller's shell except where `make prepare` put the models."""
+    return servers.default_env()
 
 
 def _request_bytes(workload: Workload, rpc: str, index: int) -> bytes:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,9 +49,7 @@ def _env(batched: bool, store: Path) -> dict[str, str]:
     cache persists in the data directory's store, so a second run (or the other
     server, sharing it) would find the untagged chunks already embedded.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTPRESS_")}
-    if "PROMPTPRESS_DATA_DIR" in os.environ:
-        env["PROMPTPRESS_DATA_DIR"] = os.environ["PROMPTPRESS_DATA_DIR"]
+    env = servers.default_env()
     env["PROMPTPRESS_MICRO_BATCHING"] = "true" if batched else "false"
     env["PROMPTPRESS_STORE_URL"] = f"lmdb://{store}"
     return env

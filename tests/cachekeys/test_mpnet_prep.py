@@ -4,6 +4,7 @@ boundaries like one file, and the prepared folder is complete and checked."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import zipfile
@@ -18,7 +19,7 @@ def test_joined_file_reads_and_seeks_across_pieces(tmp_path: Path) -> None:
     blob = os.urandom(10_000)
     cuts = [0, 1, 4_097, 4_098, 9_000, 10_000]
     paths = []
-    for k, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)):
+    for k, (a, b) in enumerate(itertools.pairwise(cuts)):
         paths.append(tmp_path / f"piece.{k:03d}")
         paths[-1].write_bytes(blob[a:b])
     with mpnet_prep.JoinedFile(paths) as joined:
@@ -37,7 +38,9 @@ def test_a_zip_cut_into_pieces_opens_whole(tmp_path: Path) -> None:
     raw = buf.getvalue()
     paths = [tmp_path / "a.zip.001", tmp_path / "a.zip.002", tmp_path / "a.zip.003"]
     third = len(raw) // 3
-    for path, piece in zip(paths, (raw[:third], raw[third : 2 * third], raw[2 * third :]), strict=True):
+    for path, piece in zip(
+        paths, (raw[:third], raw[third : 2 * third], raw[2 * third :]), strict=True
+    ):
         path.write_bytes(piece)
     with mpnet_prep.JoinedFile(paths) as joined, zipfile.ZipFile(joined) as z:  # type: ignore[arg-type]
         assert json.loads(z.read("all-mpnet-base-v2/config.json")) == {"ok": True}
@@ -57,5 +60,5 @@ def test_the_prepared_model_is_complete_and_its_weights_checked(shared_pair_enco
 
 def test_missing_pieces_say_how_to_install_them(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mpnet_prep, "PART_DISTRIBUTIONS", ("no-such-distribution-part-001",))
-    with pytest.raises(FileNotFoundError, match="requirements-assets.txt"):
+    with pytest.raises(FileNotFoundError, match=r"requirements-assets\.txt"):
         mpnet_prep.part_paths()
