@@ -113,11 +113,6 @@ class RoleReader:
     def exchanged(self, stored: str, query: str) -> bool:
         return roles_exchanged(self.roles(stored), self.roles(query))
 
-    def warm(self, texts: list[str]) -> None:
-        """Parses stored questions ahead of the lookups that compare them."""
-        for text in texts:
-            self.roles(text)
-
 
 @lru_cache(maxsize=1)
 def load_parser() -> Any:

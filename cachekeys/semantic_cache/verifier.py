@@ -304,8 +304,10 @@ class Verifier:
         )
         out = self.model.score(x).astype(np.float64)
         vetoed = np.zeros(len(stored), dtype=bool)
-        if self.roles is not None:
-            vetoed = np.array([self.roles.exchanged(s, query) for s in stored])
+        if self.roles is not None:  # a near-repeat keeps its roles: no parse
+            roles = self.roles
+            vetoed = np.array([not same_words(s, query) and roles.exchanged(s, query)
+                               for s in stored])  # fmt: skip
         if self.encoder is not None:
             out = self._with_encoder(stored, query, x, out, cut, vetoed)
         out = np.where(vetoed, 0.0, out)
@@ -355,5 +357,3 @@ class Verifier:
         """Embeds the words of stored questions ahead of the lookups that compare them."""
         if self.vectors is not None:
             self.vectors.warm(texts)
-        if self.roles is not None:
-            self.roles.warm(texts)
