@@ -52,7 +52,7 @@ from promptpress.bench.frame import (
 from promptpress.bench.suites.semantic_cache_probes import Probe, build_probes
 from promptpress.cachekeys import Entry, SemanticCache
 from promptpress.cachekeys.keys import normalize_query
-from promptpress.cachekeys.semantic_cache.pair_encoder import load_pair_encoder
+from promptpress.cachekeys.semantic_cache.pair_encoder import base_location, load_pair_encoder
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 from promptpress.retrieval import SentenceTransformerEmbedder
 
@@ -282,7 +282,9 @@ def _run(ctx: SuiteContext) -> SuiteResult:
         queries = latency_queries(
             fill, fill_source, paraphrases, np.random.default_rng(ctx.seed + 1)
         )
-        verifier = Verifier(model, encoder=load_pair_encoder(data_dir()))  # the service's default
+        verifier = Verifier(
+            model, encoder=load_pair_encoder(base_location(data_dir()))
+        )  # the service's default
         lat = latency(fill, fill_source, queries, Path(tmp), verifier)
 
     def embed(texts: Sequence[str]) -> np.ndarray:

@@ -78,6 +78,8 @@ def load_base(location: Path) -> tuple[Any, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModel, AutoTokenizer
 
+    if not (Path(location) / "config.json").is_file():
+        raise FileNotFoundError(f"{location}: not a model folder (no config.json)")
     tokenizer = AutoTokenizer.from_pretrained(str(location))
     model = AutoModel.from_pretrained(str(location))
     model.eval()
