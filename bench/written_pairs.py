@@ -55,7 +55,8 @@ CALIBRATION_INFO = DatasetInfo(
     name="promptpress semantic-cache pairs (written calibration split)",
     version="~20% of the written pairs by a hash of the group (bench/written_pairs.py)",
     licence="Apache-2.0 (written for this repository)",
-    source="bench/data/semantic_pairs_{eval (train half),train,round1,written_a,written_b}.jsonl; "
+    source="bench/data/semantic_pairs_{eval (train half),train,round1,written_a,written_b,round2,"
+    "written_c,written_d}.jsonl; "
     "see bench/data/README.md",
 )
 DEV_JACCARD = 0.5
