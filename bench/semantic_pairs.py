@@ -174,9 +174,11 @@ def evaluate(
         )  # one copy for every bound
         features = Verifier(embedder, max_false_hit_rate=DEFAULT_BOUND)
         configs[f"features (bound {DEFAULT_BOUND})"] = {"verifier": features}
+        roles = None
         for bound in BOUNDS:
-            verifier = Verifier(embedder, max_false_hit_rate=bound, encoder=encoder)
+            verifier = Verifier(embedder, max_false_hit_rate=bound, encoder=encoder, roles=roles)
             verifier.vectors = features.vectors  # one memo of word vectors for every bound
+            roles = verifier.roles  # and one of parses
             configs[f"verifier (bound {bound})"] = {"verifier": verifier}
         for k, (name, options) in enumerate(configs.items()):
             hits, mean_ms = _run(pairs, vecs.__getitem__, Path(tmp) / str(k), **options)

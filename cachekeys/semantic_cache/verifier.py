@@ -231,13 +231,16 @@ def verifier_scores(
     exact: np.ndarray,
     weights: Sequence[float],
     logit_range: tuple[float, float] = (-np.inf, np.inf),
+    vetoed: np.ndarray | None = None,
 ) -> np.ndarray:
     """The verifier's score with the encoder: `combine`, except that where the features
     are exact (`exact_differences`) the encoder may lower the score but not raise it (it
-    learned numbers mostly from changed digits: "three" / "ten ideas" passed it). It
-    only lowers scores, so a bound calibrated on these scores holds."""
+    learned numbers mostly from changed digits: "three" / "ten ideas" passed it), and a
+    pair whose arguments trade roles (`vetoed`, argument_roles.py) scores 0. Both only
+    lower scores, so a bound calibrated on these scores holds."""
     combined = combine(encoder_logit, mlp_prob, weights, logit_range)
-    return np.where(exact, np.minimum(combined, mlp_prob), combined)
+    scores = np.where(exact, np.minimum(combined, mlp_prob), combined)
+    return scores if vetoed is None else np.where(vetoed, 0.0, scores)
 
 
 class Verifier:
@@ -303,14 +306,8 @@ class Verifier:
             [pair_features(s, query, c, self.vectors) for s, c in zip(stored, cosines, strict=True)]
         )
         out = self.model.score(x).astype(np.float64)
-        vetoed = np.zeros(len(stored), dtype=bool)
-        if self.roles is not None:  # a near-repeat keeps its roles: no parse
-            roles = self.roles
-            vetoed = np.array([not same_words(s, query) and roles.exchanged(s, query)
-                               for s in stored])  # fmt: skip
         if self.encoder is not None:
-            out = self._with_encoder(stored, query, x, out, cut, vetoed)
-        out = np.where(vetoed, 0.0, out)
+            out = self._with_encoder(stored, query, x, out, cut)
         self.calls += len(stored)
         self.seconds += time.perf_counter() - t0
         return out
@@ -322,22 +319,27 @@ class Verifier:
         x: np.ndarray,
         mlp: np.ndarray,
         cut: float | None,
-        vetoed: np.ndarray,
     ) -> np.ndarray:
         """Combined scores. The encoder's logit is clipped to the range seen in
         calibration, so each candidate's score lies between the scores at the two ends
         of that range: one whose whole interval is under `cut` (the features alone keep
         it out) or over it (the features alone let it in: a near-duplicate) is not
-        encoded and gets the nearer end, which decides it the same way."""
+        encoded and gets the nearer end, which decides it the same way. A pair whose
+        arguments trade roles is refused without being encoded."""
         assert self.encoder is not None
         exact = exact_differences(x)
+        repeat = np.array([same_words(s, query) for s in stored])
+        vetoed = np.zeros(len(stored), dtype=bool)
+        if self.roles is not None:  # a near-repeat keeps its roles: no parse
+            roles = self.roles
+            vetoed = np.array([not r and roles.exchanged(s, query)
+                               for s, r in zip(stored, repeat, strict=True)])  # fmt: skip
 
         def final(logits: np.ndarray) -> np.ndarray:
-            return verifier_scores(logits, mlp, exact, self.combiner, self.logit_range)
+            return verifier_scores(logits, mlp, exact, self.combiner, self.logit_range, vetoed)
 
         best = agreeing_logit(self.combiner, self.logit_range)
         worst = min(self.logit_range, key=lambda v: self.combiner[0] * v)
-        repeat = np.array([same_words(s, query) for s in stored])
         low = final(np.where(repeat, best, worst))
         high = final(np.full(len(mlp), best))
         out = np.where(low >= cut, low, high) if cut is not None else high
