@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.data_dir or bench_data_dir()
     data = build_data(args.seed, args.cache)
     location = pe.base_model_path(BASE, data_dir)
+    old: dict[str, Any] = {}
     if args.recalibrate:
         old = pe.read_meta(Path(args.out))
         record = (old.get("trained_on") or {}).get("training") or {
@@ -256,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
             {s: [[p.a, p.b, p.label, p.category] for p in data[s][0]] for s in logits}))  # fmt: skip
         np.savez(args.scores, **arrays)
     info = finish(data, logits, vetoed, ENCODER_ONLY, trained, args, time.time() - t0)
+    if "trained_on" in old:
+        # The adapters' own record stays (what they were trained on); the new
+        # calibration's data is recorded beside it.
+        info["trained_on"] = {**old["trained_on"], "recalibrated": {
+            "created": info["trained_on"]["created"],
+            "written_calibration_pairs": len(data["calibration"][0]),
+            "written_sources": info["trained_on"]["written_sources"]}}  # fmt: skip
     save_file(trained["tensors"], args.out, metadata={pe.META_KEY: json.dumps(info)})
     print(f"wrote {args.out} in {time.time() - t0:.0f}s")
     return 0
