@@ -43,11 +43,7 @@ import numpy as np
 
 from promptpress.bench.frame import DatasetInfo, data_dir, markdown_table
 from promptpress.cachekeys import SemanticCache
-from promptpress.cachekeys.semantic_cache.pair_encoder import (
-    PairEncoder,
-    base_location,
-    load_pair_encoder,
-)
+from promptpress.cachekeys.semantic_cache.pair_encoder import PairEncoder, default_pair_encoder
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 
 EVAL_PATH = Path(__file__).with_name("data") / "semantic_pairs_eval.jsonl"
@@ -169,9 +165,7 @@ def evaluate(
             "guards": {"threshold": 0.85, "guards": True},
             "cosine only": {"threshold": 0.85, "guards": False},
         }
-        encoder = encoder or load_pair_encoder(
-            base_location(data_dir())
-        )  # one copy for every bound
+        encoder = encoder or default_pair_encoder(data_dir())  # one copy for every bound
         features = Verifier(embedder, max_false_hit_rate=DEFAULT_BOUND)
         configs[f"features (bound {DEFAULT_BOUND})"] = {"verifier": features}
         roles = None

@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import random
+import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -54,7 +55,7 @@ from promptpress.bench.matcher_data import Pair
 from promptpress.bench.matcher_paraphrases import paraphrase_template_pairs
 from promptpress.bench.semantic_pairs import EVAL_PATH, hand_split, load_pairs, pair_parity
 from promptpress.bench.train_matcher import PREFILTER, TRAIN_FLOOR, Scorer, featurize
-from promptpress.cachekeys.semantic_cache import mpnet_prep
+from promptpress.cachekeys.semantic_cache import mpnet_prep, pair_encoder_onnx
 from promptpress.cachekeys.semantic_cache import pair_encoder as pe
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
 from promptpress.cachekeys.semantic_cache.verifier import VerifierModel
@@ -77,7 +78,8 @@ LR, BATCH, EPOCHS = 5e-4, 32, 1
 # The training mix: the written train split twice, the contrast pairs its groups
 # imply once, and a sample of the automatic train pairs.
 WRITTEN_REPEAT, AUTO_SAMPLE = 2, 4000
-MIX_SEED = "exp-{seed}"  # the sample's seed string (as in the run that made the weights)
+MIX_SEED = "exp-{seed}"
+REFERENCE_PAIRS = 8  # the sample's seed string (as in the run that made the weights)
 
 
 def _half(p: Pair) -> int:
@@ -243,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = args.out + ".tmp"
     save_file(trained["tensors"], tmp, metadata={pe.META_KEY: json.dumps(
         {"base_model": BASE, "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH})})  # fmt: skip
-    encoder = pe.PairEncoder(Path(tmp), base_dir=location)  # the served path (merged, int8)
+    with tempfile.TemporaryDirectory(prefix="pp-pair-encoder-graph-") as graphs:
+        # The served path: merged, exported to ONNX, int8 (pair_encoder_onnx.py).
+        encoder = pe.PairEncoder(Path(tmp), base_dir=location, cache_dir=Path(graphs))
     os.remove(tmp)
     scored = ("dev", "hand", "calibration")
     logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]]) for split in scored}
@@ -257,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
             {s: [[p.a, p.b, p.label, p.category] for p in data[s][0]] for s in logits}))  # fmt: skip
         np.savez(args.scores, **arrays)
     info = finish(data, logits, vetoed, ENCODER_ONLY, trained, args, time.time() - t0)
+    # A few pairs' logits as calibration saw them: the served graph must reproduce them.
+    calibration = data["calibration"][0]
+    picks = range(0, len(calibration), max(1, len(calibration) // REFERENCE_PAIRS))
+    info["reference_logits"] = [[calibration[k].a, calibration[k].b,
+                                 round(float(logits["calibration"][k]), 5)] for k in picks]  # fmt: skip
     if "trained_on" in old:
         # The adapters' own record stays (what they were trained on); the new
         # calibration's data is recorded beside it.
@@ -294,6 +303,9 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], vetoed: dict[str
         "base_model": BASE, "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH,
         "combiner": combiner, "role_veto": True,
         "encoder_logit_range": list(logit_range), "prefilter": PREFILTER, **calibration,
+        # What computed the scores above: the served graph (pair_encoder_onnx.py).
+        "runtime": {"graph": "onnx", "quantization": pair_encoder_onnx.QUANTIZATION,
+                    "opset": pair_encoder_onnx.OPSET, **pair_encoder_onnx.runtime_versions()},
         "metrics": metrics,
         "trained_on": {
             "script": "python -m promptpress.bench.train_pair_encoder",

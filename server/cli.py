@@ -47,7 +47,7 @@ SETTING_HELP = {
     "log_level": "DEBUG, INFO, WARNING or ERROR (JSON logs on stderr)",
     "grace_period_s": "seconds in-flight RPCs get to finish after SIGTERM",
     "worker_threads": "threads for model and LMDB work, off the event loop",
-    "torch_threads": "torch intra-op threads per inference (0: torch's default)",
+    "torch_threads": "intra-op threads per model inference, torch and ONNX Runtime (0: their default)",
     "model_passes": "forward passes of one model at once (0: one per usable CPU core)",
     "max_receive_message_bytes": "gRPC message size limit",
     "max_messages": "messages per request",

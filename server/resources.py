@@ -16,7 +16,13 @@ from typing import Any
 
 from promptpress.cachekeys.profiles import ProfileSet, load_profiles
 from promptpress.cachekeys.semantic_cache.cache import SemanticCache
-from promptpress.cachekeys.semantic_cache.pair_encoder import base_location, load_pair_encoder
+from promptpress.cachekeys.semantic_cache.pair_encoder import (
+    ENCODER_PATH,
+    PairEncoder,
+    base_location,
+    default_pair_encoder,
+)
+from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import prepare_graph
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.loading import load_compressor
@@ -154,7 +160,10 @@ def open_configured_store(config: ServerConfig) -> Store:
 
 
 def open_semantic_cache(
-    store: Store, embedder: TextEmbedder, table: Mapping[str, Any], encoder_base: Callable[[], Path]
+    store: Store,
+    embedder: TextEmbedder,
+    table: Mapping[str, Any],
+    load_encoder: Callable[[], PairEncoder],
 ) -> SemanticCache:
     """The semantic cache as configured. The default matcher verifies every candidate
     (Verifier: the pair encoder and the feature MLP, calibrated to max_false_hit_rate);
@@ -167,7 +176,7 @@ def open_semantic_cache(
     prefilter = options.pop("prefilter_threshold", None)
     verifier = None
     if matcher in ("verifier", "features"):
-        encoder = load_pair_encoder(encoder_base()) if matcher == "verifier" else None
+        encoder = load_encoder() if matcher == "verifier" else None
         verifier = Verifier(
             embedder, max_false_hit_rate=bound, prefilter=prefilter, encoder=encoder
         )
@@ -182,7 +191,8 @@ def prepare_assets(config: ServerConfig) -> dict[str, Path]:
     assets = {"tiktoken": ensure_offline_encodings(data / "tiktoken")}
     if not config.compressor_model:
         assets["compressor"] = prepare_default_model(data)
-    assets["pair_encoder_base"] = base_location(data, config.pair_encoder_base)
+    base = assets["pair_encoder_base"] = base_location(data, config.pair_encoder_base)
+    assets["pair_encoder"] = prepare_graph(data / "models", ENCODER_PATH, base)
     return assets
 
 
@@ -227,7 +237,9 @@ def load_resources(
         resources.store,
         resources.embedder,
         config.extra.get("semantic_cache", {}),
-        lambda: base_location(config.data_path, config.pair_encoder_base),
+        lambda: default_pair_encoder(
+            config.data_path, config.pair_encoder_base, max(0, config.torch_threads)
+        ),
     )
     resources.closers.append(resources.semantic_cache)
     if compressor is None:

@@ -56,9 +56,9 @@ def pair_encoder_base() -> Path:
 def shared_pair_encoder():  # type: ignore[no-untyped-def]
     """The semantic cache's pair encoder (its base, prepared once into the stable data
     directory, + the committed adapters), loaded once."""
-    from promptpress.cachekeys.semantic_cache.pair_encoder import base_location, load_pair_encoder
+    from promptpress.cachekeys.semantic_cache.pair_encoder import default_pair_encoder
 
-    return load_pair_encoder(base_location(stable_model_dir()))
+    return default_pair_encoder(stable_model_dir())
 
 
 def stable_model_dir() -> Path:

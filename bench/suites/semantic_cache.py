@@ -27,12 +27,18 @@ queries). Lookup p50/p95 with everything in one context (the worst case: a
 bucket of 100k, sign-bit prefilter) against brute-force scoring of the same
 bucket, and spread over 1,000 contexts; plus how often the prefilter returns
 the entry brute force returns.
+
+Pair encoder runtime: ms per forward pass of the served graph (ONNX Runtime,
+int8 per output channel) against torch's dynamic int8 (what served until
+session 7) and float32, on the same written pairs back to back, and how far
+each int8 path moves the logit from float32's.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,7 +58,11 @@ from promptpress.bench.frame import (
 from promptpress.bench.suites.semantic_cache_probes import Probe, build_probes
 from promptpress.cachekeys import Entry, SemanticCache
 from promptpress.cachekeys.keys import normalize_query
-from promptpress.cachekeys.semantic_cache.pair_encoder import base_location, load_pair_encoder
+from promptpress.cachekeys.semantic_cache.pair_encoder import (
+    PairEncoder,
+    default_pair_encoder,
+    merged_model,
+)
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 from promptpress.retrieval import SentenceTransformerEmbedder
 
@@ -222,6 +232,48 @@ def latency(
     return out
 
 
+def encoder_runtime(encoder: PairEncoder, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """ms per forward pass of the served graph (ONNX Runtime, int8 per output channel)
+    against what served before it (torch's dynamic int8, one scale per matrix) and the
+    float32 model, on the same pairs back to back, and how far each int8 path moves
+    the logit from float32's."""
+    import torch
+
+    tokenizer, model = merged_model(encoder.path, encoder.base_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        per_matrix = torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8
+        )
+
+    def run_torch(m: Any) -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for a, b in pairs:
+                enc = tokenizer(a, b, truncation=True, max_length=encoder.meta.max_length,
+                                return_tensors="pt")  # fmt: skip
+                out.append(float(m(enc["input_ids"], enc["attention_mask"]).reshape(-1)[0]))
+        return np.array(out)
+
+    runs = {"onnx_int8": lambda: encoder.logits(pairs), "torch_int8": lambda: run_torch(per_matrix),
+            "float32": lambda: run_torch(model)}  # fmt: skip
+    ms, logits = {}, {}
+    for name, run in runs.items():
+        run()  # warm-up
+        t0 = time.perf_counter()
+        logits[name] = np.asarray(run(), dtype=np.float64)
+        ms[name] = (time.perf_counter() - t0) * 1000 / len(pairs)
+    out: dict[str, Any] = {"pairs": len(pairs), "ms_per_pass": ms,
+                           "onnx_int8_ratio_vs_torch_int8": ratio(ms["onnx_int8"], ms["torch_int8"])}  # fmt: skip
+    for name in ("onnx_int8", "torch_int8"):
+        shift = np.abs(logits[name] - logits["float32"])
+        out[f"{name}_logit_shift_vs_float32"] = {
+            "mean": float(shift.mean()),
+            "max": float(shift.max()),
+        }
+    return out
+
+
 # --- the suite -------------------------------------------------------------------
 
 
@@ -283,9 +335,12 @@ def _run(ctx: SuiteContext) -> SuiteResult:
             fill, fill_source, paraphrases, np.random.default_rng(ctx.seed + 1)
         )
         verifier = Verifier(
-            model, encoder=load_pair_encoder(base_location(data_dir()))
+            model, encoder=default_pair_encoder(data_dir())
         )  # the service's default
         lat = latency(fill, fill_source, queries, Path(tmp), verifier)
+        assert verifier.encoder is not None
+        runtime = encoder_runtime(verifier.encoder, [(p.a, p.b) for p in written_pairs.split()
+                                                     ["calibration"][: ctx.sample_size(tiny=8, quick=80, full=200)]])  # fmt: skip
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         return model.embed([normalize_query(t) for t in texts])
@@ -305,7 +360,8 @@ def _run(ctx: SuiteContext) -> SuiteResult:
     for p in probes:
         counts[p.category] += 1
     figures = {"stored_entries": len(stored), "probes": dict(counts), "default_threshold": DEFAULT,
-               "accuracy": accuracy, "latency": lat, "embedder": model.model_id,
+               "accuracy": accuracy, "latency": lat, "encoder_runtime": runtime,
+               "embedder": model.model_id,
                "eval_pairs": pairs, "calibration_pairs": calibration, "holdout_pairs": holdout,
                "torch_threads": TORCH_THREADS}  # fmt: skip
     held = "" if holdout is None else semantic_pairs.tables(holdout, "held-out pairs") + "\n\n"
@@ -319,7 +375,9 @@ def _run(ctx: SuiteContext) -> SuiteResult:
         + "\n\n"
         + semantic_pairs.tables(calibration, "written calibration split")
         + "\n\n"
-        + _tables(accuracy, lat, counts),
+        + _tables(accuracy, lat, counts)
+        + "\n\n"
+        + _runtime_table(runtime),
         plots=[_plot(ctx, accuracy)],
         notes=(
             f"{len(stored):,} stored questions in {n_par} contexts (SQuAD paragraphs; "
@@ -365,6 +423,20 @@ def _tables(accuracy: dict[str, Any], lat: dict[str, Any], counts: dict[str, int
                              "brute-force p50 ms", "prefilter finds brute force's hit", "cold first lookup ms"],
                             lat_rows)  # fmt: skip
     return acc + "\n\n" + lat_md
+
+
+def _runtime_table(runtime: dict[str, Any]) -> str:
+    labels = {"onnx_int8": "ONNX Runtime int8, per channel (served)",
+              "torch_int8": "torch dynamic int8, per matrix (served until session 7)",
+              "float32": "float32 (torch)"}  # fmt: skip
+    rows = [[label, runtime["ms_per_pass"][name],
+             (runtime.get(f"{name}_logit_shift_vs_float32") or {}).get("mean"),
+             (runtime.get(f"{name}_logit_shift_vs_float32") or {}).get("max")]
+            for name, label in labels.items()]  # fmt: skip
+    return markdown_table(
+        [f"pair encoder pass ({runtime['pairs']} written pairs, one thread)", "ms / pass",
+         "mean logit shift vs float32", "max shift"], rows,
+    )  # fmt: skip
 
 
 def _plot(ctx: SuiteContext, accuracy: dict[str, Any]) -> Path:

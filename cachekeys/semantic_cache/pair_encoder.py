@@ -11,9 +11,11 @@ low-rank adapters (LoRA) to its linear layers plus a linear head over the
 mean-pooled last layer, trained here by
 `python -m promptpress.bench.train_pair_encoder`. The weights' metadata names
 their base ("base_model"; absent: MiniLM). Only the adapters and the
-head are committed (`pair_encoder.safetensors`, no pickle); at load they are
-merged into the base weights, so a forward pass costs what the base model
-costs. It runs only on the prefilter's best candidates (two at most).
+head are committed (`pair_encoder.safetensors`, no pickle). They are merged
+into the base weights, exported to ONNX and quantised to int8 once per data
+directory (pair_encoder_onnx.py), so a forward pass costs what the base model
+costs, served by ONNX Runtime. It runs only on the prefilter's best candidates
+(two at most).
 
 The file's metadata (key "promptpress", JSON) records how it was trained
 (script, seed, data, splits) and carries the calibration: the verifier
@@ -26,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -110,11 +111,21 @@ def base_location(data_dir: Path, override: str = "", path: Path = ENCODER_PATH)
 
 
 @lru_cache(maxsize=2)
-def load_pair_encoder(base_dir: Path, path: Path = ENCODER_PATH) -> PairEncoder:
+def load_pair_encoder(
+    base_dir: Path, path: Path = ENCODER_PATH, *, cache_dir: Path, threads: int = 1
+) -> PairEncoder:
     """The pair encoder of these weights over the base model in `base_dir`
-    (`base_location`), loaded once per process: it is read-only and serialises its
-    forward passes, so every cache and test shares one copy."""
-    return PairEncoder(path, base_dir=base_dir)
+    (`base_location`), its graph prepared under `cache_dir` (pair_encoder_onnx.py),
+    loaded once per process: it is read-only and serialises its forward passes, so
+    every cache and test shares one copy."""
+    return PairEncoder(path, base_dir=base_dir, cache_dir=cache_dir, threads=threads)
+
+
+def default_pair_encoder(data_dir: Path, base_override: str = "", threads: int = 1) -> PairEncoder:
+    """The committed pair encoder over its base (`base_location`), its graph prepared
+    under `<data_dir>/models`: what the service loads."""
+    base = base_location(Path(data_dir), base_override)
+    return load_pair_encoder(base, cache_dir=Path(data_dir) / "models", threads=threads)
 
 
 def read_meta(path: Path = ENCODER_PATH) -> dict[str, Any]:
@@ -129,52 +140,82 @@ def read_meta(path: Path = ENCODER_PATH) -> dict[str, Any]:
     return info
 
 
+def merged_model(path: Path, base_dir: Path) -> tuple[Any, Any]:
+    """(tokenizer, float32 torch module) of the weights at `path` over the base in
+    `base_dir`: the adapters merged into the base's linear layers, mean pooling and
+    the head; the module maps (input_ids, attention_mask) to one logit per row."""
+    import torch
+    from safetensors.torch import load_file
+
+    info = read_meta(path)
+    tensors = load_file(str(path))
+    base = str(info.get("base_model", MINILM))
+    tokenizer, model = load_base(base_dir)
+    scale = float(info["alpha"]) / int(info["rank"])
+    with torch.no_grad():
+        for name, linear in adapted_modules(model, base).items():
+            a, b = tensors[f"lora.{name}.A"], tensors[f"lora.{name}.B"]
+            linear.weight += (b.float() @ a.float()) * scale
+
+    class Scorer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = model
+            self.register_buffer("head_w", tensors["head.weight"].float().reshape(-1))
+            self.register_buffer("head_b", tensors["head.bias"].float().reshape(-1)[:1])
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+            pooled = mean_pool(hidden.last_hidden_state, attention_mask)
+            # Elementwise, not a MatMul: the head stays float32 when the graph's
+            # matrix products are quantised.
+            return (pooled * self.head_w).sum(-1) + self.head_b
+
+    return tokenizer, Scorer().eval()
+
+
 class PairEncoder:
     """Logits of "the same answer serves both" for (stored, query) pairs."""
 
-    def __init__(self, path: Path = ENCODER_PATH, *, base_dir: Path) -> None:
-        import torch
-        from safetensors.torch import load_file
+    def __init__(
+        self, path: Path = ENCODER_PATH, *, base_dir: Path, cache_dir: Path, threads: int = 1
+    ) -> None:
+        from transformers import AutoTokenizer
+
+        from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import (
+            open_session,
+            prepare_graph,
+        )
 
         info = read_meta(path)
-        tensors = load_file(str(path))
         base = str(info.get("base_model", MINILM))
         self.meta = EncoderMeta(base, int(info["rank"]), float(info["alpha"]),
                                 int(info["max_length"]), info)  # fmt: skip
-        self.tokenizer, self.model = load_base(base_dir)
-        scale = self.meta.alpha / self.meta.rank
-        with torch.no_grad():
-            for name, linear in adapted_modules(self.model, base).items():
-                a, b = tensors[f"lora.{name}.A"], tensors[f"lora.{name}.B"]
-                linear.weight += (b.float() @ a.float()) * scale
-            # int8 weights, float activations: ~4x faster on CPU for these small
-            # matrices. The calibration scores were computed through this same path.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self.model = torch.ao.quantization.quantize_dynamic(
-                    self.model, {torch.nn.Linear}, dtype=torch.qint8
-                )
-        self.head_w = tensors["head.weight"].float().reshape(-1)
-        self.head_b = float(tensors["head.bias"].float().reshape(-1)[0])
+        if not (Path(base_dir) / "config.json").is_file():
+            raise FileNotFoundError(f"{base_dir}: not a model folder (no config.json)")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.path, self.base_dir = Path(path), Path(base_dir)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+        self.graph = prepare_graph(Path(cache_dir), Path(path), Path(base_dir))
+        self.session = open_session(self.graph, threads)
         self._lock = threading.Lock()  # one forward pass at a time per process
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """The logits of (stored, query) pairs, one forward pass per pair.
 
         Not one padded batch: int8 dynamic quantisation scales activations per
-        input tensor, so in a batch a pair's logit would move (by up to ~0.3) with
-        its batch mates and their padding. One unpadded pass per pair gives each
-        pair one score, the one calibration saw. The verifier sends at most two.
+        input tensor, so in a batch a pair's logit would move with its batch mates
+        and their padding. One unpadded pass per pair gives each pair one score,
+        the one calibration saw. The verifier sends at most two.
         """
-        import torch
-
         out = np.zeros(len(pairs), dtype=np.float32)
-        with self._lock, torch.inference_mode():
+        with self._lock:
             for k, (a, b) in enumerate(pairs):
                 enc = self.tokenizer(
-                    a, b, truncation=True, max_length=self.meta.max_length, return_tensors="pt"
+                    a, b, truncation=True, max_length=self.meta.max_length, return_tensors="np"
                 )
-                hidden = self.model(**enc).last_hidden_state
-                pooled = mean_pool(hidden, enc["attention_mask"])
-                out[k] = float(pooled[0] @ self.head_w) + self.head_b
+                feeds = {
+                    name: enc[name].astype(np.int64) for name in ("input_ids", "attention_mask")
+                }
+                out[k] = float(self.session.run(None, feeds)[0].reshape(-1)[0])
         return out

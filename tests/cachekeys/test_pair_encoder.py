@@ -3,14 +3,28 @@ training record) and read both questions jointly (real all-mpnet-base-v2 + adapt
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors import safe_open
 
-from promptpress.cachekeys.semantic_cache.pair_encoder import ENCODER_PATH, META_KEY, MPNET, TARGETS
+from promptpress.cachekeys.semantic_cache.pair_encoder import (
+    ENCODER_PATH,
+    META_KEY,
+    MPNET,
+    TARGETS,
+    PairEncoder,
+)
+from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import (
+    QUANTIZATION,
+    graph_folder,
+    prepare_graph,
+)
 from promptpress.cachekeys.semantic_cache.verifier import calibrated_threshold, wilson_upper
+from promptpress.prepared_folder import MARKER_FILENAME
 
 
 def test_weights_are_small_safetensors_with_their_training_record() -> None:
@@ -25,6 +39,8 @@ def test_weights_are_small_safetensors_with_their_training_record() -> None:
     assert len(meta["combiner"]) == 3 and len(meta["calibration_negatives"]) > 1000
     assert {"head.weight", "head.bias"} <= names
     assert meta["base_model"] == MPNET and meta["role_veto"] is True
+    # The calibration was computed through the graph the service runs.
+    assert meta["runtime"]["graph"] == "onnx" and meta["runtime"]["quantization"] == QUANTIZATION
     assert len([n for n in names if n.endswith(".A")]) == 12 * len(TARGETS[MPNET])  # every layer
 
 
@@ -74,3 +90,31 @@ def test_a_pair_scores_the_same_whatever_else_is_scored_with_it(shared_pair_enco
     # The score calibration saw: not moved by batch mates or padding (int8 scales per input).
     assert np.array_equal(together, alone)
     assert shared_pair_encoder.logits([]).shape == (0,)
+
+
+def test_the_served_graph_reproduces_the_logits_calibration_saw(shared_pair_encoder) -> None:  # type: ignore[no-untyped-def]
+    reference = shared_pair_encoder.meta.info["reference_logits"]
+    assert len(reference) >= 8 and len({round(r[2], 1) for r in reference}) > 2
+    served = shared_pair_encoder.logits([(a, b) for a, b, _ in reference])
+    np.testing.assert_allclose(served, [r[2] for r in reference], atol=1e-3)
+
+
+def test_the_graph_is_prepared_once_and_rebuilt_for_other_weights(
+    shared_pair_encoder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    graph = shared_pair_encoder.graph
+    marker = json.loads((graph.parent / MARKER_FILENAME).read_text())
+    assert marker["adapters_sha256"] == hashlib.sha256(ENCODER_PATH.read_bytes()).hexdigest()
+    assert marker["quantization"]["per_channel"] is True
+    base = shared_pair_encoder.base_dir
+    # The same weights and base: the prepared folder, not a second export.
+    assert prepare_graph(graph.parent.parent, ENCODER_PATH, base) == graph
+    # Other weights get their own folder (the key reads the adapters' bytes).
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(ENCODER_PATH.read_bytes() + b" ")
+    assert graph_folder(graph.parent.parent, other, base) != graph.parent
+
+
+def test_a_folder_that_is_not_a_model_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        PairEncoder(ENCODER_PATH, base_dir=tmp_path, cache_dir=tmp_path / "graphs")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from promptpress.cachekeys.semantic_cache import mpnet_prep
 from promptpress.prepared_folder import is_prepared
 from promptpress.server.config import ServerConfig
@@ -15,14 +17,25 @@ from tests.conftest import stable_model_dir
 def test_prepare_lists_the_prepared_pair_encoder_base(pair_encoder_base: Path) -> None:
     config = ServerConfig(data_dir=str(stable_model_dir()), pair_encoder_base="")
     assets = prepare_assets(config)
-    assert set(assets) == {"tiktoken", "compressor", "pair_encoder_base"}
+    assert set(assets) == {"tiktoken", "compressor", "pair_encoder_base", "pair_encoder"}
     assert assets["pair_encoder_base"] == mpnet_prep.model_dir(stable_model_dir())
     assert is_prepared(assets["pair_encoder_base"])
+    # The served graph (int8 ONNX), prepared in the data directory.
+    assert assets["pair_encoder"].parent.parent == stable_model_dir() / "models"
+    assert is_prepared(assets["pair_encoder"].parent) and assets["pair_encoder"].stat().st_size > 0
 
 
-def test_a_configured_base_folder_is_used_as_given(tmp_path: Path) -> None:
+def test_a_configured_base_folder_is_used_as_given(pair_encoder_base: Path, tmp_path: Path) -> None:
+    local = tmp_path / "my-mpnet"
+    local.symlink_to(pair_encoder_base)  # a local copy of the same model
+    config = ServerConfig(data_dir=str(stable_model_dir()), pair_encoder_base=str(local))
+    assert prepare_assets(config)["pair_encoder_base"] == local
+
+
+def test_a_configured_folder_that_is_not_a_model_is_named(tmp_path: Path) -> None:
     config = ServerConfig(data_dir=str(stable_model_dir()), pair_encoder_base=str(tmp_path))
-    assert prepare_assets(config)["pair_encoder_base"] == tmp_path
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        prepare_assets(config)
 
 
 def test_the_session_names_its_prepared_base_for_every_server(pair_encoder_base: Path) -> None:
