@@ -21,8 +21,8 @@ from promptpress.cachekeys.semantic_cache.pair_encoder import (
     PairEncoder,
     base_location,
     default_pair_encoder,
+    served_graph,
 )
-from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import prepare_graph
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.loading import load_compressor
@@ -192,7 +192,7 @@ def prepare_assets(config: ServerConfig) -> dict[str, Path]:
     if not config.compressor_model:
         assets["compressor"] = prepare_default_model(data)
     base = assets["pair_encoder_base"] = base_location(data, config.pair_encoder_base)
-    assets["pair_encoder"] = prepare_graph(data / "models", ENCODER_PATH, base)
+    assets["pair_encoder"] = served_graph(data / "models", ENCODER_PATH, base)
     return assets
 
 

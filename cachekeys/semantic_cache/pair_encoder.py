@@ -174,6 +174,14 @@ def merged_model(path: Path, base_dir: Path) -> tuple[Any, Any]:
     return tokenizer, Scorer().eval()
 
 
+def served_graph(cache_dir: Path, path: Path, base_dir: Path) -> Path:
+    """The int8 ONNX graph the service runs for the weights at `path` over the base in
+    `base_dir`, prepared once under `cache_dir` (pair_encoder_onnx.py)."""
+    from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import prepare_graph
+
+    return prepare_graph(cache_dir, path, base_dir, lambda: merged_model(path, base_dir))
+
+
 class PairEncoder:
     """Logits of "the same answer serves both" for (stored, query) pairs."""
 
@@ -182,10 +190,7 @@ class PairEncoder:
     ) -> None:
         from transformers import AutoTokenizer
 
-        from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import (
-            open_session,
-            prepare_graph,
-        )
+        from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import open_session
 
         info = read_meta(path)
         base = str(info.get("base_model", MINILM))
@@ -196,7 +201,7 @@ class PairEncoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.path, self.base_dir = Path(path), Path(base_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-        self.graph = prepare_graph(Path(cache_dir), Path(path), Path(base_dir))
+        self.graph = served_graph(Path(cache_dir), Path(path), Path(base_dir))
         self.session = open_session(self.graph, threads)
         self._lock = threading.Lock()  # one forward pass at a time per process
 

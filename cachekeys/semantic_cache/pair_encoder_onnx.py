@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +69,18 @@ def graph_folder(cache_dir: Path, weights: Path, base_dir: Path) -> Path:
     return Path(cache_dir) / f"pair-encoder-onnx-{graph_key(weights, base_dir)}"
 
 
-def prepare_graph(cache_dir: Path, weights: Path, base_dir: Path) -> Path:
+def prepare_graph(
+    cache_dir: Path, weights: Path, base_dir: Path, load_model: Callable[[], tuple[Any, Any]]
+) -> Path:
     """The int8 ONNX graph of these adapters over this base, built once (~30 s) into
-    `<cache_dir>/pair-encoder-onnx-<key>/`; returns the model file."""
-    from promptpress.cachekeys.semantic_cache.pair_encoder import merged_model
+    `<cache_dir>/pair-encoder-onnx-<key>/` from `load_model()`, the (tokenizer, float32
+    module) it exports; returns the model file."""
 
     def build(staging: Path) -> dict[str, Any]:
         import torch
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        tokenizer, model = merged_model(Path(weights), Path(base_dir))
+        tokenizer, model = load_model()
         float_path = staging / "float32.onnx"
         sample = tokenizer("How do I fix a tap?", "How can I repair a faucet?", return_tensors="pt")
         with warnings.catch_warnings(), torch.no_grad():

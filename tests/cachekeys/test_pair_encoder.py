@@ -17,12 +17,9 @@ from promptpress.cachekeys.semantic_cache.pair_encoder import (
     MPNET,
     TARGETS,
     PairEncoder,
+    served_graph,
 )
-from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import (
-    QUANTIZATION,
-    graph_folder,
-    prepare_graph,
-)
+from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import QUANTIZATION, graph_folder
 from promptpress.cachekeys.semantic_cache.verifier import calibrated_threshold, wilson_upper
 from promptpress.prepared_folder import MARKER_FILENAME
 
@@ -108,7 +105,7 @@ def test_the_graph_is_prepared_once_and_rebuilt_for_other_weights(
     assert marker["quantization"]["per_channel"] is True
     base = shared_pair_encoder.base_dir
     # The same weights and base: the prepared folder, not a second export.
-    assert prepare_graph(graph.parent.parent, ENCODER_PATH, base) == graph
+    assert served_graph(graph.parent.parent, ENCODER_PATH, base) == graph
     # Other weights get their own folder (the key reads the adapters' bytes).
     other = tmp_path / "other.safetensors"
     other.write_bytes(ENCODER_PATH.read_bytes() + b" ")
