@@ -325,7 +325,13 @@ class Verifier:
         of that range: one whose whole interval is under `cut` (the features alone keep
         it out) or over it (the features alone let it in: a near-duplicate) is not
         encoded and gets the nearer end, which decides it the same way. A pair whose
-        arguments trade roles is refused without being encoded."""
+        arguments trade roles is refused without being encoded. With `cut`, the
+        undecided ones are encoded best upper bound first, and one whose upper bound
+        cannot beat a score already known (a near-repeat's, or an encoded
+        candidate's) is not encoded either: it cannot be the one served, so it gets
+        its lower end. The candidate served, and its score, are the ones encoding
+        every undecided candidate would give (best_verified: the highest score,
+        the earlier candidate on a tie)."""
         assert self.encoder is not None
         exact = exact_differences(x)
         repeat = np.array([same_words(s, query) for s in stored])
@@ -345,11 +351,26 @@ class Verifier:
         out = np.where(low >= cut, low, high) if cut is not None else high
         todo = [k for k in range(len(mlp)) if not repeat[k] and not vetoed[k]
                 and (cut is None or low[k] < cut <= high[k])]  # fmt: skip
-        if todo:
+        if cut is None:
+            if todo:
+                logits = np.full(len(mlp), best)
+                logits[todo] = self.encoder.logits([(stored[k], query) for k in todo])
+                out[todo] = final(logits)[todo]
+            self.encoded += len(todo)
+            return out
+        pending = set(todo)
+        known = [k for k in range(len(mlp)) if k not in pending and out[k] >= cut]
+        leader = max(known, key=lambda k: (out[k], -k), default=None)
+        for k in sorted(todo, key=lambda k: (-high[k], k)):
+            if leader is not None and (high[k], -k) <= (out[leader], -leader):
+                out[k] = low[k]  # cannot outscore the leader: not encoded
+                continue
             logits = np.full(len(mlp), best)
-            logits[todo] = self.encoder.logits([(stored[k], query) for k in todo])
-            out[todo] = final(logits)[todo]
-        self.encoded += len(todo)
+            logits[k] = self.encoder.logits([(stored[k], query)])[0]
+            out[k] = final(logits)[k]
+            self.encoded += 1
+            if leader is None or (out[k], -k) > (out[leader], -leader):
+                leader = k
         return out
 
     def score(self, stored: str, query: str, cosine: float) -> float:

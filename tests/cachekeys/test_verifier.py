@@ -131,6 +131,41 @@ def test_a_near_repeat_is_served_without_the_encoder(verifier) -> None:  # type:
     assert score[0] >= verifier.threshold and verifier.encoded == before
 
 
+def test_a_candidate_that_cannot_outscore_a_near_repeat_is_not_encoded(verifier) -> None:  # type: ignore[no-untyped-def]
+    before = verifier.encoded
+    stored = ["How do I reset my password?", "How do I change my password?"]
+    scores = verifier.score_many(stored, "how do i reset my password", [0.99, 0.93],
+                                 cut=verifier.threshold)  # fmt: skip
+    assert int(np.argmax(scores)) == 0 and scores[0] >= verifier.threshold
+    assert verifier.encoded == before
+
+
+@pytest.mark.parametrize(
+    ("stored", "query"),
+    [
+        (["How do I fix a leaking faucet?", "How do I fix a leaking pipe?"],
+         "How can I repair a dripping tap?"),
+        (["What is the population of Canada?", "What is the area of Canada?"],
+         "How many people live in Canada?"),
+        (["Who wrote Pride and Prejudice?", "Who wrote Sense and Sensibility?",
+          "Who is the author of Pride and Prejudice?"], "Who's the author of Pride and Prejudice?"),
+        (["How do I turn off dark mode?", "How do I turn on dark mode?"],
+         "How can I enable dark mode?"),
+    ],
+)  # fmt: skip
+def test_skipping_dominated_candidates_serves_what_scoring_each_would(
+    verifier, stored: list[str], query: str
+) -> None:  # type: ignore[no-untyped-def]
+    cut = verifier.threshold
+    cosines = [0.9] * len(stored)
+    together = verifier.score_many(stored, query, cosines, cut=cut)
+    alone = np.array([verifier.score_many([s], query, [0.9], cut=cut)[0] for s in stored])
+    # The served candidate and its score: the same as with every candidate scored alone.
+    assert together.max() == pytest.approx(alone.max())
+    if alone.max() >= cut:
+        assert int(np.argmax(together)) == int(np.argmax(alone))
+
+
 def test_tenant_threshold_rises_after_reports_and_recovers_with_good_hits() -> None:
     c = TenantCalibration()
     assert c.threshold(0.5, 0.01) == 0.5
