@@ -78,8 +78,8 @@ LR, BATCH, EPOCHS = 5e-4, 32, 1
 # The training mix: the written train split twice, the contrast pairs its groups
 # imply once, and a sample of the automatic train pairs.
 WRITTEN_REPEAT, AUTO_SAMPLE = 2, 4000
-MIX_SEED = "exp-{seed}"
-REFERENCE_PAIRS = 8  # the sample's seed string (as in the run that made the weights)
+MIX_SEED = "exp-{seed}"  # the sample's seed string (as in the run that made the weights)
+REFERENCE_PAIRS = 8  # calibration pairs whose logits the weights carry, for the served graph
 
 
 def _half(p: Pair) -> int:

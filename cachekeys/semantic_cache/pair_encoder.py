@@ -1,4 +1,4 @@
-"""The pair encoder: all-MiniLM-L6-v2 reading both questions at once.
+"""The pair encoder: a sentence model reading both questions at once.
 
 A bi-encoder compares two questions through one vector each; what differs
 between them ("repair a dripping tap" vs "fix a leaking faucet", "from A to B"
