@@ -21,6 +21,7 @@ from promptpress.cachekeys.semantic_cache.pair_encoder import (
     PairEncoder,
     base_location,
     default_pair_encoder,
+    graph_home,
     served_graph,
 )
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
@@ -192,7 +193,7 @@ def prepare_assets(config: ServerConfig) -> dict[str, Path]:
     if not config.compressor_model:
         assets["compressor"] = prepare_default_model(data)
     base = assets["pair_encoder_base"] = base_location(data, config.pair_encoder_base)
-    assets["pair_encoder"] = served_graph(data / "models", ENCODER_PATH, base)
+    assets["pair_encoder"] = served_graph(graph_home(data, base), ENCODER_PATH, base)
     return assets
 
 

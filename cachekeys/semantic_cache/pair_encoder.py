@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from promptpress.prepared_folder import is_prepared
+
 ENCODER_PATH = Path(__file__).with_name("pair_encoder.safetensors")
 META_KEY = "promptpress"
 MINILM, MPNET = "all-MiniLM-L6-v2", "all-mpnet-base-v2"
@@ -123,9 +125,17 @@ def load_pair_encoder(
 
 def default_pair_encoder(data_dir: Path, base_override: str = "", threads: int = 1) -> PairEncoder:
     """The committed pair encoder over its base (`base_location`), its graph prepared
-    under `<data_dir>/models`: what the service loads."""
+    in `graph_home`: what the service loads."""
     base = base_location(Path(data_dir), base_override)
-    return load_pair_encoder(base, cache_dir=Path(data_dir) / "models", threads=threads)
+    return load_pair_encoder(base, cache_dir=graph_home(Path(data_dir), base), threads=threads)
+
+
+def graph_home(data_dir: Path, base_dir: Path) -> Path:
+    """Where the served graph is prepared: beside its base when promptpress prepared
+    that base (servers that share a prepared base, as replicas or tests with their own
+    data directories do, share its graph too), else `<data_dir>/models`."""
+    base = Path(base_dir).resolve()
+    return base.parent if is_prepared(base) else Path(data_dir) / "models"
 
 
 def read_meta(path: Path = ENCODER_PATH) -> dict[str, Any]:
