@@ -12,8 +12,8 @@ mean-pooled last layer, trained here by
 `python -m promptpress.bench.train_pair_encoder`. The weights' metadata names
 their base ("base_model"; absent: MiniLM). Only the adapters and the
 head are committed (`pair_encoder.safetensors`, no pickle). They are merged
-into the base weights, exported to ONNX and quantised to int8 once per data
-directory (pair_encoder_onnx.py), so a forward pass costs what the base model
+into the base weights, exported to ONNX and quantised to int8 once, beside the
+prepared base (graph_home, pair_encoder_onnx.py), so a forward pass costs what the base model
 costs, served by ONNX Runtime. It runs only on the prefilter's best candidates
 (two at most).
 

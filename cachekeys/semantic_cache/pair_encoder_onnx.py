@@ -4,9 +4,10 @@ The committed adapters are merged into the base model's float32 weights, the
 merged model (encoder, mean pooling and the linear head: one logit out) is
 exported to ONNX, and its linear layers are quantised to int8 with one scale per
 output channel (onnxruntime.quantization.quantize_dynamic, per_channel). The
-result is prepared once into the data directory (promptpress.prepared_folder:
-staged, marker written last) under a name derived from the adapters' bytes, the
-base folder and the versions of torch and onnxruntime, so new weights or a new
+result is prepared once (promptpress.prepared_folder: staged, marker written
+last; beside the base model when promptpress prepared it, pair_encoder.graph_home)
+under a name derived from the adapters' bytes, the base folder and the versions
+of torch, onnx and onnxruntime, so new weights or a new
 runtime get a new graph and never a stale one.
 
 Why not torch's own dynamic quantisation (what served before session 7): it
