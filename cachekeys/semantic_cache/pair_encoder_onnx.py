@@ -73,9 +73,10 @@ def graph_folder(cache_dir: Path, weights: Path, base_dir: Path) -> Path:
 def prepare_graph(
     cache_dir: Path, weights: Path, base_dir: Path, load_model: Callable[[], tuple[Any, Any]]
 ) -> Path:
-    """The int8 ONNX graph of these adapters over this base, built once (~15 s here; a 110 MB file) into
-    `<cache_dir>/pair-encoder-onnx-<key>/` from `load_model()`, the (tokenizer, float32
-    module) it exports; returns the model file."""
+    """The int8 ONNX graph of these adapters over this base, built once into
+    `<cache_dir>/pair-encoder-onnx-<key>/` (~15 s here; a 110 MB file) from
+    `load_model()`, the (tokenizer, float32 module) it exports; returns the model
+    file."""
 
     def build(staging: Path) -> dict[str, Any]:
         import torch
