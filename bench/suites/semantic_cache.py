@@ -36,7 +36,6 @@ each int8 path moves the logit from float32's.
 
 from __future__ import annotations
 
-import copy
 import tempfile
 import time
 import warnings
@@ -64,7 +63,6 @@ from promptpress.cachekeys.semantic_cache.pair_encoder import (
     default_pair_encoder,
     merged_model,
 )
-from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import open_session
 from promptpress.cachekeys.semantic_cache.verifier import Verifier
 from promptpress.retrieval import SentenceTransformerEmbedder
 
@@ -257,8 +255,8 @@ def encoder_runtime(encoder: PairEncoder, pairs: Sequence[tuple[str, str]]) -> d
                 out.append(float(m(enc["input_ids"], enc["attention_mask"]).reshape(-1)[0]))
         return np.array(out)
 
-    two_threads = copy.copy(encoder)  # the same graph, a session with two intra-op threads
-    two_threads.session = open_session(encoder.graph, 2)
+    two_threads = PairEncoder(encoder.path, base_dir=encoder.base_dir,
+                              cache_dir=encoder.cache_dir, threads=2)  # the same graph  # fmt: skip
     runs = {"onnx_int8": lambda: encoder.logits(pairs), "torch_int8": lambda: run_torch(per_matrix),
             "float32": lambda: run_torch(model),
             "onnx_int8_two_threads": lambda: two_threads.logits(pairs)}  # fmt: skip

@@ -76,14 +76,21 @@ def adapted_modules(model: Any, base: str) -> dict[str, Any]:
     }
 
 
-def load_base(location: Path) -> tuple[Any, Any]:
-    """(tokenizer, encoder model) of a base sentence model folder, offline, in eval mode."""
+def load_tokenizer(location: Path) -> Any:
+    """The tokenizer of a base sentence model folder, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     if not (Path(location) / "config.json").is_file():
         raise FileNotFoundError(f"{location}: not a model folder (no config.json)")
-    tokenizer = AutoTokenizer.from_pretrained(str(location))
+    return AutoTokenizer.from_pretrained(str(location))
+
+
+def load_base(location: Path) -> tuple[Any, Any]:
+    """(tokenizer, encoder model) of a base sentence model folder, offline, in eval mode."""
+    from transformers import AutoModel
+
+    tokenizer = load_tokenizer(location)
     model = AutoModel.from_pretrained(str(location))
     model.eval()
     return tokenizer, model
@@ -198,20 +205,15 @@ class PairEncoder:
     def __init__(
         self, path: Path = ENCODER_PATH, *, base_dir: Path, cache_dir: Path, threads: int = 1
     ) -> None:
-        from transformers import AutoTokenizer
-
         from promptpress.cachekeys.semantic_cache.pair_encoder_onnx import open_session
 
         info = read_meta(path)
         base = str(info.get("base_model", MINILM))
         self.meta = EncoderMeta(base, int(info["rank"]), float(info["alpha"]),
                                 int(info["max_length"]), info)  # fmt: skip
-        if not (Path(base_dir) / "config.json").is_file():
-            raise FileNotFoundError(f"{base_dir}: not a model folder (no config.json)")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        self.path, self.base_dir = Path(path), Path(base_dir)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-        self.graph = served_graph(Path(cache_dir), Path(path), Path(base_dir))
+        self.path, self.base_dir, self.cache_dir = Path(path), Path(base_dir), Path(cache_dir)
+        self.tokenizer = load_tokenizer(self.base_dir)
+        self.graph = served_graph(self.cache_dir, self.path, self.base_dir)
         self.session = open_session(self.graph, threads)
         self._lock = threading.Lock()  # one forward pass at a time per process
 

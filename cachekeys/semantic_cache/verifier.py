@@ -351,25 +351,18 @@ class Verifier:
         out = np.where(low >= cut, low, high) if cut is not None else high
         todo = [k for k in range(len(mlp)) if not repeat[k] and not vetoed[k]
                 and (cut is None or low[k] < cut <= high[k])]  # fmt: skip
-        if cut is None:
-            if todo:
-                logits = np.full(len(mlp), best)
-                logits[todo] = self.encoder.logits([(stored[k], query) for k in todo])
-                out[todo] = final(logits)[todo]
-            self.encoded += len(todo)
-            return out
-        pending = set(todo)
-        known = [k for k in range(len(mlp)) if k not in pending and out[k] >= cut]
+        # The candidate best_verified would serve so far: (score, -index), highest.
+        known = [k for k in range(len(mlp)) if k not in todo and cut is not None and out[k] >= cut]
         leader = max(known, key=lambda k: (out[k], -k), default=None)
+        logits = np.full(len(mlp), best)
         for k in sorted(todo, key=lambda k: (-high[k], k)):
             if leader is not None and (high[k], -k) <= (out[leader], -leader):
                 out[k] = low[k]  # cannot outscore the leader: not encoded
                 continue
-            logits = np.full(len(mlp), best)
             logits[k] = self.encoder.logits([(stored[k], query)])[0]
             out[k] = final(logits)[k]
             self.encoded += 1
-            if leader is None or (out[k], -k) > (out[leader], -leader):
+            if cut is not None and (leader is None or (out[k], -k) > (out[leader], -leader)):
                 leader = k
         return out
 
