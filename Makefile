@@ -29,7 +29,8 @@ $(STAMP): $(BIN)/python pyproject.toml requirements-assets.txt examples/node/pac
 
 install: $(STAMP)
 
-# Converts the embedded compressor model into the data directory (once).
+# Prepares the embedded models in the data directory (once): the compressor model,
+# the pair encoder's base and its int8 ONNX graph.
 prepare: install
 	$(BIN)/promptpress prepare
 
