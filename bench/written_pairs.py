@@ -51,6 +51,7 @@ SOURCES: tuple[tuple[str, Path, bool], ...] = (
     ("written-d", DATA / "semantic_pairs_written_d.jsonl", False),
     ("round3", DATA / "semantic_pairs_round3.jsonl", False),
     ("round4", DATA / "semantic_pairs_round4.jsonl", False),
+    ("round5", DATA / "semantic_pairs_round5.jsonl", False),
 )
 CALIBRATION_SHARE = 0.2
 CALIBRATION_INFO = DatasetInfo(
@@ -58,7 +59,7 @@ CALIBRATION_INFO = DatasetInfo(
     version="~20% of the written pairs by a hash of the group (bench/written_pairs.py)",
     licence="Apache-2.0 (written for this repository)",
     source="bench/data/semantic_pairs_{eval (train half),train,round1,written_a,written_b,round2,"
-    "written_c,written_d,round3,round4}.jsonl; "
+    "written_c,written_d,round3,round4,round5}.jsonl; "
     "see bench/data/README.md",
 )
 DEV_JACCARD = 0.5
