@@ -32,8 +32,9 @@ Two readings do not need the parse to be right, and catch what it misreads:
 - **exchanged phrases**: the second question is the first with two phrases
   traded and every other word (by lemma) in place, "Is a liter bigger than a
   quart?" / "Is a quart bigger than a liter?" (`phrases_exchanged`). Something
-  must stand between the two phrases, and it must not be a coordinator, around
-  which a swap keeps the meaning ("cats and dogs"); adjacent phrases trade roles
+  must stand between the two phrases, more than a bare "is" ("Mount Everest is
+  how tall?"), and not a coordinator, around which a swap keeps the meaning
+  ("cats and dogs"); adjacent phrases trade roles
   only across a possessive ("Is Darth Vader Luke Skywalker's father?").
   Otherwise a phrase just moved ("In Java, how do I ...?" / "How do I ... in
   Java?").
@@ -150,8 +151,9 @@ def parsed(doc: Any) -> ParsedQuestion:
 
 def phrases_exchanged(first: Sequence[Word], second: Sequence[Word]) -> bool:
     """The second question is the first with two of its phrases traded and every other
-    word in place (by lemma): something stands between the two phrases and it holds no
-    coordinator, or they are adjacent before a possessive ending."""
+    word in place (by lemma): something stands between the two phrases, other than a
+    bare "is" ("Mount Everest is how tall?" / "How tall is Mount Everest?"), and it
+    holds no coordinator; or they are adjacent before a possessive ending."""
     a, b = [w.lemma for w in first], [w.lemma for w in second]
     if len(a) != len(b) or a == b:
         return False
@@ -170,7 +172,8 @@ def phrases_exchanged(first: Sequence[Word], second: Sequence[Word]) -> bool:
             if da[:x] != db[n - x :] or da[n - y :] != db[:y] or mid != db[y : n - x]:
                 continue
             between = first[p + x : q - y]
-            if mid and not any(w.pos == "CCONJ" or w.lemma in ("vs", "versus") for w in between):
+            if mid and not any(w.pos == "CCONJ" or w.lemma in ("vs", "versus") for w in between) \
+                    and any(w.lemma != "be" for w in between):
                 return True
             if not mid and possessive:
                 return True

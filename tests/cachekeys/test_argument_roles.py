@@ -64,6 +64,7 @@ def test_swapped_arguments_exchange_roles(reader: RoleReader, first: str, second
         ("In Java, how do I convert a string to an integer?",
          "How do I convert a string to an integer in Java?"),
         ("How much iron do I need per day?", "how much iron per day do i need"),
+        ("How tall is Mount Everest?", "Mount Everest is how tall?"),
         ("Which band did the Beatles open for?", "Which band did the Beatles open for?"),
     ],
 )  # fmt: skip
