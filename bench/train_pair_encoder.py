@@ -78,6 +78,9 @@ LR, BATCH, EPOCHS = 5e-4, 32, 1
 # The training mix: the written train split twice, the contrast pairs its groups
 # imply once, and a sample of the automatic train pairs.
 WRITTEN_REPEAT, AUTO_SAMPLE = 2, 4000
+# Human-written automatic near-misses (another question about the same paragraph;
+# SQuAD's unanswerable near-copies): the kinds that set the automatic threshold.
+HARD_AUTO = ("same-paragraph", "adversarial")
 MIX_SEED = "exp-{seed}"  # the sample's seed string (as in the run that made the weights)
 REFERENCE_PAIRS = 8  # calibration pairs whose logits the weights carry, for the served graph
 
@@ -114,13 +117,19 @@ def build_data(seed: int, cache: str | None) -> dict[str, Any]:
     return out
 
 
-def training_mix(data: dict[str, Any], seed: int) -> list[Pair]:
+def training_mix(data: dict[str, Any], seed: int, hard_auto: bool = False) -> list[Pair]:
     """The written train split, repeated WRITTEN_REPEAT times, and the contrast pairs
-    its groups imply (once), among AUTO_SAMPLE automatic train pairs."""
+    its groups imply (once), among AUTO_SAMPLE automatic train pairs. With
+    `hard_auto`, every automatic near-miss of a HARD_AUTO kind is in the mix too
+    (the sample is drawn from the rest)."""
     rng = random.Random(MIX_SEED.format(seed=seed))
     auto = [p for p, c in zip(data["train"][0], data["train"][1], strict=True) if c >= TRAIN_FLOOR]
     written = list(data["written_train"][0]) * WRITTEN_REPEAT + data["written_derived"]
-    return written + rng.sample(auto, AUTO_SAMPLE)
+    if not hard_auto:
+        return written + rng.sample(auto, AUTO_SAMPLE)
+    hard = [p for p in auto if p.label == 0 and p.category in HARD_AUTO]
+    rest = [p for p in auto if not (p.label == 0 and p.category in HARD_AUTO)]
+    return written + hard + rng.sample(rest, AUTO_SAMPLE)
 
 
 class LoraLinear:
@@ -218,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--scores", help="also write every scored pair's logits to this .npz")
     parser.add_argument(
+        "--hard-auto", action="store_true",
+        help="put every automatic near-miss of the HARD_AUTO kinds in the training mix",
+    )  # fmt: skip
+    parser.add_argument(
         "--data-dir", type=Path, default=None,
         help="where the base model is prepared (default: the service's data directory)",
     )  # fmt: skip
@@ -239,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         trained = {"tensors": load_file(args.out), **record}
     else:
-        mix = training_mix(data, args.seed)
+        mix = training_mix(data, args.seed, args.hard_auto)
         print("training", len(mix), dict(Counter(p.label for p in mix)), flush=True)
         trained = train_encoder(mix, args.seed, args.minutes, BASE, location)
     tmp = args.out + ".tmp"
@@ -318,6 +331,7 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], vetoed: dict[str
                          if k in trained},
             "mix": {"written_repeat": WRITTEN_REPEAT, "auto_sample": AUTO_SAMPLE,
                     "seed": MIX_SEED.format(seed=args.seed),
+                    "hard_auto": list(HARD_AUTO) if args.hard_auto else [],
                     "written_train_pairs": len(data["written_train"][0]),
                     "derived_contrast_pairs": len(data["written_derived"]),
                     "written_calibration_pairs": len(data["calibration"][0])},
