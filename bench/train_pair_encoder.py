@@ -127,8 +127,9 @@ def training_mix(data: dict[str, Any], seed: int, hard_auto: bool = False) -> li
     written = list(data["written_train"][0]) * WRITTEN_REPEAT + data["written_derived"]
     if not hard_auto:
         return written + rng.sample(auto, AUTO_SAMPLE)
-    hard = [p for p in auto if p.label == 0 and p.category in HARD_AUTO]
-    rest = [p for p in auto if not (p.label == 0 and p.category in HARD_AUTO)]
+    is_hard = [p.label == 0 and p.category in HARD_AUTO for p in auto]
+    hard = [p for p, h in zip(auto, is_hard, strict=True) if h]
+    rest = [p for p, h in zip(auto, is_hard, strict=True) if not h]
     return written + hard + rng.sample(rest, AUTO_SAMPLE)
 
 

@@ -352,7 +352,12 @@ class Verifier:
         todo = [k for k in range(len(mlp)) if not repeat[k] and not vetoed[k]
                 and (cut is None or low[k] < cut <= high[k])]  # fmt: skip
         # The candidate best_verified would serve so far: (score, -index), highest.
-        known = [k for k in range(len(mlp)) if k not in todo and cut is not None and out[k] >= cut]
+        undecided = set(todo)
+        known = (
+            []
+            if cut is None
+            else [k for k in range(len(mlp)) if k not in undecided and out[k] >= cut]
+        )
         leader = max(known, key=lambda k: (out[k], -k), default=None)
         logits = np.full(len(mlp), best)
         for k in sorted(todo, key=lambda k: (-high[k], k)):
