@@ -52,6 +52,7 @@ SOURCES: tuple[tuple[str, Path, bool], ...] = (
     ("round3", DATA / "semantic_pairs_round3.jsonl", False),
     ("round4", DATA / "semantic_pairs_round4.jsonl", False),
     ("round5", DATA / "semantic_pairs_round5.jsonl", False),
+    ("round6", DATA / "semantic_pairs_round6.jsonl", False),
 )
 CALIBRATION_SHARE = 0.2
 CALIBRATION_INFO = DatasetInfo(
@@ -59,7 +60,7 @@ CALIBRATION_INFO = DatasetInfo(
     version="~20% of the written pairs by a hash of the group (bench/written_pairs.py)",
     licence="Apache-2.0 (written for this repository)",
     source="bench/data/semantic_pairs_{eval (train half),train,round1,written_a,written_b,round2,"
-    "written_c,written_d,round3,round4,round5}.jsonl; "
+    "written_c,written_d,round3,round4,round5,round6}.jsonl; "
     "see bench/data/README.md",
 )
 DEV_JACCARD = 0.5
