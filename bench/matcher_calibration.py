@@ -47,7 +47,8 @@ def served_scores(
     best = agreeing_logit(combiner, logit_range)
     repeat = np.array([same_words(p.a, p.b) for p in pairs], dtype=bool)
     logits = np.where(repeat, best, logits)
-    return verifier_scores(logits, mlp, exact_differences(x), combiner, logit_range, vetoed)
+    exact = exact_differences(x, [(p.a, p.b) for p in pairs])
+    return verifier_scores(logits, mlp, exact, combiner, logit_range, vetoed)
 
 
 def written_calibration(split: Split, score: np.ndarray, prefilter: float) -> dict[str, Any]:

@@ -10,8 +10,8 @@ Two sources, neither of them the hand-written evaluation set (bench/data/):
   other questions about the same paragraph whose embeddings are close, and
   automatic perturbations: a negator added, a number changed, a name or a
   content word swapped for one from another question, a phrase from another
-  question appended (scope narrowing), two arguments swapped around their
-  prepositions, a particle or opposite swapped.
+  question appended (scope narrowing), the two ends of "from A to B" swapped,
+  a particle or opposite swapped.
 - Small templates written for training only (TEMPLATES below): paraphrase
   groups and near-miss pairs whose slots are filled from per-split filler lists.
 
@@ -193,8 +193,9 @@ def perturbations(q: str, rng: random.Random, pool: Sequence[str]) -> Iterator[t
             yield "substitution", q.replace(old, swap.lower() if old.islower() else swap, 1)
     if phrases := _PHRASE.findall(other):
         yield "scope", q.rstrip(" ?") + " " + rng.choice(phrases) + "?"
-    if m := re.search(r"\b(from|between) (\w+) (to|and) (\w+)", q):
-        yield "direction", q[: m.start()] + f"{m[1]} {m[4]} {m[3]} {m[2]}" + q[m.end() :]
+    # "from A to B" only: around "and" ("between A and B") a swap keeps the meaning.
+    if m := re.search(r"\bfrom (\w+) to (\w+)", q):
+        yield "direction", q[: m.start()] + f"from {m[2]} to {m[1]}" + q[m.end() :]
     low = [w.lower().strip("?,.") for w in words]
     for x, y in OPPOSITES:
         for src, dst in ((x, y), (y, x)):

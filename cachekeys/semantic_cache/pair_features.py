@@ -109,7 +109,12 @@ _NUMBER_WORDS = {
     "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100",
     "thousand": "1000", "million": "1e6", "billion": "1e9", "first": "#1", "second": "#2",
     "third": "#3", "fourth": "#4", "fifth": "#5", "last": "#-1", "half": "0.5",
-    "dozen": "12", "once": "x1", "twice": "x2",
+    "dozen": "12", "once": "x1", "twice": "x2", "thrice": "x3",
+    "thirteen": "13", "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17",
+    "eighteen": "18", "nineteen": "19", "sixty": "60", "seventy": "70", "eighty": "80",
+    "ninety": "90", "sixth": "#6", "seventh": "#7", "eighth": "#8", "ninth": "#9",
+    "tenth": "#10", "eleventh": "#11", "twelfth": "#12", "twentieth": "#20",
+    "hundredth": "#100",
 }  # fmt: skip
 _TIME_WORDS = _words(
     """
@@ -130,8 +135,17 @@ _CONTRACTIONS = (
     (re.compile(r"\b(what|who|where|when|how|why|that|there|it|he|she)['’]s\b", re.I), r"\1 is"),
     (re.compile(r"\b([ap])\.m\.?", re.I), r"\1m"),
     (re.compile(r"\bcannot\b", re.I), "can not"),
+    # Typed without the apostrophe ("wont show up", "doesnt work"), and "w/o".
+    (re.compile(r"\bwont\b", re.I), "will not"),
+    (
+        re.compile(r"\b(ca|do|does|did|is|are|was|were|has|have|had|could|would|should)nt\b", re.I),
+        r"\1 not",
+    ),
+    (re.compile(r"\bw/o\b", re.I), "without"),
+    # "3rd" is "third": an ordinal, not the number 3.
+    (re.compile(r"\b(\d+)(?:st|nd|rd|th)\b", re.I), r"#\1"),
 )
-_TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*")
+_TOKEN = re.compile(r"#?\d+(?:[.,:]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*")
 
 
 class WordEmbedder(Protocol):
@@ -156,7 +170,7 @@ def stem(word: str) -> str:
 
 
 def _number_key(low: str) -> str | None:
-    if low[0].isdigit():
+    if low[0].isdigit() or low[0] == "#":
         return low.replace(",", "")
     return _NUMBER_WORDS.get(low)
 
@@ -307,6 +321,15 @@ def _numbers(tokens: list[Token]) -> Counter[str]:
     return Counter(
         k for t in tokens if (k := _number_key(t.low) or (t.low if t.low in _TIME_WORDS else None))
     )
+
+
+def numbers_conflict(a_text: str, b_text: str) -> bool:
+    """Each question names a number, time or date the other does not: a value changed
+    ("6 am" / "6 pm", "the fifth" / "the eighth"). One that only adds some ("How do I
+    cook rice?" / "... 2 cups of rice?", "how 2 cook rice", "the first telephone") is
+    a narrowing or a rewording, for the encoder to judge."""
+    a, b = _numbers(tokenize(a_text)), _numbers(tokenize(b_text))
+    return bool(a - b) and bool(b - a)
 
 
 def _negations(tokens: list[Token]) -> int:

@@ -54,12 +54,13 @@ from promptpress.cachekeys.semantic_cache.pair_features import (
     FEATURES,
     WordEmbedder,
     WordVectors,
+    numbers_conflict,
     pair_features,
     tokenize,
 )
 
 WEIGHTS_PATH = Path(__file__).with_name("verifier_weights.json")
-_NUMBERS, _NEGATION = FEATURES.index("numbers_differ"), FEATURES.index("negation_differs")
+_NEGATION = FEATURES.index("negation_differs")
 BINS = 20
 _Z95 = 1.6448536269514722  # one-sided 95%
 
@@ -75,19 +76,23 @@ def wilson_upper(errors: int, n: int, z: float = _Z95) -> float:
     return min(1.0, (centre + margin) / denom)
 
 
-def threshold_for_bound(negative_scores: np.ndarray, bound: float) -> float:
+def threshold_for_bound(
+    negative_scores: np.ndarray, bound: float, count: int | None = None
+) -> float:
     """The lowest score threshold whose false-hit upper bound on these negatives is <= bound
-    (a score is served when >= threshold). 1.0+ when no threshold achieves it."""
+    (a score is served when >= threshold). 1.0+ when no threshold achieves it. With
+    `count`, the negatives are `count` in all and those not in `negative_scores` are never
+    served (under the prefilter)."""
     scores = np.sort(np.asarray(negative_scores, dtype=np.float64))[::-1]  # high first
-    n = len(scores)
-    best = float(np.nextafter(scores[0], np.inf)) if n else 0.5  # serve none of them
+    n = len(scores) if count is None else count
+    best = float(np.nextafter(scores[0], np.inf)) if len(scores) else 0.0  # above them all
     if n == 0 or wilson_upper(0, n) > bound:
         return max(best, 1.0 + 1e-9)
     # Serving every negative scoring >= scores[k] gives k+1 false hits.
-    for k in range(n):
+    for k in range(len(scores)):
         if wilson_upper(k + 1, n) > bound:
             break
-        if k + 1 < n and scores[k + 1] == scores[k]:
+        if k + 1 < len(scores) and scores[k + 1] == scores[k]:
             continue
         best = float(scores[k])
     return best
@@ -105,11 +110,16 @@ def threshold_for_rate(negative_scores: np.ndarray, count: int, bound: float) ->
 
 
 def calibrated_threshold(info: dict[str, Any], bound: float) -> float:
-    """The pair encoder's threshold for an error bound: the Wilson bound on the automatic
-    calibration near-misses and, when the weights carry them, the plain rate on the
-    written ones (bench/README.md, "Error bound"); the stricter of the two."""
-    t = threshold_for_bound(np.asarray(info["calibration_negatives"]), bound)
+    """The pair encoder's threshold for an error bound (bench/README.md, "Error bound").
+    Weights calibrated since session 9 (`"bound_on": "written"`): the 95% Wilson bound
+    on every near-miss of the written calibration split (those under the prefilter are
+    never served). Before: the Wilson bound on the automatic calibration near-misses or,
+    when the weights carry them, the plain rate on the written ones, the stricter."""
     written = info.get("written_calibration")
+    if info.get("bound_on") == "written":
+        return threshold_for_bound(np.asarray(written["negatives"]), bound,
+                                   int(written["near_misses"]))  # fmt: skip
+    t = threshold_for_bound(np.asarray(info["calibration_negatives"]), bound)
     if written:
         t = max(t, threshold_for_rate(np.asarray(written["negatives"]),
                                       int(written["near_misses"]), bound))  # fmt: skip
@@ -219,10 +229,12 @@ def agreeing_logit(weights: Sequence[float], logit_range: tuple[float, float]) -
     return max(logit_range, key=lambda v: weights[0] * v)
 
 
-def exact_differences(x: np.ndarray) -> np.ndarray:
-    """Pairs whose features are exact about a difference: numbers, times and dates
-    as multisets, negation parity."""
-    return np.asarray((x[:, _NUMBERS] > 0) | (x[:, _NEGATION] > 0))
+def exact_differences(x: np.ndarray, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    """Pairs whose features are exact about a difference: negation parity, or a number,
+    time or date changed (`numbers_conflict`; one only added or dropped is not exact:
+    "how 2 fix", "the first ..." / "the earliest ...", "at night" / "nighttime")."""
+    conflict = np.array([numbers_conflict(a, b) for a, b in pairs], dtype=bool)
+    return np.asarray(conflict | (x[:, _NEGATION] > 0))
 
 
 def verifier_scores(
@@ -333,7 +345,7 @@ class Verifier:
         every undecided candidate would give (best_verified: the highest score,
         the earlier candidate on a tie)."""
         assert self.encoder is not None
-        exact = exact_differences(x)
+        exact = exact_differences(x, [(s, query) for s in stored])
         repeat = np.array([same_words(s, query) for s in stored])
         vetoed = np.zeros(len(stored), dtype=bool)
         if self.roles is not None:  # a near-repeat keeps its roles: no parse
