@@ -42,7 +42,7 @@ def served_scores(
 ) -> np.ndarray:
     """The verifier's scores of a split's pairs, as the service computes them (a
     near-repeat is not encoded: the top of the logit range stands for its logit; a
-    pair whose arguments trade roles, `vetoed`, scores 0)."""
+    pair the parse refuses, `vetoed`, scores 0)."""
     pairs, _, mlp, x = split
     best = agreeing_logit(combiner, logit_range)
     repeat = np.array([same_words(p.a, p.b) for p in pairs], dtype=bool)

@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     scored = ("dev", "hand", "calibration")
     logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]]) for split in scored}
     roles = RoleReader()
-    vetoed = {s: np.array([roles.exchanged(p.a, p.b) for p in data[s][0]]) for s in scored}
+    vetoed = {s: np.array([roles.refuses(p.a, p.b) for p in data[s][0]]) for s in scored}
     if args.scores:
         arrays: dict[str, Any] = {f"{s}_ce": v for s, v in logits.items()}
         arrays |= {f"{s}_veto": v for s, v in vetoed.items()}

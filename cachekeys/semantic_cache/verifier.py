@@ -116,7 +116,7 @@ def calibrated_threshold(info: dict[str, Any], bound: float) -> float:
     never served). Before: the Wilson bound on the automatic calibration near-misses or,
     when the weights carry them, the plain rate on the written ones, the stricter."""
     written = info.get("written_calibration")
-    if info.get("bound_on") == "written":
+    if info.get("bound_on") == "written" and written:
         return threshold_for_bound(np.asarray(written["negatives"]), bound,
                                    int(written["near_misses"]))  # fmt: skip
     t = threshold_for_bound(np.asarray(info["calibration_negatives"]), bound)
@@ -248,7 +248,8 @@ def verifier_scores(
     """The verifier's score with the encoder: `combine`, except that where the features
     are exact (`exact_differences`) the encoder may lower the score but not raise it (it
     learned numbers mostly from changed digits: "three" / "ten ideas" passed it), and a
-    pair whose arguments trade roles (`vetoed`, argument_roles.py) scores 0. Both only
+    pair the parse refuses (`vetoed`: arguments that trade roles, or different kinds of
+    answer asked for; RoleReader.refuses in argument_roles.py) scores 0. Both only
     lower scores, so a bound calibrated on these scores holds."""
     combined = combine(encoder_logit, mlp_prob, weights, logit_range)
     scores = np.where(exact, np.minimum(combined, mlp_prob), combined)
@@ -274,8 +275,8 @@ class Verifier:
         self.vectors = WordVectors(embedder) if embedder is not None else None
         self.max_false_hit_rate = max_false_hit_rate
         self.encoder = encoder
-        # Pairs whose arguments trade roles are refused (argument_roles.py) when the
-        # encoder's calibration was computed that way (the thresholds assume it).
+        # Pairs the parse refuses (RoleReader.refuses: traded argument roles, different
+        # kinds of answer) score 0 when the encoder's calibration was computed that way.
         self.roles: RoleReader | None = None
         trained_prefilter = self.model.prefilter
         self.combiner: tuple[float, ...] = ()
@@ -336,8 +337,8 @@ class Verifier:
         calibration, so each candidate's score lies between the scores at the two ends
         of that range: one whose whole interval is under `cut` (the features alone keep
         it out) or over it (the features alone let it in: a near-duplicate) is not
-        encoded and gets the nearer end, which decides it the same way. A pair whose
-        arguments trade roles is refused without being encoded. With `cut`, the
+        encoded and gets the nearer end, which decides it the same way. A pair the
+        parse refuses is not encoded. With `cut`, the
         undecided ones are encoded best upper bound first, and one whose upper bound
         cannot beat a score already known (a near-repeat's, or an encoded
         candidate's) is not encoded either: it cannot be the one served, so it gets
@@ -350,7 +351,7 @@ class Verifier:
         vetoed = np.zeros(len(stored), dtype=bool)
         if self.roles is not None:  # a near-repeat keeps its roles: no parse
             roles = self.roles
-            vetoed = np.array([not r and roles.exchanged(s, query)
+            vetoed = np.array([not r and roles.refuses(s, query)
                                for s, r in zip(stored, repeat, strict=True)])  # fmt: skip
 
         def final(logits: np.ndarray) -> np.ndarray:

@@ -120,3 +120,38 @@ def test_one_changed_role_alone_is_not_an_exchange() -> None:
     assert roles_exchanged({"a": "subject", "b": "object"}, {"a": "object", "b": "subject"})
     # Roles that are not arguments (a modifier's label) never trade.
     assert not roles_exchanged({"a": "advmod", "b": "ROOT"}, {"a": "ROOT", "b": "advmod"})
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("Where was the first settlement in Victoria?", "When was Victoria first settled?"),
+        ("Who founded the Office of Western Medicine?",
+         "When was the Office of Western Medicine founded?"),
+        ("Where is the Rhine?", "How long is the Rhine?"),
+        ("Why did oil start getting priced in gold?", "When did oil start getting priced in gold?"),
+    ],
+)  # fmt: skip
+def test_questions_asking_for_different_kinds_of_answer_are_refused(
+    reader: RoleReader, first: str, second: str
+) -> None:
+    assert reader.refuses(first, second) and reader.refuses(second, first)
+    assert not reader.exchanged(first, second)  # refused for what they ask, not for roles
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # the question word of a subordinate clause is not the question's
+        ("When it rains, why does my roof leak?", "Why does my roof leak when it rains?"),
+        # "what"/"which" and "how do I" name no kind; a time and a duration can agree
+        ("When was the Eiffel Tower built?", "In what year was the Eiffel Tower built?"),
+        ("How do I find my IP address on Windows?", "Where can I see my IP address on Windows?"),
+        ("When do I get my first paycheck?", "How long until I'm paid for the first time?"),
+        ("Who wrote Hamlet?", "Which playwright wrote Hamlet?"),
+    ],
+)  # fmt: skip
+def test_questions_asking_for_the_same_kind_are_not_refused(
+    reader: RoleReader, first: str, second: str
+) -> None:
+    assert not reader.refuses(first, second) and not reader.refuses(second, first)

@@ -11,11 +11,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from promptpress.cachekeys import SemanticCache, query_vector
-from promptpress.cachekeys.semantic_cache.pair_features import FEATURES, pair_features, tokenize
+from promptpress.cachekeys.semantic_cache.pair_features import (
+    FEATURES,
+    numbers_conflict,
+    pair_features,
+    tokenize,
+)
 from promptpress.cachekeys.semantic_cache.verifier import (
     TenantCalibration,
     Verifier,
     calibrated_threshold,
+    exact_differences,
     same_words,
     threshold_for_bound,
     threshold_for_rate,
@@ -35,6 +41,25 @@ def feature(a: str, b: str, name: str) -> float:
         ("Give me 3 ideas", "Give me three ideas", "numbers_differ", 0.0),
         ("Is it safe?", "Isn't it safe?", "negation_differs", 1.0),
         ("Is it not safe?", "Isn't it safe?", "negation_differs", 0.0),
+        ("why wont my airpods pair", "Why won't my AirPods pair?", "negation_differs", 0.0),
+        (
+            "how do i kill greenfly w/o sprays",
+            "How do I kill greenfly with sprays?",
+            "negation_differs",
+            1.0,
+        ),
+        (
+            "Is it safe in the 3rd trimester?",
+            "Is it safe in the third trimester?",
+            "numbers_differ",
+            0.0,
+        ),
+        (
+            "the eighth UN Secretary-General",
+            "the fifth UN Secretary-General",
+            "numbers_differ",
+            1.0,
+        ),
         (
             "Move money from savings to checking",
             "Move money from checking to savings",
@@ -67,6 +92,26 @@ def test_tokenize_expands_contractions_and_splits_times() -> None:
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "conflict"),
+    [
+        ("Set an alarm for 6 am", "Set an alarm for 6 pm", True),
+        ("Who was the fifth UN Secretary-General?", "Who was the eighth UN Secretary-General?", True),
+        ("How many calories are in 2 eggs?", "How many calories are in 3 eggs?", True),
+        # one question only adds or drops a number: the encoder judges it
+        ("How do I become a train driver?", "how 2 become train driver", False),
+        ("Who invented the first practical typewriter?",
+         "Who is credited with creating the earliest workable typewriter?", False),
+        ("What size tent do I need for a family of four?", "wat size tent 4 a family of 4", False),
+        ("How do I cook rice?", "How do I cook 2 cups of rice?", False),
+    ],
+)  # fmt: skip
+def test_numbers_conflict_only_when_a_value_changed(a: str, b: str, conflict: bool) -> None:
+    assert numbers_conflict(a, b) is conflict and numbers_conflict(b, a) is conflict
+    x = np.stack([pair_features(a, b, 0.9, None)])
+    assert bool(exact_differences(x, [(a, b)])[0]) is conflict  # no negation in these
+
+
 @given(st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=400), st.floats(0.005, 0.2))
 def test_threshold_keeps_the_upper_bound_within_the_error_bound(scores, bound) -> None:  # type: ignore[no-untyped-def]
     t = threshold_for_bound(np.array(scores), bound)
@@ -79,6 +124,24 @@ def test_threshold_keeps_the_upper_bound_within_the_error_bound(scores, bound) -
         if lower:  # the next lower threshold would break the bound: t is the lowest that holds
             more = sum(x >= max(lower) for x in scores)
             assert wilson_upper(more, len(scores)) > bound
+
+
+@given(
+    st.lists(st.floats(0, 1, allow_nan=False), max_size=300),
+    st.integers(0, 2000),
+    st.floats(0.005, 0.2),
+)
+def test_bound_over_a_count_counts_the_near_misses_never_scored(scores, below, bound) -> None:  # type: ignore[no-untyped-def]
+    count = len(scores) + below  # `below`: near-misses the prefilter kept out
+    t = threshold_for_bound(np.array(scores), bound, count)
+    served = sum(s >= t for s in scores)
+    if count == 0 or wilson_upper(0, count) > bound:
+        assert served == 0
+    else:
+        assert wilson_upper(served, count) <= bound + 1e-12
+        lower = [x for x in scores if x < t]
+        if lower:  # the next lower threshold would break the bound
+            assert wilson_upper(sum(x >= max(lower) for x in scores), count) > bound
 
 
 @given(
@@ -108,6 +171,19 @@ def test_calibrated_threshold_is_the_stricter_of_the_automatic_and_written_rules
     # Written near-misses all below the automatic threshold: the automatic rule decides.
     low = {"negatives": [0.1, 0.2], "near_misses": 300}
     assert calibrated_threshold(auto | {"written_calibration": low}, 0.01) == at
+
+
+def test_weights_bound_on_the_written_near_misses_ignore_the_automatic_ones() -> None:
+    auto = {"calibration_negatives": [0.99] * 50 + np.linspace(0, 0.5, 2000).tolist()}
+    # 900 written near-misses, 12 scored (the rest under the prefilter): the 95% Wilson
+    # bound at 1% allows 4 of them served, not 9 (the plain rate).
+    negatives = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    written = {"negatives": negatives, "near_misses": 900}
+    info = auto | {"written_calibration": written, "bound_on": "written"}
+    t = calibrated_threshold(info, 0.01)
+    assert t == threshold_for_bound(np.array(negatives), 0.01, 900)
+    assert sum(x >= t for x in negatives) == 4 and wilson_upper(4, 900) <= 0.01
+    assert calibrated_threshold({**info, "bound_on": None}, 0.01) > 0.99  # the old rule
 
 
 @pytest.mark.parametrize(
