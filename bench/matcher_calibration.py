@@ -1,14 +1,15 @@
 """The pair encoder's calibration: the scores the verifier would give, the threshold
 for an error bound, and the figures per split (bench/train_pair_encoder.py).
 
-Two sets of near-misses set the threshold, and the stricter one wins
-(`calibrated_threshold` in cachekeys/semantic_cache/verifier.py):
-
-- automatic: the near-misses of the calibration half of the automatic `dev` split
-  that pass the prefilter (thousands; a 95% Wilson upper bound);
-- written: every near-miss of the written calibration split
-  (bench/written_pairs.py; a plain rate over all of them, those under the
-  prefilter counted as not served, as the evaluation counts them).
+The threshold for an error bound (`calibrated_threshold` in
+cachekeys/semantic_cache/verifier.py, weights with "bound_on": "written") is the
+lowest at which the one-sided 95% Wilson upper bound of the false-hit rate over
+every near-miss of the written calibration split (bench/written_pairs.py; those
+under the prefilter counted as not served, as the evaluation counts them) is
+within the bound. The near-misses of the calibration half of the automatic `dev`
+split that pass the prefilter are kept beside it and reported per bound; until
+session 8 the stricter of a Wilson bound on those and a plain rate on the
+written ones set it.
 """
 
 from __future__ import annotations

@@ -22,10 +22,11 @@ Splits:
   of the group).
 - dev (automatic): the `dev` splits of both; the near-misses of half of its
   prefilter-passing pairs (by a hash of the text) are the automatic calibration
-  negatives (95% Wilson bound).
+  negatives, kept in the metadata and reported per bound (until session 8 they
+  also set the threshold).
 - written calibration: the other ~20% of the written pairs, never trained on;
-  its near-misses are the written calibration negatives (plain rate). The
-  threshold for a bound is the stricter of the two (bench/matcher_calibration.py).
+  its near-misses set the threshold for a bound: a 95% Wilson bound over all of
+  them, those under the prefilter never served (bench/matcher_calibration.py).
 - hand-written dev: the dev half of bench/data/semantic_pairs_eval.jsonl, only
   scored, for the figures in bench/README.md; never trained or calibrated on.
 - held-out (bench/data/semantic_pairs_holdout.jsonl, when present): never read here.

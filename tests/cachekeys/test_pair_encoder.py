@@ -42,16 +42,21 @@ def test_weights_are_small_safetensors_with_their_training_record() -> None:
 
 
 @pytest.mark.parametrize("bound", [0.005, 0.01, 0.02, 0.05])
-def test_the_threshold_meets_the_bound_on_both_calibration_sets(bound: float) -> None:
+def test_the_threshold_meets_the_bound_on_the_written_near_misses(bound: float) -> None:
     with safe_open(str(ENCODER_PATH), framework="pt") as f:
         meta = json.loads((f.metadata() or {})[META_KEY])
+    assert meta["bound_on"] == "written"
     written = meta["written_calibration"]  # the written calibration split's near-misses
-    assert written["near_misses"] >= 200 and len(written["negatives"]) <= written["near_misses"]
+    count = written["near_misses"]
+    assert count >= 800 and len(written["negatives"]) <= count
     t = calibrated_threshold(meta, bound)
     served = sum(s >= t for s in written["negatives"])
-    assert served <= bound * written["near_misses"]
-    automatic = meta["calibration_negatives"]
-    assert wilson_upper(sum(s >= t for s in automatic), len(automatic)) <= bound
+    assert wilson_upper(served, count) <= bound  # 95% upper bound, within the bound
+    lower = [s for s in written["negatives"] if s < t]
+    if lower:  # and the lowest such threshold
+        assert wilson_upper(sum(s >= max(lower) for s in written["negatives"]), count) > bound
+    # The automatic near-misses are carried and reported, not bound.
+    assert len(meta["calibration_negatives"]) > 1000
     # The figures recorded at training time used the same threshold.
     assert meta["metrics"][str(bound)]["threshold"] == pytest.approx(t)
 
