@@ -83,11 +83,16 @@ _QUESTION_WORDS = frozenset({"what", "who", "whom", "which", "whose"})
 # The asker and the one asked ("What should I wear?" / "Tell me what to wear"): an
 # imperative turns the asker from subject into object without changing the question.
 _SPEAKERS = frozenset({"i", "my", "we", "our", "you", "your"})
+# A third-person pronoun stands for a phrase of the other question ("When my cat
+# sneezes, should I take her to the vet?"): it trades roles with what it names.
+_PRONOUNS = frozenset({"he", "she", "it", "they", "him", "her", "them", "his", "its", "their"})
 QUESTION = "?wh"  # the placeholder role-bearer of every question word
 _SUBJECT = frozenset({"nsubj", "csubj", "expl"})
 _OBJECT = frozenset({"dobj", "nsubjpass", "csubjpass", "dative", "oprd"})
 # Modifiers take the role of the phrase they modify ("acid" in "acid rain").
 _INSIDE_PHRASE = frozenset({"compound", "amod", "poss", "nmod", "appos", "conj", "nummod", "det"})
+# Words that lead an adjunct phrase (a preposition, a subordinating conjunction).
+_LEADS = frozenset({"ADP", "SCONJ"})
 # What a fronted wh-phrase or the subject after do-support is made of.
 _PHRASE_POS = frozenset({"DET", "ADJ", "NOUN", "PROPN", "NUM", "PART", "PRON"})
 
@@ -179,7 +184,7 @@ def roles_of(doc: Any) -> dict[str, str]:
         role = fixed.get(tok.i) or role_of(tok)
         if low in _QUESTION_WORDS:
             seen.setdefault(QUESTION, set()).add(role)
-        elif tok.pos_ in _ARGUMENT_POS and low not in _SPEAKERS:
+        elif tok.pos_ in _ARGUMENT_POS and low not in _SPEAKERS and low not in _PRONOUNS:
             seen.setdefault(low, set()).add(role)
     return {w: next(iter(r)) for w, r in seen.items() if len(r) == 1}
 
@@ -343,7 +348,10 @@ def phrases_exchanged(first: Sequence[Word], second: Sequence[Word]) -> bool:
                 continue
             between = first[p + x : q - y]
             coordinated = any(w.pos == "CCONJ" or w.lemma in ("vs", "versus") for w in between)
-            if not coordinated and any(w.lemma != "be" for w in between):
+            # A phrase led by its own preposition or conjunction carries its role with it:
+            # "If my flight is late, ... under EU rules?" / "Under EU rules, ... if ...?"
+            adjunct = first[p].pos in _LEADS or first[q - y].pos in _LEADS
+            if not coordinated and not adjunct and any(w.lemma != "be" for w in between):
                 return True
     return False
 

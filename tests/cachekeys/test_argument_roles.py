@@ -87,6 +87,14 @@ def test_swapped_arguments_exchange_roles(reader: RoleReader, first: str, second
          "Give me ways to get my husband to do more housework."),
         ("Which vaccines does a kitten need before going outdoors?",
          "Tell me which vaccines a kitten needs before going outdoors."),
+        # an adjunct moved with its preposition or conjunction
+        ("If my flight is delayed by five hours, am I owed compensation under EU rules?",
+         "Under EU rules, am I owed compensation if my flight is delayed by five hours?"),
+        # a pronoun standing for the other question's noun
+        ("When my cat sneezes a lot, should I take her to the vet?",
+         "Should I take my cat to the vet when she sneezes a lot?"),
+        ("Why do onions make you cry when you cut them?",
+         "When you cut onions, why do they make you cry?"),
         # the same possessive, or an agent noun read the same way as its verb
         ("Who was Charlemagne's father?", "Who was the father of Charlemagne?"),
         ("Who was the teacher of Plato?", "Who taught Plato?"),
