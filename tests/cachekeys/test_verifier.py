@@ -112,35 +112,23 @@ def test_numbers_conflict_only_when_a_value_changed(a: str, b: str, conflict: bo
     assert bool(exact_differences(x, [(a, b)])[0]) is conflict  # no negation in these
 
 
-@given(st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=400), st.floats(0.005, 0.2))
-def test_threshold_keeps_the_upper_bound_within_the_error_bound(scores, bound) -> None:  # type: ignore[no-untyped-def]
-    t = threshold_for_bound(np.array(scores), bound)
-    served = sum(s >= t for s in scores)
-    if wilson_upper(0, len(scores)) > bound:  # too few calibration pairs to promise the bound
-        assert served == 0 and t > 1.0
-    else:
-        assert wilson_upper(served, len(scores)) <= bound + 1e-12
-        lower = [x for x in scores if x < t]
-        if lower:  # the next lower threshold would break the bound: t is the lowest that holds
-            more = sum(x >= max(lower) for x in scores)
-            assert wilson_upper(more, len(scores)) > bound
-
-
 @given(
-    st.lists(st.floats(0, 1, allow_nan=False), max_size=300),
+    st.lists(st.floats(0, 1, allow_nan=False), max_size=400),
     st.integers(0, 2000),
     st.floats(0.005, 0.2),
 )
-def test_bound_over_a_count_counts_the_near_misses_never_scored(scores, below, bound) -> None:  # type: ignore[no-untyped-def]
-    count = len(scores) + below  # `below`: near-misses the prefilter kept out
-    t = threshold_for_bound(np.array(scores), bound, count)
+def test_threshold_keeps_the_upper_bound_within_the_error_bound(scores, below, bound) -> None:  # type: ignore[no-untyped-def]
+    # `below`: near-misses the prefilter kept out (never scored, never served); with
+    # none, the count defaults to the scores given.
+    count = len(scores) + below
+    t = threshold_for_bound(np.array(scores), bound, count if below else None)
     served = sum(s >= t for s in scores)
-    if count == 0 or wilson_upper(0, count) > bound:
-        assert served == 0
+    if count == 0 or wilson_upper(0, count) > bound:  # too few to promise the bound
+        assert served == 0 and (t > 1.0 or not scores)
     else:
         assert wilson_upper(served, count) <= bound + 1e-12
         lower = [x for x in scores if x < t]
-        if lower:  # the next lower threshold would break the bound
+        if lower:  # the next lower threshold would break the bound: t is the lowest that holds
             assert wilson_upper(sum(x >= max(lower) for x in scores), count) > bound
 
 
