@@ -55,7 +55,19 @@ Readings that do not need the parse to be right catch what it misreads:
 Words spelled alike but lemmatised apart in the two questions ("Moors": a noun
 in one, a name in the other) are compared as one. The asker and the one asked
 ("I", "my", "you") are not arguments: "Tell me what I should wear" makes "I"
-an object without changing the question.
+an object without changing the question; nor are third-person pronouns, which
+stand for a phrase of the other question ("When my cat sneezes, should I take
+*her* to the vet?"). A phrase led by its own preposition or conjunction moves
+with its role ("If my flight is late, ... under EU rules?" / "Under EU rules,
+... if my flight is late?").
+
+`RoleReader.refuses` adds one more reading, of the kind of answer asked for:
+when the main clause's question words both name one (who: a person, when: a
+time, where: a place, why: a reason, "how" modifying the next word: a degree)
+and they differ, one answer cannot serve both ("Where was the first settlement
+in Victoria?" / "When was Victoria first settled?"). "what", "which" and "how
+do I" name none; a time and a degree agree ("When do I get paid?" / "How long
+until I'm paid?").
 
 With all of these, 82% of the written calibration split's direction
 near-misses (98 of 120; 79% with session 8's readings, 52% with the parse
