@@ -186,10 +186,11 @@ def do_support_roles(doc: Any) -> dict[int, str]:
             | {words[m].i: "verb"})  # fmt: skip
 
 
-def roles_of(doc: Any) -> dict[str, str]:
+def roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[str, str]:
     """lemma -> role for the argument words of a parsed question (words seen in two
-    roles are left out: which one a comparison would mean is unclear)."""
-    fixed = do_support_roles(doc)
+    roles are left out: which one a comparison would mean is unclear). `fixed`: the
+    question's `do_support_roles`, when the caller has them."""
+    fixed = do_support_roles(doc) if fixed is None else fixed
     seen: dict[str, set[str]] = {}
     for tok in doc:
         low = tok.lemma_.lower()
@@ -227,9 +228,10 @@ class ParsedQuestion:
 
 def parsed(doc: Any) -> ParsedQuestion:
     words = tuple(Word(t.lemma_.lower(), t.pos_, t.tag_, t.lower_) for t in doc if not t.is_punct)
+    fixed = do_support_roles(doc)
     verbs = {t.lemma_.lower() for t in doc if t.pos_ == "VERB"}
-    verbs |= {doc[i].lemma_.lower() for i, role in do_support_roles(doc).items() if role == "verb"}
-    return ParsedQuestion(roles_of(doc), words, frozenset(verbs), asked_for(doc))
+    verbs |= {doc[i].lemma_.lower() for i, role in fixed.items() if role == "verb"}
+    return ParsedQuestion(roles_of(doc, fixed), words, frozenset(verbs), asked_for(doc))
 
 
 # The question words that name the kind of answer by themselves. "what" and "which"
@@ -249,15 +251,14 @@ def asked_for(doc: Any) -> str:
     not the question's. "" when the first one names no kind ("what", "which", "how
     do I"), or there is none (a yes/no question)."""
     for tok in doc:
-        kind = _ASKS.get(tok.lower_)
-        if kind is None or _inside(tok, _SUBORDINATE):
-            if tok.lower_ in ("what", "which") and not _inside(tok, _SUBORDINATE):
-                return ""
+        if tok.lower_ not in _ASKS and tok.lower_ not in ("what", "which"):
+            continue
+        if _inside(tok, _SUBORDINATE):
             continue
         if tok.lower_ == "how" and tok.i + 1 < len(doc) and tok.head.i == tok.i + 1 \
                 and doc[tok.i + 1].pos_ in ("ADJ", "ADV"):  # fmt: skip
             return "degree"
-        return kind
+        return _ASKS.get(tok.lower_, "")  # "what", "which": no kind
     return ""
 
 
