@@ -84,7 +84,8 @@ BASE = pe.MPNET
 RANK, ALPHA, MAX_LENGTH = 16, 32.0, 64
 LR, BATCH, EPOCHS = 5e-4, 32, 1
 # The training mix: the written train split twice, the contrast pairs its groups
-# imply once, and a sample of the automatic train pairs.
+# imply and the single substitutions of its rewordings once, and a sample of the
+# automatic train pairs.
 WRITTEN_REPEAT, AUTO_SAMPLE = 2, 4000
 # Human-written automatic near-misses (another question about the same paragraph;
 # SQuAD's unanswerable near-copies): the kinds that set the automatic threshold.
@@ -122,17 +123,20 @@ def build_data(seed: int, cache: str | None) -> dict[str, Any]:
         hx, hcos = scorer.features(hand)
         out[name] = (hand, hcos, mlp.score(hx), hx)
     out["written_derived"] = mc.as_pairs(written["train_derived"])
+    out["written_substituted"] = mc.as_pairs(written["train_substituted"])
     return out
 
 
 def training_mix(data: dict[str, Any], seed: int, hard_auto: bool = False) -> list[Pair]:
-    """The written train split, repeated WRITTEN_REPEAT times, and the contrast pairs
-    its groups imply (once), among AUTO_SAMPLE automatic train pairs. With
+    """The written train split, repeated WRITTEN_REPEAT times, the contrast pairs its
+    groups imply and the single substitutions of its rewordings (once each;
+    written_pairs.py), among AUTO_SAMPLE automatic train pairs. With
     `hard_auto`, every automatic near-miss of a HARD_AUTO kind is in the mix too
     (the sample is drawn from the rest)."""
     rng = random.Random(MIX_SEED.format(seed=seed))
     auto = [p for p, c in zip(data["train"][0], data["train"][1], strict=True) if c >= TRAIN_FLOOR]
     written = list(data["written_train"][0]) * WRITTEN_REPEAT + data["written_derived"]
+    written += data.get("written_substituted", [])
     if not hard_auto:
         return written + rng.sample(auto, AUTO_SAMPLE)
     is_hard = [p.label == 0 and p.category in HARD_AUTO for p in auto]
@@ -345,6 +349,7 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], vetoed: dict[str
                     "hard_auto": list(HARD_AUTO) if args.hard_auto else [],
                     "written_train_pairs": len(data["written_train"][0]),
                     "derived_contrast_pairs": len(data["written_derived"]),
+                    "substituted_pairs": len(data["written_substituted"]),
                     "written_calibration_pairs": len(data["calibration"][0])},
             "written_sources": dict(Counter(p.source for p in written)),
             "lr": LR, "batch": BATCH, "epochs": EPOCHS, "rank": RANK, "alpha": ALPHA,

@@ -25,6 +25,7 @@ question whose word-set Jaccard similarity to any dev-half question exceeds
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -171,6 +172,43 @@ def contrast_pairs(pairs: Sequence[WrittenPair]) -> list[LabelledPair]:
     return dedupe(out, keep_repeats=False)
 
 
+# Same-answer rewordings whose replaced spans are each taken to keep the answer.
+SUBSTITUTED = ("paraphrase-lexical", "paraphrase-noise")
+SUBSTITUTION_WORDS = 2  # the longest span replaced, in words, on either side
+_TOKEN = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
+
+
+def substitution_pairs(pairs: Sequence[WrittenPair]) -> list[LabelledPair]:
+    """Single substitutions taken from written rewordings: where a same-answer lexical or
+    noisy rewording replaces several spans ("How do I fix a dripping faucet?" / "How do I
+    repair a leaky tap?"), each span replaced alone is a same-answer pair too ("How do I
+    repair a dripping faucet?"; label 1, "substituted-<category>"). Written pairs where
+    exactly one word differs are near-misses 30 times out of 31 (entity, date, time,
+    on/off ...), so an encoder trained on them alone reads any one-word change as one;
+    these show it one-word synonyms ("buy" / "purchase"), in the writers' own words. Only
+    spans of at most SUBSTITUTION_WORDS words without digits, from rewordings with
+    two or more."""
+    out = []
+    for p in pairs:
+        if not p.label or p.category not in SUBSTITUTED:
+            continue
+        ta, tb = list(_TOKEN.finditer(p.a)), list(_TOKEN.finditer(p.b))
+        ops = difflib.SequenceMatcher(
+            None, [t.group().lower() for t in ta], [t.group().lower() for t in tb], autojunk=False
+        ).get_opcodes()
+        edits = [op for op in ops if op[0] != "equal"]
+        if len(edits) < 2:
+            continue  # the pair is a single substitution already
+        for tag, i1, i2, j1, j2 in edits:
+            if tag != "replace" or max(i2 - i1, j2 - j1) > SUBSTITUTION_WORDS:
+                continue
+            if any(t.group().isdigit() for t in ta[i1:i2] + tb[j1:j2]):
+                continue  # "6%" / "six percent": the symbols around a number differ
+            text = p.a[: ta[i1].start()] + p.b[tb[j1].start() : tb[j2 - 1].end()] + p.a[ta[i2 - 1].end() :]
+            out.append(LabelledPair(p.a, text, 1, f"substituted-{p.category}"))
+    return dedupe(out, keep_repeats=False)
+
+
 def linked_groups(pairs: Sequence[WrittenPair]) -> dict[str, str]:
     """group -> the first (sorted) group of the groups it shares a question with,
     directly or through others (normalised text). Two writers, or two files, may
@@ -200,7 +238,8 @@ def split(
     pairs: Sequence[WrittenPair] | None = None,
 ) -> dict[str, list[LabelledPair]]:
     """{"train": [...], "calibration": [...]} of the written pairs, and
-    "train_derived": the contrast pairs implied by the train split's groups."""
+    "train_derived": the contrast pairs implied by the train split's groups, and
+    "train_substituted": the single substitutions of its rewordings."""
     pairs = written_pairs() if pairs is None else pairs
     linked = linked_groups(pairs)
     out: dict[str, list[LabelledPair]] = {"train": [], "calibration": []}
@@ -211,4 +250,5 @@ def split(
         if side == "train":
             train.append(p)
     out["train_derived"] = contrast_pairs(train)
+    out["train_substituted"] = substitution_pairs(train)
     return out
