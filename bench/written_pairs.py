@@ -250,5 +250,8 @@ def split(
         if side == "train":
             train.append(p)
     out["train_derived"] = contrast_pairs(train)
-    out["train_substituted"] = substitution_pairs(train)
+    # A made-up question can be one the calibration side holds ("boss" -> "manager").
+    held = {normalised(q) for p in out["calibration"] for q in (p.a, p.b)}
+    out["train_substituted"] = [p for p in substitution_pairs(train)
+                                if normalised(p.b) not in held]  # fmt: skip
     return out

@@ -103,6 +103,31 @@ def test_contrast_sets_imply_pairs_between_their_rewordings_and_near_misses() ->
     }  # groups without an id (one pair per anchor) imply nothing
 
 
+def test_rewordings_give_one_same_answer_pair_per_replaced_span() -> None:
+    pairs = [
+        wpair("How do I fix a dripping faucet?", "How do I repair a leaky tap?"),
+        wpair("Can I buy tickets at the station?", "Can I purchase tickets at the station?"),
+        wpair("How do I fix a dripping faucet?", "How do I fix a dripping tap?", label=0),
+        wpair("What is a 6% raise on $50k?", "What is a six percent raise on $50 thousand?"),
+    ]
+    made = {(p.a, p.b, p.label, p.category) for p in wp.substitution_pairs(pairs)}
+    assert made == {
+        ("How do I fix a dripping faucet?", "How do I repair a dripping faucet?", 1,
+         "substituted-paraphrase-lexical"),
+        ("How do I fix a dripping faucet?", "How do I fix a leaky tap?", 1,
+         "substituted-paraphrase-lexical"),
+    }  # one substitution already, a near-miss, and spans with digits give none
+
+
+def test_substitutions_come_from_train_groups_only() -> None:
+    split = wp.split()
+    calibration = {wp.normalised(q) for p in split["calibration"] for q in (p.a, p.b)}
+    made = split["train_substituted"]
+    assert made and all(p.label == 1 for p in made)
+    assert not any(wp.normalised(p.a) in calibration or wp.normalised(p.b) in calibration
+                   for p in made)  # fmt: skip
+
+
 def test_derived_pairs_come_from_train_groups_only() -> None:
     split = wp.split()
     calibration = {q for p in split["calibration"] for q in (p.a, p.b)}
