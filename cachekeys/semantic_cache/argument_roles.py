@@ -133,13 +133,21 @@ def _is_argument_role(role: str) -> bool:
 
 def _stranded(rest: Sequence[Any]) -> Any | None:
     """The first preposition with no object after it (another preposition or the end
-    follows), not a verb's particle ("knock *out* in 1936")."""
-    preps = [t for t in rest if t.pos_ == "ADP" and t.tag_ != "RP"]
+    follows), not a verb's particle ("knock *out* in 1936"); "than" counts ("Which
+    trains is the TGV faster *than*?")."""
+    preps = [t for t in rest if (t.pos_ == "ADP" and t.tag_ != "RP") or t.lower_ == "than"]
     for t in preps:
         nxt = next((u for u in rest if u.i > t.i and u.tag_ != "RP"), None)
         if nxt is None or nxt.pos_ == "ADP":
             return t
     return None
+
+
+def _noun_read_as_verb(words: Sequence[Any], k: int) -> bool:
+    """The word after "which"/"what" was tagged a verb, but an auxiliary follows it:
+    it is the wh-phrase's plural noun ("Which *trains* is the TGV faster than?")."""
+    return (k == 1 and words[0].lower_ in ("which", "what") and words[k].pos_ == "VERB"
+            and k + 1 < len(words) and words[k + 1].pos_ == "AUX")  # fmt: skip
 
 
 def do_support_roles(doc: Any) -> dict[int, str]:
@@ -155,14 +163,15 @@ def do_support_roles(doc: Any) -> dict[int, str]:
         return {}
     k = 1  # the wh-phrase: words[:k]
     while k < len(words) and words[k].lemma_.lower() not in ("do", "be") \
-            and words[k].pos_ in _PHRASE_POS:  # fmt: skip
+            and (words[k].pos_ in _PHRASE_POS or _noun_read_as_verb(words, k)):  # fmt: skip
         k += 1
     if k >= len(words) - 1 or words[k].lemma_.lower() not in ("do", "be"):
         return {}
     m = k + 1  # the subject: words[k + 1 : m]
     while m < len(words) and words[m].pos_ in _PHRASE_POS and words[m].lemma_.lower() != "do":
         m += 1
-    if k + 2 < m < len(words) and words[m].pos_ not in ("VERB", "AUX"):
+    do = words[k].lemma_.lower() == "do"  # else "be", whose predicate need not be a verb
+    if do and k + 2 < m < len(words) and words[m].pos_ not in ("VERB", "AUX"):
         m -= 1  # a verb must follow the subject: the tagger took it for a noun ("need")
     after = words[k + 1 :]
     if (m == k + 1 or m >= len(words)) and len(after) >= 2 and \
@@ -226,8 +235,18 @@ class ParsedQuestion:
                 if w.text in theirs and theirs[w.text] != w.lemma}  # fmt: skip
 
 
+def _lemma(token: Any) -> str:
+    """The token's lemma, lower case; "an" is "a" (the article's form follows the next
+    word: "a Japanese recipe" / "an English recipe"), and "am" after a number is the
+    time of day, not "be" (the tagger reads "9 am" both ways)."""
+    low = token.lemma_.lower()
+    if token.lower_ == "am" and token.i > 0 and token.doc[token.i - 1].like_num:
+        return "am"
+    return "a" if low == "an" else low
+
+
 def parsed(doc: Any) -> ParsedQuestion:
-    words = tuple(Word(t.lemma_.lower(), t.pos_, t.tag_, t.lower_) for t in doc if not t.is_punct)
+    words = tuple(Word(_lemma(t), t.pos_, t.tag_, t.lower_) for t in doc if not t.is_punct)
     fixed = do_support_roles(doc)
     verbs = {t.lemma_.lower() for t in doc if t.pos_ == "VERB"}
     verbs |= {doc[i].lemma_.lower() for i, role in fixed.items() if role == "verb"}

@@ -53,6 +53,13 @@ def reader() -> RoleReader:
         # an agent noun against its verb
         ("Who was the teacher of Plato in Athens?", "Who did Plato teach in Athens?"),
         ("Who is the owner of Chelsea FC?", "What does Chelsea FC own?"),
+        # "an" is "a": adjectives traded across the article's two forms
+        ("How do I translate a Spanish menu into English?",
+         "How do I translate an English menu into Spanish?"),
+        # "am" after a number is a time of day, however the tagger lemmatises it
+        ("Is 3 am London 11 am Tokyo?", "Is 3 am Tokyo 11 am London?"),
+        # a comparison's stranded "than", the wh-phrase's noun tagged as a verb
+        ("Which rivers are longer than the Danube?", "Which rivers is the Danube longer than?"),
     ],
 )  # fmt: skip
 def test_swapped_arguments_exchange_roles(reader: RoleReader, first: str, second: str) -> None:
