@@ -204,7 +204,11 @@ def substitution_pairs(pairs: Sequence[WrittenPair]) -> list[LabelledPair]:
                 continue
             if any(t.group().isdigit() for t in ta[i1:i2] + tb[j1:j2]):
                 continue  # "6%" / "six percent": the symbols around a number differ
-            text = p.a[: ta[i1].start()] + p.b[tb[j1].start() : tb[j2 - 1].end()] + p.a[ta[i2 - 1].end() :]
+            text = (
+                p.a[: ta[i1].start()]
+                + p.b[tb[j1].start() : tb[j2 - 1].end()]
+                + p.a[ta[i2 - 1].end() :]
+            )
             out.append(LabelledPair(p.a, text, 1, f"substituted-{p.category}"))
     return dedupe(out, keep_repeats=False)
 

@@ -112,10 +112,18 @@ def test_rewordings_give_one_same_answer_pair_per_replaced_span() -> None:
     ]
     made = {(p.a, p.b, p.label, p.category) for p in wp.substitution_pairs(pairs)}
     assert made == {
-        ("How do I fix a dripping faucet?", "How do I repair a dripping faucet?", 1,
-         "substituted-paraphrase-lexical"),
-        ("How do I fix a dripping faucet?", "How do I fix a leaky tap?", 1,
-         "substituted-paraphrase-lexical"),
+        (
+            "How do I fix a dripping faucet?",
+            "How do I repair a dripping faucet?",
+            1,
+            "substituted-paraphrase-lexical",
+        ),
+        (
+            "How do I fix a dripping faucet?",
+            "How do I fix a leaky tap?",
+            1,
+            "substituted-paraphrase-lexical",
+        ),
     }  # one substitution already, a near-miss, and spans with digits give none
 
 
