@@ -154,9 +154,11 @@ class Encoder:
 
         Each sequence is padded to its own bucket width (a multiple of
         PAD_MULTIPLE) and run with others of that width. With a fixed width a
-        row's values do not depend on what else is in the batch (checked
-        bit for bit on CPU), so micro-batching across requests changes no
-        output; plain longest-in-batch padding changed them by ~1e-6.
+        row's values do not depend on the other rows' lengths; plain
+        longest-in-batch padding changed them by ~1e-6. Bit for bit they can
+        still depend on how many rows share the pass, where the CPU's matrix
+        kernels are chosen by size (AVX-512 / AMX: ~1e-6 apart); the
+        compressed text is the same (tests/compressor/test_distilled.py).
         """
         out: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(sequences)
         by_width: dict[int, list[int]] = {}
@@ -248,7 +250,8 @@ class DistilledScorer:
 
     Concurrent calls share encoder passes through a MicroBatcher (one model,
     one forward at a time); `batching=False` runs each call alone. Either way
-    the output is the same, bit for bit (see Encoder.states).
+    the compressed text is the same (scores to float32 rounding; see
+    Encoder.states).
     """
 
     def __init__(
