@@ -50,10 +50,12 @@ MAX_SPAN = 3
 # Opposites are looked for among each word's first senses, and only where the two
 # questions differ in one span of at most OPPOSITE_SPAN words on each side.
 OPPOSITE_SENSES, OPPOSITE_SPAN = 3, 2
+NEGATIVE_PREFIXES = ("un", "dis", "non", "in", "im", "il", "ir", "de")
 # What the pair encoder's calibration was computed with (its metadata's "opposites").
 OPPOSITES = (
     f"wordnet-3.0 antonyms of the first {OPPOSITE_SENSES} senses, their derivations and "
-    f"hypernyms two up; one differing span of up to {OPPOSITE_SPAN} words"
+    f"hypernyms two up, or a negative prefix ({', '.join(NEGATIVE_PREFIXES)}); one "
+    f"differing span of up to {OPPOSITE_SPAN} words"
 )
 # What the pair encoder's calibration was computed with (its metadata's "synonyms").
 READING = (
@@ -216,13 +218,24 @@ class WordNet:
                                        for i, j in shared.get(pos, ()))  # fmt: skip
 
     def opposed(self, a: str, b: str) -> bool:
-        """Opposites: an antonym link between the two words' senses (their first
-        OPPOSITE_SENSES in any part of speech), the words derived from them ("buyer" /
-        "seller" through "buy" / "sell") or the words of their hypernyms two levels up
-        ("grandparent" / "grandchild" through "ancestor" / "descendant")."""
+        """Opposites: one is the other with a negative prefix (`negates`), or an
+        antonym link joins the two words' senses (their first OPPOSITE_SENSES in any
+        part of speech), the words derived from them ("buyer" / "seller" through "buy"
+        / "sell") or the words of their hypernyms two levels up ("older" / "younger")."""
+        if self.negates(a, b) or self.negates(b, a):
+            return True
         mine, theirs = self._around(a), self._around(b)
         antonyms = self.relations.antonyms
         return any(not antonyms[x].isdisjoint(theirs) for x in mine if x in antonyms)
+
+    def negates(self, a: str, b: str) -> bool:
+        """`a` is the word `b` with a negative or reversing prefix ("unmute", "uninstall",
+        "non-toxic", "deregister"), and `b` is a word WordNet knows: a closed class of
+        prefixes, not a list of words (most such words are not in WordNet: "unwatch",
+        "unfollow", "unarchive")."""
+        a, b = _lemma(a), _lemma(b)
+        known = any(True for pos in POS for _ in self.base_forms(b, pos))
+        return known and any(a in (p + b, p + "-" + b) for p in NEGATIVE_PREFIXES)
 
     def _around(self, phrase: str) -> set[Sense]:
         rel, lemma, out = self.relations, _lemma(phrase), set()

@@ -172,6 +172,13 @@ def test_synonyms_are_read_only_where_they_leave_a_near_repeat(
         ("Toyota", "Honda", False),
         ("cat", "kitten", False),
         ("teacher", "student", False),  # not linked in WordNet: left to the encoder
+        # A negative prefix on a word WordNet knows, whether or not it knows the result.
+        ("watch", "unwatch", True),
+        ("install", "uninstall", True),
+        ("toxic", "non-toxic", True),
+        ("register", "deregister", True),
+        ("uncle", "cle", False),  # "cle" is not a word
+        ("stall", "install", True),  # the price of a prefix rule (refused in one-span swaps only)
     ],
 )  # fmt: skip
 def test_opposites_are_antonyms_of_the_words_or_of_what_they_derive_from(
