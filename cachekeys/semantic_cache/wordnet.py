@@ -260,6 +260,11 @@ def _keys(words: list[re.Match[str]]) -> list[str]:
     return ["a" if k == "an" else k for k in (m.group().casefold() for m in words)]
 
 
+def _contains(words: list[str], span: list[str]) -> bool:
+    n = len(span)
+    return any(words[k : k + n] == span for k in range(len(words) - n + 1))
+
+
 def _lemma(phrase: str) -> str:
     """WordNet's spelling of a word or phrase: lower case, "_" between words, without
     a possessive ending ("my car's" -> "car")."""
@@ -283,15 +288,21 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
     query writes it ("How do I repair a tap?" / "How do I fix a tap?" -> the query's
     own words); every other span, and the question when none is a synonym, unchanged.
     Spans are aligned word by word (case-folded); one reworded span is at most
-    MAX_SPAN words on each side. `pos_of` is asked only about spans that share a
+    MAX_SPAN words on each side. A span whose words the other question also has
+    elsewhere is not a rewording but an exchange ("Is a kilobyte bigger than a
+    kibibyte?" / "Is a kibibyte bigger than a kilobyte?": one synset in WordNet),
+    and is left as stored. `pos_of` is asked only about spans that share a
     synset in some part of speech, and only when the first senses do not decide."""
     s = list(_WORD.finditer(stored))
     q = list(_WORD.finditer(query))
-    matcher = SequenceMatcher(None, _keys(s), _keys(q), autojunk=False)
+    s_keys, q_keys = _keys(s), _keys(q)
+    matcher = SequenceMatcher(None, s_keys, q_keys, autojunk=False)
     out, cursor = [], 0
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op != "replace" or i2 - i1 > MAX_SPAN or j2 - j1 > MAX_SPAN:
             continue
+        if _contains(s_keys, q_keys[j1:j2]) or _contains(q_keys, s_keys[i1:i2]):
+            continue  # both words in both questions: moved, not reworded
         start, end = s[i1].start(), s[i2 - 1].end()
         new_start, new_end = q[j1].start(), q[j2 - 1].end()
         old, new = stored[start:end], query[new_start:new_end]

@@ -90,6 +90,12 @@ def test_the_parse_gives_the_part_of_speech(wordnet: WordNet, reader: RoleReader
     assert reader.head_pos(text, text.index("mobile"), text.index("?")) == "NOUN"  # its head
     assert unify(stored, query, wordnet) == stored
     assert unify(stored, query, wordnet, reader.head_pos) == query
+    # Synonyms in WordNet (a kibibyte is a kilobyte's second sense) that trade places
+    # are an exchange, not a rewording: nothing is rewritten.
+    swap = "Is a kilobyte bigger than a kibibyte?"
+    swapped = "Is a kibibyte bigger than a kilobyte?"
+    assert wordnet.synonymous("kilobyte", "kibibyte", "noun")
+    assert unify(swap, swapped, wordnet, reader.head_pos) == swap
     # A shared sense the questions do not use ("to parent") rewrites nothing.
     custody = "Can a father get custody of a child?"
     assert unify(custody, custody.replace("father", "mother"), wordnet, reader.head_pos) == custody
@@ -108,6 +114,7 @@ def test_the_parse_gives_the_part_of_speech(wordnet: WordNet, reader: RoleReader
         ("Is a Toyota cheaper to insure than a Honda?", "Is a Honda cheaper to insure than a Toyota?",
          "Is a Toyota cheaper to insure than a Honda?"),
         ("How do I lock my screen?", "How do I unlock my screen?", "How do I lock my screen?"),
+
         ("What is the capital of France?", "What is the capital of France?",
          "What is the capital of France?"),
         ("", "How do I buy a car?", ""),
