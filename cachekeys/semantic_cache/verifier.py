@@ -15,7 +15,8 @@ of the pair:
   MLP's score is used alone, with its own calibration.
 
 With the encoder, a stored question that differs from the query only by WordNet
-synonyms (synonyms.py) is read as a near-repeat (`read_synonyms`).
+synonyms (wordnet.py) is read as a near-repeat (`read_synonyms`), and one that
+differs only by a WordNet opposite is refused (`refused`).
 
 Error bound (`max_false_hit_rate`): with the pair encoder, the decision threshold
 is the lowest score at which the one-sided 95% Wilson upper bound of the
@@ -244,7 +245,7 @@ def read_synonyms(
     stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None = None
 ) -> str:
     """The stored question as the verifier reads it against the query: with the query's
-    own words in place of its synonyms of them (synonyms.unify) when that leaves a
+    own words in place of its synonyms of them (wordnet.unify) when that leaves a
     near-repeat (`same_words`: "Can I purchase train tickets at the station?" / "Can I
     buy train tickets at the station?"); as stored otherwise. Not half-way: the pair
     encoder learned that one changed word is a different question, and a rewording
@@ -321,7 +322,7 @@ class Verifier:
         # kinds of answer) score 0 when the encoder's calibration was computed that way.
         self.roles: RoleReader | None = None
         # With it, a stored question's synonyms of the query's words are read as the
-        # query's own words before the pair is scored (synonyms.py), when the encoder's
+        # query's own words before the pair is scored (wordnet.py), when the encoder's
         # calibration was computed that way.
         self.wordnet: WordNet | None = None
         # With it, a pair that differs only by a WordNet opposite is refused (`refused`).

@@ -268,7 +268,7 @@ def verifier(shared_embedder, shared_pair_encoder) -> Verifier:  # type: ignore[
         ("What is the population of Canada?", "How many people live in Canada?", True),
         ("Give me three ideas for dinner", "Give me ten ideas for dinner", False),
         ("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?", False),
-        # One word swapped for a WordNet synonym (synonyms.py), and for a word that is not.
+        # One word swapped for a WordNet synonym (wordnet.py), and for a word that is not.
         ("What should I check before I purchase a used car?",
          "What should I check before I buy a used car?", True),
         ("Which trousers go with a navy blazer?", "Which pants go with a navy blazer?", True),
