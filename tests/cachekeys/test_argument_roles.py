@@ -60,6 +60,9 @@ def reader() -> RoleReader:
         ("Is 3 am London 11 am Tokyo?", "Is 3 am Tokyo 11 am London?"),
         # a comparison's stranded "than", the wh-phrase's noun tagged as a verb
         ("Which rivers are longer than the Danube?", "Which rivers is the Danube longer than?"),
+        # the asker trading roles with someone else
+        ("Can I claim my mother as a dependent on my taxes?",
+         "Can my mother claim me as a dependent on her taxes?"),
     ],
 )  # fmt: skip
 def test_swapped_arguments_exchange_roles(reader: RoleReader, first: str, second: str) -> None:
@@ -106,6 +109,11 @@ def test_swapped_arguments_exchange_roles(reader: RoleReader, first: str, second
         ("Who was Charlemagne's father?", "Who was the father of Charlemagne?"),
         ("Who was the teacher of Plato?", "Who taught Plato?"),
         ("Who is the owner of Chelsea FC?", "Who owns Chelsea FC?"),
+        # the asker addressed by an imperative, or inside a subordinate clause
+        ("What should I wear to a job interview?",
+         "Tell me what outfit is appropriate for an interview."),
+        ("How do I keep my pipes from freezing when I'm away for the winter?",
+         "Tell me how to stop my pipes freezing while I'm gone for the winter."),
     ],
 )  # fmt: skip
 def test_rewordings_keep_roles(reader: RoleReader, first: str, second: str) -> None:
