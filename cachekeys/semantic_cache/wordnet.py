@@ -294,7 +294,7 @@ def _synonyms(shared: dict[str, list[tuple[int, int]]] | None, pos: str | None) 
 
 
 @dataclass(frozen=True)
-class Span:
+class Replacement:
     """One span the query replaces: its character offsets in each question, and whether
     its words are elsewhere in the other question (moved, not reworded)."""
 
@@ -305,7 +305,7 @@ class Span:
     moved: bool
 
 
-def replaced_spans(stored: str, query: str, longest: int) -> tuple[list[Span], bool]:
+def replaced_spans(stored: str, query: str, longest: int) -> tuple[list[Replacement], bool]:
     """The spans the query replaces, aligned word by word (case-folded, "a" / "an" as
     one word), each at most `longest` words on either side; and whether the questions
     differ in anything else (an insertion, a deletion or a longer span)."""
@@ -319,7 +319,9 @@ def replaced_spans(stored: str, query: str, longest: int) -> tuple[list[Span], b
             other = True
             continue
         moved = _contains(s_keys, q_keys[j1:j2]) or _contains(q_keys, s_keys[i1:i2])
-        spans.append(Span(s[i1].start(), s[i2 - 1].end(), q[j1].start(), q[j2 - 1].end(), moved))
+        spans.append(
+            Replacement(s[i1].start(), s[i2 - 1].end(), q[j1].start(), q[j2 - 1].end(), moved)
+        )
     return spans, other
 
 
