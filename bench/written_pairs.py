@@ -57,6 +57,7 @@ SOURCES: tuple[tuple[str, Path, bool], ...] = (
     ("round7", DATA / "semantic_pairs_round7.jsonl", False),
     ("round8", DATA / "semantic_pairs_round8.jsonl", False),
     ("round9", DATA / "semantic_pairs_round9.jsonl", False),
+    ("round10", DATA / "semantic_pairs_round10.jsonl", False),
 )
 CALIBRATION_SHARE = 0.2
 CALIBRATION_INFO = DatasetInfo(
@@ -64,7 +65,8 @@ CALIBRATION_INFO = DatasetInfo(
     version="~20% of the written pairs by a hash of the group (bench/written_pairs.py)",
     licence="Apache-2.0 (written for this repository)",
     source="bench/data/semantic_pairs_{eval (train half),train,round1,written_a,written_b,round2,"
-    "written_c,written_d,round3,round4,round5,round6,round7,round8,round9}.jsonl; "
+    "written_c,written_d,round3,round4,round5,round6,round7,round8,round9,"
+    "round10}.jsonl; "
     "see bench/data/README.md",
 )
 DEV_JACCARD = 0.5
