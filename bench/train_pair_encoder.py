@@ -65,6 +65,7 @@ from promptpress.cachekeys.semantic_cache.verifier import VerifierModel, read_sy
 from promptpress.cachekeys.semantic_cache.wordnet import (
     OPPOSITES,
     READING,
+    SISTERS,
     WordNet,
     default_wordnet,
 )
@@ -328,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder = pe.PairEncoder(Path(tmp), base_dir=location, cache_dir=Path(graphs))
     os.remove(tmp)
     logits = {split: encoder.logits([(p.a, p.b) for p in data[split][0]]) for split in SCORED}
-    vetoed = {s: np.array([refused(p.a, p.b, roles, wordnet) for p in data[s][0]])
+    vetoed = {s: np.array([refused(p.a, p.b, roles, wordnet, wordnet) for p in data[s][0]])
               for s in SCORED}  # fmt: skip
     if args.scores:
         arrays: dict[str, Any] = {f"{s}_ce": v for s, v in logits.items()}
@@ -381,7 +382,7 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], vetoed: dict[str
     return {
         "base_model": BASE, "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH,
         "combiner": combiner, "role_veto": True, "synonyms": READING,
-        "opposites": OPPOSITES,
+        "opposites": OPPOSITES, "sisters": SISTERS,
         "encoder_logit_range": list(logit_range), "prefilter": ENCODER_PREFILTER, **calibration,
         # What computed the scores above: the served graph (pair_encoder_onnx.py).
         "runtime": {"graph": "onnx", "quantization": pair_encoder_onnx.QUANTIZATION,

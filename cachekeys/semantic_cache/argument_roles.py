@@ -52,6 +52,12 @@ Readings that do not need the parse to be right catch what it misreads:
   teacher of Plato?" is who taught Plato, not whom Plato taught
   (`agent_noun_roles`: "<verb>er", "<verb>or").
 
+A word with roles in two clauses ("My brother owes *me* $500; what can *I* do?":
+the object of "owe", the subject of "do") has no one role; it keeps each of them
+clause by clause (`clause_roles_of`: roles under each governing word, compared
+only between governors of the same lemma), so the exchange with "I owe my brother
+$500; what can I do?" is still seen.
+
 Words spelled alike but lemmatised apart in the two questions ("Moors": a noun
 in one, a name in the other) are compared as one. The asker and the one asked
 ("I", "my", "you") are not arguments: "Tell me what I should wear" makes "I"
@@ -132,6 +138,22 @@ def role_of(token: Any) -> str:
             return dep
         t = t.head
     return t.dep_
+
+
+def governor_of(token: Any) -> Any:
+    """The word whose argument the token's phrase is (`role_of`'s phrase head's head:
+    the verb of a subject or object, the word a preposition attaches to)."""
+    t = token
+    for _ in range(8):
+        dep = t.dep_
+        if dep in _SUBJECT or dep in _OBJECT:
+            return t.head
+        if dep == "pobj":
+            return t.head.head
+        if dep not in _INSIDE_PHRASE or t.head is t:
+            return t.head
+        t = t.head
+    return t.head
 
 
 def _is_argument_role(role: str) -> bool:
@@ -219,7 +241,31 @@ def roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[str, str]
     return {w: next(iter(r)) for w, r in seen.items() if len(r) == 1}
 
 
-def _speaker_role(tok: Any) -> bool:
+def clause_roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[str, dict[str, str]]:
+    """governor lemma -> (lemma -> role): `roles_of` read one governing word at a time,
+    so that a word with a role in two clauses keeps both ("My brother owes *me* $500;
+    what can *I* do?": "I" is the object of "owe" and the subject of "do")."""
+    fixed = do_support_roles(doc) if fixed is None else fixed
+    verb = next((doc[i] for i, role in fixed.items() if role == "verb"), None)
+    seen: dict[str, dict[str, set[str]]] = {}
+    for tok in doc:
+        low = _lemma(tok)
+        role = fixed.get(tok.i)
+        governor = verb if role is not None else governor_of(tok)
+        role = role or role_of(tok)
+        if governor is None or not _is_argument_role(role):
+            continue
+        if low in _QUESTION_WORDS:
+            low = QUESTION
+        elif not (tok.pos_ in _ARGUMENT_POS and low not in _SPEAKERS and low not in _PRONOUNS
+                  and (low not in _PERSONS or _speaker_role(tok, subordinate=True))):  # fmt: skip
+            continue
+        seen.setdefault(governor.lemma_.lower(), {}).setdefault(low, set()).add(role)
+    return {g: {w: next(iter(r)) for w, r in words.items() if len(r) == 1}
+            for g, words in seen.items()}  # fmt: skip
+
+
+def _speaker_role(tok: Any, subordinate: bool = False) -> bool:
     """Whether "I", "we" or "you" counts as an argument here: not as the object of an
     imperative (a base-form root verb without a subject: "Tell me ...", "Give me ..."),
     not inside a subordinate clause."""
@@ -227,7 +273,7 @@ def _speaker_role(tok: Any) -> bool:
     if (tok.dep_ in ("dative", "dobj") and head.dep_ == "ROOT" and head.tag_ == "VB"
             and not any(c.dep_ in ("nsubj", "nsubjpass", "expl") for c in head.children)):  # fmt: skip
         return False
-    return not any(t.dep_ in _SUBORDINATE for t in (tok, *tok.ancestors))
+    return subordinate or not any(t.dep_ in _SUBORDINATE for t in (tok, *tok.ancestors))
 
 
 @dataclass(frozen=True)
@@ -246,6 +292,8 @@ class ParsedQuestion:
     asks: str = ""  # the kind of answer its question word asks for (`asked_for`)
     # Every token's (start, end, universal POS tag, head's start): character offsets.
     tokens: tuple[tuple[int, int, str, int], ...] = ()
+    # `clause_roles_of`: governor lemma -> (lemma -> role).
+    clause_roles: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
 
     def head_pos(self, start: int, end: int) -> str | None:
         """The universal POS tag of the head of the words at [start, end): the word
@@ -279,7 +327,8 @@ def parsed(doc: Any) -> ParsedQuestion:
     verbs = {t.lemma_.lower() for t in doc if t.pos_ == "VERB"}
     verbs |= {doc[i].lemma_.lower() for i, role in fixed.items() if role == "verb"}
     tokens = tuple((t.idx, t.idx + len(t), t.pos_, t.head.idx) for t in doc)
-    return ParsedQuestion(roles_of(doc, fixed), words, frozenset(verbs), asked_for(doc), tokens)
+    return ParsedQuestion(roles_of(doc, fixed), words, frozenset(verbs), asked_for(doc), tokens,
+                          clause_roles_of(doc, fixed))
 
 
 # The question words that name the kind of answer by themselves. "what" and "which"
@@ -468,6 +517,10 @@ class RoleReader:
         if (roles_exchanged(first.roles, roles) or phrases_exchanged(first.words, words)
                 or possessives_exchanged(first.words, words)):  # fmt: skip
             return True
+        for governor in first.clause_roles.keys() & second.clause_roles.keys():
+            theirs = {alias.get(w, w): r for w, r in second.clause_roles[governor].items()}
+            if roles_exchanged(first.clause_roles[governor], theirs):
+                return True
         # "Who was the teacher of Plato?" / "Who did Plato teach?"
         readings = ((first.words, roles, second.verbs), (words, first.roles, first.verbs))
         for possessive, other_roles, other_verbs in readings:

@@ -64,6 +64,15 @@ OPPOSITES = (
     f"hypernyms two up, or a negative prefix ({', '.join(NEGATIVE_PREFIXES)}); one "
     f"differing span of up to {OPPOSITE_SPAN} words"
 )
+# What the pair encoder's calibration was computed with (its metadata's "sisters").
+SISTERS = (
+    "wordnet-3.0 sister terms: first noun senses, different synsets under one direct "
+    f"hypernym; one differing noun span of up to {OPPOSITE_SPAN} words"
+)
+# The parse's tags of a span whose noun senses are not compared (`swaps_a_sister`):
+# "love" / "hate" as verbs. Not the other way round: the tagger takes nouns for
+# adjectives ("a *cardiologist*") and splits names ("PS5").
+_VERBAL = frozenset({"VERB", "AUX"})
 # What the pair encoder's calibration was computed with (its metadata's "synonyms").
 READING = (
     f"wordnet-3.0: first sense of both, or in context first of one and "
@@ -225,6 +234,22 @@ class WordNet:
         antonyms = self.relations.antonyms
         return any(not antonyms[x].isdisjoint(theirs) for x in mine if x in antonyms)
 
+    def sisters(self, a: str, b: str) -> bool:
+        """Different members of one kind: the first noun senses of the two words or
+        phrases are different synsets right under one hypernym, or instances of one
+        class ("Paris" / "London": national capitals; "Monday" / "Tuesday", "Brazil" /
+        "Argentina", "VIII" / "VII"). Not forms of one word, nor synonyms in any sense."""
+        a, b = _lemma(a), _lemma(b)
+        firsts = []
+        for word in (a, b):
+            bases = list(self.base_forms(word, "noun"))
+            firsts.append({(self.senses[w, "noun"][0], "noun") for w in bases})
+        mine, theirs = firsts
+        if not mine or not theirs or self.shared_senses(a, b) != {}:
+            return False
+        up = self.relations.hypernyms
+        return any(not set(up.get(x, ())).isdisjoint(up.get(y, ())) for x in mine for y in theirs)
+
     def negates(self, a: str, b: str) -> bool:
         """`a` is the word `b` with a negative or reversing prefix ("unmute", "uninstall",
         "non-toxic", "deregister"), and `b` is a word WordNet knows: a closed class of
@@ -353,13 +378,45 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
     return "".join(out) + stored[cursor:]
 
 
+def _one_swap(stored: str, query: str) -> Replacement | None:
+    """The one span the query replaces, when the questions differ in nothing else and
+    it has at most OPPOSITE_SPAN words a side."""
+    spans, other = replaced_spans(stored, query, OPPOSITE_SPAN)
+    return spans[0] if not other and len(spans) == 1 else None
+
+
 def swaps_an_opposite(stored: str, query: str, wordnet: WordNet) -> bool:
     """The two questions differ in one span only, and its words are opposites
     (`WordNet.opposed`: "the buyer" / "the seller", "import" / "export", "safe" /
     "dangerous"): the query asks the other thing."""
-    spans, other = replaced_spans(stored, query, OPPOSITE_SPAN)
-    if other or len(spans) != 1:
+    span = _one_swap(stored, query)
+    if span is None:
         return False
-    span = spans[0]
     old, new = stored[span.start : span.end], query[span.new_start : span.new_end]
     return wordnet.opposed(old, new)
+
+
+def swaps_a_sister(
+    stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None = None
+) -> bool:
+    """The two questions differ in one noun span only, and it names another member of
+    the same kind (`WordNet.sisters`): the whole span ("Los Angeles" / "Chicago") or,
+    in spans of as many words, one of its words ("Henry VIII" / "Henry VII" is one
+    span with the "Henry" around it; "Greek cuisine" / "French cuisine"). A span whose
+    words the other question has elsewhere is an exchange, not a swap. With `pos_of`
+    (the parse), neither span may be a verb there."""
+    span = _one_swap(stored, query)
+    if span is None or span.moved:
+        return False
+    if pos_of is not None and (
+        pos_of(stored, span.start, span.end) in _VERBAL
+        or pos_of(query, span.new_start, span.new_end) in _VERBAL
+    ):
+        return False
+    old, new = stored[span.start : span.end], query[span.new_start : span.new_end]
+    if wordnet.sisters(old, new):
+        return True
+    olds, news = old.split(), new.split()
+    return len(olds) == len(news) > 1 and any(
+        x.casefold() != y.casefold() and wordnet.sisters(x, y) for x, y in zip(olds, news, strict=True)
+    )

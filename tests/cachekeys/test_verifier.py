@@ -347,6 +347,23 @@ def test_arguments_that_trade_roles_are_refused_without_the_encoder(
     assert verifier.score(stored, stored, 1.0) >= verifier.threshold  # the question itself
 
 
+@pytest.mark.parametrize(
+    ("stored", "query"),
+    [
+        ("What are the main exports of Chile?", "What are the main exports of Peru?"),  # sisters
+        ("Which closing costs does the buyer pay?", "Which closing costs does the seller pay?"),
+    ],
+)
+def test_a_wordnet_sister_or_opposite_is_refused_without_the_encoder(
+    verifier, stored: str, query: str
+) -> None:  # type: ignore[no-untyped-def]
+    # the committed calibration assumes both refusals
+    assert verifier.sisters is not None and verifier.opposites is not None
+    before = verifier.encoded
+    assert verifier.score_many([stored], query, [0.99], cut=verifier.threshold)[0] == 0.0
+    assert verifier.encoded == before
+
+
 def test_the_encoder_reads_only_the_candidates_the_features_leave_open(verifier) -> None:  # type: ignore[no-untyped-def]
     cut, before = verifier.threshold, verifier.encoded
     assert verifier.score_many(["Which fruits can dogs eat?"], "Which fruits can't dogs eat?",

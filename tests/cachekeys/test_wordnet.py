@@ -12,6 +12,7 @@ from promptpress.cachekeys.semantic_cache.verifier import read_synonyms
 from promptpress.cachekeys.semantic_cache.wordnet import (
     WordNet,
     default_wordnet,
+    swaps_a_sister,
     swaps_an_opposite,
     unify,
     wordnet_dir,
@@ -214,10 +215,63 @@ def test_a_pair_that_differs_only_by_an_opposite_is_refused(
     assert swaps_an_opposite(stored, query, wordnet) == refused
 
 
-def test_without_the_data_files_nothing_is_opposed(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("a", "b", "sisters"),
+    [
+        ("Paris", "London", True),  # instances of one class: national capitals
+        ("Monday", "Tuesday", True),
+        ("Brazil", "Argentina", True),
+        ("VIII", "VII", True),
+        ("Spanish", "French", True),  # Romance languages
+        ("Los Angeles", "Chicago", True),  # a phrase WordNet knows
+        ("cat", "dog", False),  # feline, canine: cousins, not sisters
+        ("fridge", "refrigerator", False),  # one synset
+        ("building", "skyscraper", False),  # a kind of the other, not a sister
+        ("movies", "movie", False),  # forms of one word
+        ("moussaka", "menemen", False),  # one unknown to WordNet
+    ],
+)  # fmt: skip
+def test_sisters_are_different_members_of_one_kind(
+    wordnet: WordNet, a: str, b: str, sisters: bool
+) -> None:
+    assert wordnet.sisters(a, b) == sisters
+    assert wordnet.sisters(b, a) == sisters
+
+
+@pytest.mark.parametrize(
+    ("stored", "query", "refused"),
+    [
+        ("What are the main exports of Chile?", "What are the main exports of Peru?", True),
+        ("Who was the first wife of Henry VIII?", "Who was the first wife of Henry VII?", True),
+        ("Is the museum open on Mondays?", "is the museum open on tuesdays", True),
+        ("What time is it in Tokyo when it's 8 pm in Los Angeles?",
+         "What time is it in Tokyo when it's 8 pm in Chicago?", True),
+        ("Can I keep my fridge in the garage?", "Can I keep my refrigerator in the garage?", False),
+        # two spans differ: for the encoder
+        ("Is Paris bigger than London in area?", "Is London bigger than Rome in size?", False),
+        # a span the other question has elsewhere: an exchange, for the argument roles
+        ("Is Paris bigger than London?", "Is London bigger than Paris?", False),
+    ],
+)  # fmt: skip
+def test_a_pair_that_differs_only_by_a_sister_term_is_refused(
+    wordnet: WordNet, reader: RoleReader, stored: str, query: str, refused: bool
+) -> None:
+    assert swaps_a_sister(stored, query, wordnet, reader.head_pos) == refused
+    assert swaps_a_sister(query, stored, wordnet) == refused
+
+
+def test_a_verb_is_not_read_by_its_noun_senses(wordnet: WordNet, reader: RoleReader) -> None:
+    stored, query = "Why do some people love cilantro?", "Why do some people hate cilantro?"
+    assert wordnet.sisters("love", "hate")  # as nouns: two feelings
+    assert not swaps_a_sister(stored, query, wordnet, reader.head_pos)
+
+
+def test_without_the_data_files_nothing_is_opposed_or_a_sister(tmp_path: Path) -> None:
     source = wordnet_dir()
     assert source is not None
     for name in ("noun", "verb", "adj", "adv"):
         for kind in (f"index.{name}", f"{name}.exc"):
             (tmp_path / kind).write_bytes((source / kind).read_bytes())
-    assert not WordNet.load(tmp_path).opposed("safe", "dangerous")
+    index_only = WordNet.load(tmp_path)
+    assert not index_only.opposed("safe", "dangerous")
+    assert not index_only.sisters("Paris", "London")
