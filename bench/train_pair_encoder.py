@@ -63,9 +63,9 @@ from promptpress.cachekeys.semantic_cache import pair_features as pf
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
 from promptpress.cachekeys.semantic_cache.verifier import VerifierModel, read_synonyms, refused
 from promptpress.cachekeys.semantic_cache.wordnet import (
+    NOUNS,
     OPPOSITES,
     READING,
-    SISTERS,
     WordNet,
     default_wordnet,
 )
@@ -382,7 +382,7 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], vetoed: dict[str
     return {
         "base_model": BASE, "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH,
         "combiner": combiner, "role_veto": True, "synonyms": READING,
-        "opposites": OPPOSITES, "sisters": SISTERS,
+        "opposites": OPPOSITES, "nouns": NOUNS,
         "encoder_logit_range": list(logit_range), "prefilter": ENCODER_PREFILTER, **calibration,
         # What computed the scores above: the served graph (pair_encoder_onnx.py).
         "runtime": {"graph": "onnx", "quantization": pair_encoder_onnx.QUANTIZATION,

@@ -327,8 +327,14 @@ def parsed(doc: Any) -> ParsedQuestion:
     verbs = {t.lemma_.lower() for t in doc if t.pos_ == "VERB"}
     verbs |= {doc[i].lemma_.lower() for i, role in fixed.items() if role == "verb"}
     tokens = tuple((t.idx, t.idx + len(t), t.pos_, t.head.idx) for t in doc)
-    return ParsedQuestion(roles_of(doc, fixed), words, frozenset(verbs), asked_for(doc), tokens,
-                          clause_roles_of(doc, fixed))
+    return ParsedQuestion(
+        roles_of(doc, fixed),
+        words,
+        frozenset(verbs),
+        asked_for(doc),
+        tokens,
+        clause_roles_of(doc, fixed),
+    )
 
 
 # The question words that name the kind of answer by themselves. "what" and "which"

@@ -68,8 +68,8 @@ from promptpress.cachekeys.semantic_cache.wordnet import (
     PartOfSpeech,
     WordNet,
     default_wordnet,
-    swaps_a_sister,
     swaps_an_opposite,
+    swaps_another_noun,
     unify,
 )
 
@@ -262,18 +262,18 @@ def refused(
     query: str,
     roles: RoleReader | None,
     opposites: WordNet | None,
-    sisters: WordNet | None = None,
+    nouns: WordNet | None = None,
 ) -> bool:
     """One question cannot be answered by the other's answer, whatever the encoder
     says: they differ only by a WordNet opposite (wordnet.swaps_an_opposite: "Who pays
-    the buyer's closing costs?" / "... the seller's ..."), or only by another member of
-    the same kind (wordnet.swaps_a_sister: "... in Chile?" / "... in Peru?"), or their
-    arguments trade roles or they ask for different kinds of answer
+    the buyer's closing costs?" / "... the seller's ..."), or only by a noun that names
+    another thing (wordnet.swaps_another_noun: "... in Chile?" / "... in Peru?"), or
+    their arguments trade roles or they ask for different kinds of answer
     (RoleReader.refuses)."""
     if opposites is not None and swaps_an_opposite(stored, query, opposites):
         return True
     pos_of = roles.head_pos if roles is not None else None
-    if sisters is not None and swaps_a_sister(stored, query, sisters, pos_of):
+    if nouns is not None and swaps_another_noun(stored, query, nouns, pos_of):
         return True
     return roles is not None and roles.refuses(stored, query)
 
@@ -339,8 +339,8 @@ class Verifier:
         self.wordnet: WordNet | None = None
         # With it, a pair that differs only by a WordNet opposite is refused (`refused`).
         self.opposites: WordNet | None = None
-        # With it, so is one that differs only by a WordNet sister term (`refused`).
-        self.sisters: WordNet | None = None
+        # With it, so is one that differs only by a noun naming another thing (`refused`).
+        self.nouns: WordNet | None = None
         trained_prefilter = self.model.prefilter
         self.combiner: tuple[float, ...] = ()
         self.logit_range = (-np.inf, np.inf)
@@ -356,7 +356,7 @@ class Verifier:
             self.threshold = calibrated_threshold(info, max_false_hit_rate)
             if info.get("role_veto"):
                 self.roles = roles if roles is not None else RoleReader()
-            if info.get("synonyms") or info.get("opposites") or info.get("sisters"):
+            if info.get("synonyms") or info.get("opposites") or info.get("nouns"):
                 wordnet = default_wordnet()
                 if wordnet is None:
                     raise RuntimeError(
@@ -365,7 +365,7 @@ class Verifier:
                     )
                 self.wordnet = wordnet if info.get("synonyms") else None
                 self.opposites = wordnet if info.get("opposites") else None
-                self.sisters = wordnet if info.get("sisters") else None
+                self.nouns = wordnet if info.get("nouns") else None
         else:
             self.threshold = threshold_for_bound(
                 self.model.calibration_negatives, max_false_hit_rate
@@ -425,7 +425,7 @@ class Verifier:
         exact = exact_differences(x, [(s, query) for s in stored])
         repeat = np.array([same_words(s, query) for s in stored])
         # A near-repeat keeps its roles and its words: nothing to refuse, no parse.
-        vetoed = np.array([not r and refused(s, query, self.roles, self.opposites, self.sisters)
+        vetoed = np.array([not r and refused(s, query, self.roles, self.opposites, self.nouns)
                            for s, r in zip(stored, repeat, strict=True)], dtype=bool)  # fmt: skip
 
         def final(logits: np.ndarray) -> np.ndarray:

@@ -350,15 +350,15 @@ def test_arguments_that_trade_roles_are_refused_without_the_encoder(
 @pytest.mark.parametrize(
     ("stored", "query"),
     [
-        ("What are the main exports of Chile?", "What are the main exports of Peru?"),  # sisters
+        ("What are the main exports of Chile?", "What are the main exports of Peru?"),  # nouns
         ("Which closing costs does the buyer pay?", "Which closing costs does the seller pay?"),
     ],
 )
-def test_a_wordnet_sister_or_opposite_is_refused_without_the_encoder(
+def test_another_noun_or_an_opposite_is_refused_without_the_encoder(
     verifier, stored: str, query: str
 ) -> None:  # type: ignore[no-untyped-def]
     # the committed calibration assumes both refusals
-    assert verifier.sisters is not None and verifier.opposites is not None
+    assert verifier.nouns is not None and verifier.opposites is not None
     before = verifier.encoded
     assert verifier.score_many([stored], query, [0.99], cut=verifier.threshold)[0] == 0.0
     assert verifier.encoded == before

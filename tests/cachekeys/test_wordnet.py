@@ -12,8 +12,8 @@ from promptpress.cachekeys.semantic_cache.verifier import read_synonyms
 from promptpress.cachekeys.semantic_cache.wordnet import (
     WordNet,
     default_wordnet,
-    swaps_a_sister,
     swaps_an_opposite,
+    swaps_another_noun,
     unify,
     wordnet_dir,
 )
@@ -239,6 +239,29 @@ def test_sisters_are_different_members_of_one_kind(
 
 
 @pytest.mark.parametrize(
+    ("a", "b", "unrelated"),
+    [
+        ("weight", "size", True),
+        ("cause", "effect", True),
+        ("Chile", "Peru", True),
+        ("moussaka", "risotto", True),
+        ("building", "skyscraper", False),  # a kind of the other
+        ("dog", "animal", False),
+        ("fridge", "refrigerator", False),  # one synset
+        ("payment", "payments", False),  # forms of one word
+        ("temp", "temperature", False),  # an abbreviation: one begins the other
+        ("US", "UK", False),  # two letters: not compared
+        ("Advil", "ibuprofen", False),  # one unknown to WordNet
+    ],
+)  # fmt: skip
+def test_unrelated_nouns_are_neither_synonyms_nor_kinds_of_each_other(
+    wordnet: WordNet, a: str, b: str, unrelated: bool
+) -> None:
+    assert wordnet.unrelated_nouns(a, b) == unrelated
+    assert wordnet.unrelated_nouns(b, a) == unrelated
+
+
+@pytest.mark.parametrize(
     ("stored", "query", "refused"),
     [
         ("What are the main exports of Chile?", "What are the main exports of Peru?", True),
@@ -246,24 +269,34 @@ def test_sisters_are_different_members_of_one_kind(
         ("Is the museum open on Mondays?", "is the museum open on tuesdays", True),
         ("What time is it in Tokyo when it's 8 pm in Los Angeles?",
          "What time is it in Tokyo when it's 8 pm in Chicago?", True),
+        ("What's the weight limit for a carry-on bag?", "What's the size limit for a carry-on bag?",
+         True),
+        ("What is the main cause of inflation?", "What is the main effect of inflation?", True),
         ("Can I keep my fridge in the garage?", "Can I keep my refrigerator in the garage?", False),
+        ("Is this building safe in an earthquake?", "Is this skyscraper safe in an earthquake?",
+         False),  # a kind of the other: for the encoder
         # two spans differ: for the encoder
         ("Is Paris bigger than London in area?", "Is London bigger than Rome in size?", False),
         # a span the other question has elsewhere: an exchange, for the argument roles
         ("Is Paris bigger than London?", "Is London bigger than Paris?", False),
     ],
 )  # fmt: skip
-def test_a_pair_that_differs_only_by_a_sister_term_is_refused(
+def test_a_pair_that_differs_only_by_a_noun_naming_another_thing_is_refused(
     wordnet: WordNet, reader: RoleReader, stored: str, query: str, refused: bool
 ) -> None:
-    assert swaps_a_sister(stored, query, wordnet, reader.head_pos) == refused
-    assert swaps_a_sister(query, stored, wordnet) == refused
+    assert swaps_another_noun(stored, query, wordnet, reader.head_pos) == refused
+    assert swaps_another_noun(query, stored, wordnet) == refused
 
 
-def test_a_verb_is_not_read_by_its_noun_senses(wordnet: WordNet, reader: RoleReader) -> None:
+def test_a_verb_or_adjective_is_not_read_by_its_noun_senses(
+    wordnet: WordNet, reader: RoleReader
+) -> None:
     stored, query = "Why do some people love cilantro?", "Why do some people hate cilantro?"
     assert wordnet.sisters("love", "hate")  # as nouns: two feelings
-    assert not swaps_a_sister(stored, query, wordnet, reader.head_pos)
+    assert not swaps_another_noun(stored, query, wordnet, reader.head_pos)
+    stored, query = "Is there a quick way to thaw chicken?", "Is there a rapid way to thaw chicken?"
+    assert wordnet.unrelated_nouns("quick", "rapid")  # as nouns: flesh under a nail, a rapid
+    assert not swaps_another_noun(stored, query, wordnet, reader.head_pos)
 
 
 def test_without_the_data_files_nothing_is_opposed_or_a_sister(tmp_path: Path) -> None:
