@@ -102,6 +102,19 @@ def test_the_parse_gives_the_part_of_speech(wordnet: WordNet, reader: RoleReader
     assert unify(custody, custody.replace("father", "mother"), wordnet, reader.head_pos) == custody
 
 
+def test_words_wordnet_knows_in_one_part_of_speech_need_no_parse(
+    wordnet: WordNet, reader: RoleReader
+) -> None:
+    # The tagger reads "eggplant" here as an adjective; WordNet knows both words as
+    # nouns only, where one's first sense is the other's second.
+    stored = "How do I keep eggplant from getting soggy when frying?"
+    query = "How do I keep aubergine from getting soggy when frying?"
+    assert wordnet.only_pos("eggplant") == wordnet.only_pos("aubergine") == "noun"
+    assert wordnet.only_pos("lift") is None  # a noun and a verb
+    assert unify(stored, query, wordnet, reader.head_pos) == query
+    assert unify(stored, query, wordnet) == query
+
+
 @pytest.mark.parametrize(
     ("stored", "query", "read"),
     [
@@ -202,8 +215,13 @@ def test_opposites_are_antonyms_of_the_words_or_of_what_they_derive_from(
         ("What closing costs does the buyer of a house usually pay?",
          "What closing costs does the seller of a house usually pay?", True),
         ("Is it safe to swim after eating?", "is it dangerous to swim after eating", True),
+        # two spans replaced, one of them opposites
+        ("How do I connect my Fitbit to my phone?", "How do I disconnect my Fitbit from my phone?",
+         True),
         ("Which countries does Japan import rice from?",
-         "Which countries does Japan export rice to?", False),  # two spans: for the encoder
+         "Which countries does Japan export rice to?", True),
+        # a word inserted besides: for the encoder
+        ("Does rain make the air cleaner?", "Does rain make the air less clean?", False),
         ("What are the pros and cons of solar panels?",
          "What are the advantages and disadvantages of solar panels?", False),
         ("How do I purchase a ticket?", "How do I buy a ticket?", False),
@@ -252,6 +270,8 @@ def test_sisters_are_different_members_of_one_kind(
         ("temp", "temperature", False),  # an abbreviation: one begins the other
         ("US", "UK", False),  # two letters: not compared
         ("Advil", "ibuprofen", False),  # one unknown to WordNet
+        ("RAM", "memory", False),  # a computer's memory: the fourth sense
+        ("cat", "kitty", False),  # "kitty-cat", a kind of domestic cat
     ],
 )  # fmt: skip
 def test_unrelated_nouns_are_neither_synonyms_nor_kinds_of_each_other(
