@@ -62,6 +62,8 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 
+from promptpress.cachekeys.semantic_cache.abbreviations import abbreviates
+
 POS = ("noun", "verb", "adj", "adv")
 # WordNet lists a word's senses most frequent first. Synonyms share the first sense
 # of both words, or, in the part of speech the questions give them, the first sense
@@ -98,8 +100,9 @@ _VERBAL = frozenset({"VERB", "AUX"})
 _NOT_NOUNS = _VERBAL | {"ADJ", "ADV"}
 # What the pair encoder's calibration was computed with (its metadata's "synonyms").
 READING = (
-    f"wordnet-3.0: first sense of both, or in context first of one and "
-    f"<{CONTEXT_SENSES} of the other; spans of up to {MAX_SPAN} words"
+    f"wordnet-3.0: first sense of both, or in context (the parse's part of speech, or "
+    f"the only one WordNet knows both in) first of one and <{CONTEXT_SENSES} of the "
+    f"other; or an acronym and its expansion; spans of up to {MAX_SPAN} words"
 )
 
 # WordNet's detachment rules (morphy): inflectional suffix -> base-form ending.
@@ -409,9 +412,11 @@ def replaced_spans(stored: str, query: str, longest: int) -> tuple[list[Replacem
 
 
 def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None = None) -> str:
-    """The stored question with each span the query rewords by a synonym written as the
-    query writes it ("How do I repair a tap?" / "How do I fix a tap?" -> the query's
-    own words); every other span, and the question when none is a synonym, unchanged.
+    """The stored question with each span the query rewords by a synonym, or by an
+    abbreviation or its expansion (abbreviations.py: "CSS" / "Cascading Style
+    Sheets"), written as the query writes it ("How do I repair a tap?" / "How do I fix
+    a tap?" -> the query's own words); every other span, and the question when none is
+    a synonym, unchanged.
     Spans are `replaced_spans` of at most MAX_SPAN words: a span whose words the other
     question also has elsewhere is not a rewording but an exchange ("Is a kilobyte
     bigger than a kibibyte?" / "Is a kibibyte bigger than a kilobyte?": one synset in
@@ -433,7 +438,7 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
                     if pos != UPOS.get(pos_of(query, span.new_start, span.new_end) or ""):
                         pos = None
             same = _synonyms(shared, pos)
-        if same:
+        if same or abbreviates(old, new) or abbreviates(new, old):
             out.append(stored[cursor : span.start] + new)
             cursor = span.end
     return "".join(out) + stored[cursor:]

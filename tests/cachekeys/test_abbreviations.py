@@ -1,0 +1,42 @@
+"""Abbreviations and their expansions (cachekeys/semantic_cache/abbreviations.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptpress.cachekeys.semantic_cache.abbreviations import abbreviates
+from promptpress.cachekeys.semantic_cache.wordnet import default_wordnet, unify
+
+
+@pytest.mark.parametrize(
+    ("short", "long", "expected"),
+    [
+        ("CSS", "Cascading Style Sheets", True),
+        ("WWII", "World War II", True),  # a Roman numeral counts whole
+        ("JS", "JavaScript", True),  # the capitalised parts of a compound word
+        ("NYC", "New York City", True),
+        ("PTO", "paid time off", True),
+        ("U.S.", "United States", True),  # periods aside
+        ("CSS", "Cascading Style", False),  # a letter short
+        ("HR", "human rights", True),  # the spelling cannot tell which one is meant
+        ("css", "cascading style sheets", False),  # not written as an acronym
+        ("Java", "Just Another Vague Acronym", False),  # one capital: a word
+        ("WWII", "World War I", False),
+        ("NASA", "New York", False),
+    ],
+)  # fmt: skip
+def test_an_acronym_is_the_initials_of_what_it_stands_for(
+    short: str, long: str, expected: bool
+) -> None:
+    assert abbreviates(short, long) == expected
+
+
+def test_an_expansion_is_read_as_the_abbreviation() -> None:
+    wordnet = default_wordnet()
+    assert wordnet is not None
+    stored = "How do I vertically center a div using CSS?"
+    query = "How do I vertically center a div using Cascading Style Sheets?"
+    assert unify(stored, query, wordnet) == query
+    assert unify(query, stored, wordnet) == stored
+    other = "How do I vertically center a div using Sass?"
+    assert unify(stored, other, wordnet) == stored
