@@ -455,12 +455,28 @@ def swaps_an_opposite(stored: str, query: str, wordnet: WordNet) -> bool:
     """The two questions differ only in replaced spans of up to OPPOSITE_SPAN words (no
     word inserted or dropped), and the words of one of them are opposites
     (`WordNet.opposed`: "the buyer" / "the seller", "safe" / "dangerous"; "connect my
-    speaker *to* the TV" / "disconnect my speaker *from* the TV"): the query asks the
-    other thing."""
+    speaker *to* the TV" / "disconnect my speaker *from* the TV"), or, whatever else
+    differs, two separate replaced spans each hold a pair of opposites: the query asks
+    the other thing."""
     spans, other = replaced_spans(stored, query, OPPOSITE_SPAN)
-    return not other and any(
+    if not other and any(
         wordnet.opposed(stored[s.start : s.end], query[s.new_start : s.new_end]) for s in spans
-    )
+    ):
+        return True
+    # Reworded besides: opposites in two separate places ("As the buyer, who pays
+    # closing costs when buying a house?" / "As the seller, what closing costs do I pay
+    # when selling a house?"); a span moved from elsewhere ("buy or sell" / "sell or
+    # buy") is not one of them.
+    changed = replaced_spans(stored, query, max(len(stored), len(query)))[0]
+    places = (c for c in changed if not c.moved)
+    return sum(_holds_opposites(stored[c.start : c.end], query[c.new_start : c.new_end],
+                                wordnet) for c in places) >= 2  # fmt: skip
+
+
+def _holds_opposites(old: str, new: str, wordnet: WordNet) -> bool:
+    """A word of one span is opposed to a word of the other."""
+    theirs = [m.group() for m in _WORD.finditer(new)]
+    return any(wordnet.opposed(x.group(), y) for x in _WORD.finditer(old) for y in theirs)
 
 
 def swaps_another_noun(

@@ -222,6 +222,12 @@ def test_opposites_are_antonyms_of_the_words_or_of_what_they_derive_from(
          "Which countries does Japan export rice to?", True),
         # a word inserted besides: for the encoder
         ("Does rain make the air cleaner?", "Does rain make the air less clean?", False),
+        # reworded besides, but opposites in two places
+        ("As the buyer, who pays closing costs when buying a house?",
+         "As the seller, what closing costs do I pay when selling a house?", True),
+        # two opposites that only trade places
+        ("Is it better to buy or sell gold in a recession?",
+         "Is it better to sell or buy gold in a recession?", False),
         ("What are the pros and cons of solar panels?",
          "What are the advantages and disadvantages of solar panels?", False),
         ("How do I purchase a ticket?", "How do I buy a ticket?", False),
