@@ -79,6 +79,8 @@ MAX_SPAN = 3
 # noun naming another thing, in one such span).
 OPPOSITE_SENSES, OPPOSITE_SPAN = 3, 2
 NEGATIVE_PREFIXES = ("un", "dis", "non", "in", "im", "il", "ir", "de")
+# How many words' senses near them `WordNet.opposed` keeps (a dict cleared when full).
+_NEAR_CAPACITY = 50_000
 # What the pair encoder's calibration was computed with (its metadata's "opposites").
 OPPOSITES = (
     f"wordnet-3.0 antonyms of the first {OPPOSITE_SENSES} senses, their derivations and "
@@ -191,6 +193,11 @@ class WordNet:
     # From the data files (`data.*`), for `opposed`: each synset's words, and the
     # antonym and derivation links between words and the hypernyms of synsets.
     relations: Relations = field(default_factory=Relations, repr=False)
+    # lemma -> (its `_around` senses, the antonyms of those): memoised, as every word
+    # of a long rewording is compared with every word of the other (`_holds_opposites`).
+    _near: dict[str, tuple[frozenset[Sense], frozenset[Sense]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def load(cls, root: Path) -> WordNet:
@@ -263,9 +270,20 @@ class WordNet:
         / "sell") or the words of their hypernyms two levels up ("older" / "younger")."""
         if self.negates(a, b) or self.negates(b, a):
             return True
-        mine, theirs = self._around(a), self._around(b)
-        antonyms = self.relations.antonyms
-        return any(not antonyms[x].isdisjoint(theirs) for x in mine if x in antonyms)
+        return not self._senses_near(_lemma(a))[1].isdisjoint(self._senses_near(_lemma(b))[0])
+
+    def opposed_among(self, mine: set[str], theirs: set[str]) -> bool:
+        """Some word of `mine` is `opposed` to some word of `theirs` (lemmas), every
+        pair compared at once: a long rewording has hundreds of pairs."""
+        for a, b in ((mine, theirs), (theirs, mine)):
+            for word in a:
+                for p in NEGATIVE_PREFIXES:
+                    rest = word[len(p) :] if word.startswith(p) else ""
+                    for base in (rest, rest[1:] if rest.startswith("-") else ""):
+                        if base and base in b and self.negates(word, base):
+                            return True
+        near = set().union(*(self._senses_near(w)[0] for w in theirs))
+        return any(not self._senses_near(w)[1].isdisjoint(near) for w in mine)
 
     def sisters(self, a: str, b: str) -> bool:
         """Different members of one kind: the first noun senses of the two words or
@@ -317,11 +335,24 @@ class WordNet:
         prefixes, not a list of words (most such words are not in WordNet: "unwatch",
         "unfollow", "unarchive")."""
         a, b = _lemma(a), _lemma(b)
-        known = any(True for pos in POS for _ in self.base_forms(b, pos))
-        return known and any(a in (p + b, p + "-" + b) for p in NEGATIVE_PREFIXES)
+        if not any(a in (p + b, p + "-" + b) for p in NEGATIVE_PREFIXES):
+            return False
+        return any(True for pos in POS for _ in self.base_forms(b, pos))
 
-    def _around(self, phrase: str) -> set[Sense]:
-        rel, lemma, out = self.relations, _lemma(phrase), set()
+    def _senses_near(self, lemma: str) -> tuple[frozenset[Sense], frozenset[Sense]]:
+        """The word's `_around` senses and their antonyms, memoised."""
+        near = self._near.get(lemma)
+        if near is None:
+            around = frozenset(self._around(lemma))
+            antonyms = self.relations.antonyms
+            opposite = frozenset(y for x in around if x in antonyms for y in antonyms[x])
+            if len(self._near) >= _NEAR_CAPACITY:
+                self._near.clear()
+            near = self._near[lemma] = (around, opposite)
+        return near
+
+    def _around(self, lemma: str) -> set[Sense]:
+        rel, out = self.relations, set()
         for pos in POS:
             for base in self.base_forms(lemma, pos):
                 for offset in self.senses[base, pos][:OPPOSITE_SENSES]:
@@ -475,8 +506,9 @@ def swaps_an_opposite(stored: str, query: str, wordnet: WordNet) -> bool:
 
 def _holds_opposites(old: str, new: str, wordnet: WordNet) -> bool:
     """A word of one span is opposed to a word of the other."""
-    theirs = [m.group() for m in _WORD.finditer(new)]
-    return any(wordnet.opposed(x.group(), y) for x in _WORD.finditer(old) for y in theirs)
+    mine = {_lemma(m.group()) for m in _WORD.finditer(old)}
+    theirs = {_lemma(m.group()) for m in _WORD.finditer(new)}
+    return wordnet.opposed_among(mine, theirs)
 
 
 def swaps_another_noun(
