@@ -268,7 +268,9 @@ def clause_roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[st
 def _speaker_role(tok: Any, subordinate: bool = False) -> bool:
     """Whether "I", "we" or "you" counts as an argument here: not as the object of an
     imperative (a base-form root verb without a subject: "Tell me ...", "Give me ..."),
-    not inside a subordinate clause."""
+    not inside a subordinate clause. With `subordinate` (`clause_roles_of`), inside one
+    too: there its role is compared only with the same verb's roles in the other
+    question ("What can I do if my ex owes *me* money?"), not with the main clause's."""
     head = tok.head
     if (tok.dep_ in ("dative", "dobj") and head.dep_ == "ROOT" and head.tag_ == "VB"
             and not any(c.dep_ in ("nsubj", "nsubjpass", "expl") for c in head.children)):  # fmt: skip

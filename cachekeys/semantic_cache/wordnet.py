@@ -27,7 +27,9 @@ other thing (456 near-misses of the written train split, no same-answer pair of
 any written file). Since session 12 so does one that differs in a few replaced
 spans, one of them opposites ("connect ... to" / "disconnect ... from"): 60 more
 train near-misses, and again no same-answer pair in the train or calibration
-split.
+split; and one reworded besides, with opposites in two separate places ("As the
+buyer, who pays ... when buying" / "As the seller, what ... do I pay when
+selling"): 2 more train near-misses, no same-answer pair.
 
 Another thing (`swaps_another_noun`): a pair that differs in one noun span only, by
 a noun that names a different member of the same kind (`WordNet.sisters`: first
@@ -305,8 +307,9 @@ class WordNet:
         """Two nouns WordNet knows and relates neither as synonyms nor as a kind of the
         other, in any of their senses (no sense of one among the other's senses'
         hypernyms up to UNRELATED_DEPTH levels): "weight" / "size", "cause" / "effect",
-        "Chile" / "Peru"; not "RAM" / "memory" (a computer's memory, the fourth sense). Words of one or two letters, and a word that begins the other
-        (an abbreviation: "temp" / "temperature"), are not compared."""
+        "Chile" / "Peru"; not "RAM" / "memory" (a computer's memory, the fourth
+        sense). Words of one or two letters, and a word that begins the other (an
+        abbreviation: "temp" / "temperature"), are not compared."""
         a, b = _lemma(a), _lemma(b)
         if min(len(a), len(b)) <= 2 or a.startswith(b) or b.startswith(a):
             return False
