@@ -124,36 +124,28 @@ _PHRASE_POS = frozenset({"DET", "ADJ", "NOUN", "PROPN", "NUM", "PART", "PRON"})
 
 def role_of(token: Any) -> str:
     """subject, object, prep:<preposition> or the token's own dependency label."""
+    return phrase_role(token)[0]
+
+
+def phrase_role(token: Any) -> tuple[str, Any]:
+    """The role of the phrase the token belongs to (`role_of`), and the word whose
+    argument that phrase is: the verb of a subject or object, the word a preposition
+    attaches to."""
     t = token
     for _ in range(8):  # phrases are shallow; bounded against odd parses
         dep = t.dep_
         if dep in _SUBJECT:
-            return "subject"
+            return "subject", t.head
         if dep in _OBJECT:
-            return "object"
+            return "object", t.head
         if dep == "pobj":
             prep = t.head
-            return "subject" if prep.dep_ == "agent" else "prep:" + prep.lemma_.lower()
+            role = "subject" if prep.dep_ == "agent" else "prep:" + prep.lemma_.lower()
+            return role, prep.head
         if dep not in _INSIDE_PHRASE or t.head is t:
-            return dep
+            return dep, t.head
         t = t.head
-    return t.dep_
-
-
-def governor_of(token: Any) -> Any:
-    """The word whose argument the token's phrase is (`role_of`'s phrase head's head:
-    the verb of a subject or object, the word a preposition attaches to)."""
-    t = token
-    for _ in range(8):
-        dep = t.dep_
-        if dep in _SUBJECT or dep in _OBJECT:
-            return t.head
-        if dep == "pobj":
-            return t.head.head
-        if dep not in _INSIDE_PHRASE or t.head is t:
-            return t.head
-        t = t.head
-    return t.head
+    return t.dep_, t.head
 
 
 def _is_argument_role(role: str) -> bool:
@@ -231,14 +223,10 @@ def roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[str, str]
     fixed = do_support_roles(doc) if fixed is None else fixed
     seen: dict[str, set[str]] = {}
     for tok in doc:
-        low = _lemma(tok)
-        role = fixed.get(tok.i) or role_of(tok)
-        if low in _QUESTION_WORDS:
-            seen.setdefault(QUESTION, set()).add(role)
-        elif (tok.pos_ in _ARGUMENT_POS and low not in _SPEAKERS and low not in _PRONOUNS
-              and (low not in _PERSONS or _speaker_role(tok))):  # fmt: skip
-            seen.setdefault(low, set()).add(role)
-    return {w: next(iter(r)) for w, r in seen.items() if len(r) == 1}
+        bearer = _bearer(tok)
+        if bearer is not None:
+            seen.setdefault(bearer, set()).add(fixed.get(tok.i) or role_of(tok))
+    return _one_role_each(seen)
 
 
 def clause_roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[str, dict[str, str]]:
@@ -249,20 +237,31 @@ def clause_roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[st
     verb = next((doc[i] for i, role in fixed.items() if role == "verb"), None)
     seen: dict[str, dict[str, set[str]]] = {}
     for tok in doc:
-        low = _lemma(tok)
-        role = fixed.get(tok.i)
-        governor = verb if role is not None else governor_of(tok)
-        role = role or role_of(tok)
+        role, governor = (fixed[tok.i], verb) if tok.i in fixed else phrase_role(tok)
         if governor is None or not _is_argument_role(role):
             continue
-        if low in _QUESTION_WORDS:
-            low = QUESTION
-        elif not (tok.pos_ in _ARGUMENT_POS and low not in _SPEAKERS and low not in _PRONOUNS
-                  and (low not in _PERSONS or _speaker_role(tok, subordinate=True))):  # fmt: skip
-            continue
-        seen.setdefault(governor.lemma_.lower(), {}).setdefault(low, set()).add(role)
-    return {g: {w: next(iter(r)) for w, r in words.items() if len(r) == 1}
-            for g, words in seen.items()}  # fmt: skip
+        bearer = _bearer(tok, subordinate=True)
+        if bearer is not None:
+            seen.setdefault(governor.lemma_.lower(), {}).setdefault(bearer, set()).add(role)
+    return {g: _one_role_each(words) for g, words in seen.items()}
+
+
+def _bearer(tok: Any, subordinate: bool = False) -> str | None:
+    """What a token's role is kept under: the placeholder for a question word, the
+    lemma for an argument word (not the asker's or the one asked's possessive, not a
+    third-person pronoun, "I" / "we" / "you" only where `_speaker_role` says), or None."""
+    low = _lemma(tok)
+    if low in _QUESTION_WORDS:
+        return QUESTION
+    if (tok.pos_ in _ARGUMENT_POS and low not in _SPEAKERS and low not in _PRONOUNS
+            and (low not in _PERSONS or _speaker_role(tok, subordinate))):  # fmt: skip
+        return low
+    return None
+
+
+def _one_role_each(seen: Mapping[str, set[str]]) -> dict[str, str]:
+    """Word -> its role, for the words seen in one role only."""
+    return {w: next(iter(r)) for w, r in seen.items() if len(r) == 1}
 
 
 def _speaker_role(tok: Any, subordinate: bool = False) -> bool:

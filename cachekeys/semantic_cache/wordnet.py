@@ -270,9 +270,7 @@ class WordNet:
         antonym link joins the two words' senses (their first OPPOSITE_SENSES in any
         part of speech), the words derived from them ("buyer" / "seller" through "buy"
         / "sell") or the words of their hypernyms two levels up ("older" / "younger")."""
-        if self.negates(a, b) or self.negates(b, a):
-            return True
-        return not self._senses_near(_lemma(a))[1].isdisjoint(self._senses_near(_lemma(b))[0])
+        return self.opposed_among({_lemma(a)}, {_lemma(b)})
 
     def opposed_among(self, mine: set[str], theirs: set[str]) -> bool:
         """Some word of `mine` is `opposed` to some word of `theirs` (lemmas), every
@@ -280,10 +278,9 @@ class WordNet:
         for a, b in ((mine, theirs), (theirs, mine)):
             for word in a:
                 for p in NEGATIVE_PREFIXES:
-                    rest = word[len(p) :] if word.startswith(p) else ""
-                    for base in (rest, rest[1:] if rest.startswith("-") else ""):
-                        if base and base in b and self.negates(word, base):
-                            return True
+                    base = word[len(p) :].removeprefix("-") if word.startswith(p) else ""
+                    if base in b and self.negates(word, base):
+                        return True
         near = set().union(*(self._senses_near(w)[0] for w in theirs))
         return any(not self._senses_near(w)[1].isdisjoint(near) for w in mine)
 
@@ -464,18 +461,27 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
         shared = wordnet.shared_senses(old, new)
         same = _synonyms(shared, None)
         if not same and shared:
-            pos = wordnet.only_pos(old)
-            if pos is None or pos != wordnet.only_pos(new):
-                pos = None
-                if pos_of is not None:
-                    pos = UPOS.get(pos_of(stored, span.start, span.end) or "")
-                    if pos != UPOS.get(pos_of(query, span.new_start, span.new_end) or ""):
-                        pos = None
-            same = _synonyms(shared, pos)
+            same = _synonyms(shared, _span_pos(stored, query, span, wordnet, pos_of))
         if same or abbreviates(old, new) or abbreviates(new, old):
             out.append(stored[cursor : span.start] + new)
             cursor = span.end
     return "".join(out) + stored[cursor:]
+
+
+def _span_pos(
+    stored: str, query: str, span: Replacement, wordnet: WordNet, pos_of: PartOfSpeech | None
+) -> str | None:
+    """The part of speech a replaced span has in both questions: the only one WordNet
+    knows both words in, or else the one the parse gives both (`pos_of`); None when
+    neither says."""
+    old, new = stored[span.start : span.end], query[span.new_start : span.new_end]
+    pos = wordnet.only_pos(old)
+    if pos is not None and pos == wordnet.only_pos(new):
+        return pos
+    if pos_of is None:
+        return None
+    pos = UPOS.get(pos_of(stored, span.start, span.end) or "")
+    return pos if pos == UPOS.get(pos_of(query, span.new_start, span.new_end) or "") else None
 
 
 def _one_swap(stored: str, query: str) -> Replacement | None:
