@@ -169,9 +169,13 @@ def as_served(
 
 
 def training_mix(
-    data: dict[str, Any], seed: int, hard_auto: bool = False, substitutions: bool = False
+    data: dict[str, Any],
+    seed: int,
+    hard_auto: bool = False,
+    substitutions: bool = False,
+    written_repeat: int = WRITTEN_REPEAT,
 ) -> list[Pair]:
-    """The written train split, repeated WRITTEN_REPEAT times, and the contrast pairs
+    """The written train split, repeated `written_repeat` times, and the contrast pairs
     its groups imply (once), among AUTO_SAMPLE automatic train pairs; with
     `substitutions`, the single substitutions of its rewordings too (once;
     written_pairs.py). With
@@ -179,7 +183,7 @@ def training_mix(
     (the sample is drawn from the rest)."""
     rng = random.Random(MIX_SEED.format(seed=seed))
     auto = [p for p, c in zip(data["train"][0], data["train"][1], strict=True) if c >= TRAIN_FLOOR]
-    written = list(data["written_train"][0]) * WRITTEN_REPEAT + data["written_derived"]
+    written = list(data["written_train"][0]) * written_repeat + data["written_derived"]
     if substitutions:
         written += data["written_substituted"]
     if not hard_auto:
@@ -293,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         help="put the single substitutions of the written rewordings in the training mix",
     )  # fmt: skip
     parser.add_argument(
+        "--written-repeat", type=int, default=WRITTEN_REPEAT,
+        help="how many times the written train split is in the training mix",
+    )  # fmt: skip
+    parser.add_argument(
         "--data-dir", type=Path, default=None,
         help="where the base model is prepared (default: the service's data directory)",
     )  # fmt: skip
@@ -318,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         trained = {"tensors": load_file(args.out), **record}
     else:
-        mix = training_mix(data, args.seed, args.hard_auto, args.substitutions)
+        mix = training_mix(
+            data, args.seed, args.hard_auto, args.substitutions, args.written_repeat
+        )
         print("training", len(mix), dict(Counter(p.label for p in mix)), flush=True)
         trained = train_encoder(mix, args.seed, args.minutes, BASE, location)
     tmp = args.out + ".tmp"
@@ -397,7 +407,7 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], vetoed: dict[str
             "dev_pairs": len(pairs), "total_seconds": round(seconds),
             "training": {k: trained[k] for k in ("steps", "planned_steps", "seconds", "final_loss")
                          if k in trained},
-            "mix": {"written_repeat": WRITTEN_REPEAT, "auto_sample": AUTO_SAMPLE,
+            "mix": {"written_repeat": args.written_repeat, "auto_sample": AUTO_SAMPLE,
                     "seed": MIX_SEED.format(seed=args.seed),
                     "hard_auto": list(HARD_AUTO) if args.hard_auto else [],
                     "written_train_pairs": len(data["written_train"][0]),

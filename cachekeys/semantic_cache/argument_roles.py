@@ -67,6 +67,19 @@ stand for a phrase of the other question ("When my cat sneezes, should I take
 with its role ("If my flight is late, ... under EU rules?" / "Under EU rules,
 ... if my flight is late?").
 
+A word can also keep its role's kind and change which end of a path it is
+(`path_ends`): the object of "from" (or "off") is where something starts, the
+object of "to", "into" or "onto", or the indirect object ("send *the seller* a
+message"), where it ends. A noun that is the start in one question and the end in
+the other reverses the direction by itself, whatever else was reworded ("How do
+I sell my lenses to KEH?" / "How do I buy lenses from KEH?", "... the ferry to
+the Isle of Wight" / "... from the Isle of Wight", "How do I add a user to a
+group?" / "... remove a user from a group?"). Only a phrase's own head counts
+(not "Lisbon" in "from Lisbon airport"), and no number ("from 9 to 5"). Chosen on
+the written train split (session 13): 71 near-misses that nothing else refused
+(55 opt in / opt out, 7 direction, 6 on / off), and no same-answer pair of the
+pool (5,081) or of session 12's last two held-out files (400).
+
 `RoleReader.refuses` adds one more reading, of the kind of answer asked for:
 when the main clause's question words both name one (who: a person, when: a
 time, where: a place, why: a reason, "how" modifying the next word: a degree)
@@ -120,6 +133,10 @@ _INSIDE_PHRASE = frozenset({"compound", "amod", "poss", "nmod", "appos", "conj",
 _LEADS = frozenset({"ADP", "SCONJ"})
 # What a fronted wh-phrase or the subject after do-support is made of.
 _PHRASE_POS = frozenset({"DET", "ADJ", "NOUN", "PROPN", "NUM", "PART", "PRON"})
+# Which end of a path a preposition's object is (`path_ends`); an indirect object
+# ("dative": "send *the seller* a message") is where something ends too.
+_PATH_END = {"prep:from": "start", "prep:off": "start", "prep:to": "end", "prep:into": "end",
+             "prep:onto": "end", "dative": "end"}  # fmt: skip
 
 
 def role_of(token: Any) -> str:
@@ -246,6 +263,26 @@ def clause_roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[st
     return {g: _one_role_each(words) for g, words in seen.items()}
 
 
+def path_ends(doc: Any) -> dict[str, str]:
+    """lemma -> "start" or "end": the nouns that head a phrase at one end of a path
+    (`_PATH_END`), those seen at one end only. Modifiers ("Lisbon" in "from Lisbon
+    airport") and numbers ("from 9 to 5") are not ends."""
+    seen: dict[str, set[str]] = {}
+    for tok in doc:
+        if tok.pos_ == "NUM" or tok.dep_ in _INSIDE_PHRASE:
+            continue
+        end = _PATH_END.get("dative" if tok.dep_ == "dative" else role_of(tok))
+        bearer = _bearer(tok, subordinate=True)
+        if end is not None and bearer is not None and bearer != QUESTION:
+            seen.setdefault(bearer, set()).add(end)
+    return _one_role_each(seen)
+
+
+def ends_reversed(first: Mapping[str, str], second: Mapping[str, str]) -> bool:
+    """A noun is where a path starts in one question and where it ends in the other."""
+    return any(first[w] != second[w] for w in first.keys() & second.keys())
+
+
 def _bearer(tok: Any, subordinate: bool = False) -> str | None:
     """What a token's role is kept under: the placeholder for a question word, the
     lemma for an argument word (not the asker's or the one asked's possessive, not a
@@ -295,6 +332,8 @@ class ParsedQuestion:
     tokens: tuple[tuple[int, int, str, int], ...] = ()
     # `clause_roles_of`: governor lemma -> (lemma -> role).
     clause_roles: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    # `path_ends`: lemma -> "start" or "end".
+    ends: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def head_pos(self, start: int, end: int) -> str | None:
         """The universal POS tag of the head of the words at [start, end): the word
@@ -335,6 +374,7 @@ def parsed(doc: Any) -> ParsedQuestion:
         asked_for(doc),
         tokens,
         clause_roles_of(doc, fixed),
+        path_ends(doc),
     )
 
 
@@ -509,10 +549,13 @@ class RoleReader:
 
     def refuses(self, stored: str, query: str) -> bool:
         """One question cannot be answered by the other's answer, whatever the encoder
-        says: their arguments trade roles, or they ask for different kinds of answer."""
-        return self.exchanged(stored, query) or asks_differ(
-            self._parsed(stored), self._parsed(query)
-        )
+        says: their arguments trade roles, a path's start and end are reversed, or
+        they ask for different kinds of answer."""
+        first, second = self._parsed(stored), self._parsed(query)
+        alias = second.lemmas_as_in(first)
+        ends = {alias.get(w, w): e for w, e in second.ends.items()}
+        return (self.exchanged(stored, query) or ends_reversed(first.ends, ends)
+                or asks_differ(first, second))  # fmt: skip
 
     def exchanged(self, stored: str, query: str) -> bool:
         """The two questions trade argument roles: by the parse, by their phrases or

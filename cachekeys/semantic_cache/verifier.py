@@ -67,6 +67,7 @@ from promptpress.cachekeys.semantic_cache.pair_features import (
 from promptpress.cachekeys.semantic_cache.wordnet import (
     PartOfSpeech,
     WordNet,
+    crosses_derivations,
     default_wordnet,
     swaps_an_opposite,
     swaps_another_noun,
@@ -266,11 +267,16 @@ def refused(
 ) -> bool:
     """One question cannot be answered by the other's answer, whatever the encoder
     says: they differ only by a WordNet opposite (wordnet.swaps_an_opposite: "Who pays
-    the buyer's closing costs?" / "... the seller's ..."), or only by a noun that names
-    another thing (wordnet.swaps_another_noun: "... in Chile?" / "... in Peru?"), or
-    their arguments trade roles or they ask for different kinds of answer
-    (RoleReader.refuses)."""
-    if opposites is not None and swaps_an_opposite(stored, query, opposites):
+    the buyer's closing costs?" / "... the seller's ..."), or two reworded places trade
+    the verbs behind their words (wordnet.crosses_derivations: "send ... recipient" /
+    "receive ... sender"), or they differ only by a noun that names another thing
+    (wordnet.swaps_another_noun: "... in Chile?" / "... in Peru?"), or their
+    arguments trade roles, a path is reversed, or they ask for different kinds of
+    answer (RoleReader.refuses)."""
+    if opposites is not None and (
+        swaps_an_opposite(stored, query, opposites)
+        or crosses_derivations(stored, query, opposites)
+    ):
         return True
     pos_of = roles.head_pos if roles is not None else None
     if nouns is not None and swaps_another_noun(stored, query, nouns, pos_of):

@@ -31,6 +31,14 @@ split; and one reworded besides, with opposites in two separate places ("As the
 buyer, who pays ... when buying" / "As the seller, what ... do I pay when
 selling"): 2 more train near-misses, no same-answer pair.
 
+Converses (`crosses_derivations`, session 13): two places the query rewords trade the
+verbs behind their words, by WordNet's derivation links ("If I *send* money and the
+*recipient* disputes it" / "If I *receive* money and the *sender* disputes it":
+send, receive against receive, send). It was written after one held-out pair
+(session 12's fourth file) and refuses no other pair of the written pool, and no
+same-answer pair: the nominalisations of syntactic rewordings move their words
+("handle exceptions" / "exception handling") and are not read as two places.
+
 Another thing (`swaps_another_noun`): a pair that differs in one noun span only, by
 a noun that names a different member of the same kind (`WordNet.sisters`: first
 senses right under one hypernym, "Chile" / "Peru", "VIII" / "VII") or a noun WordNet
@@ -87,7 +95,8 @@ _NEAR_CAPACITY = 50_000
 OPPOSITES = (
     f"wordnet-3.0 antonyms of the first {OPPOSITE_SENSES} senses, their derivations and "
     f"hypernyms two up, or a negative prefix ({', '.join(NEGATIVE_PREFIXES)}); in one of "
-    f"the replaced spans of up to {OPPOSITE_SPAN} words, nothing else differing"
+    f"the replaced spans of up to {OPPOSITE_SPAN} words, nothing else differing; or two "
+    "such spans that trade the verbs behind their words (derivations)"
 )
 # Nouns compared for `WordNet.unrelated_nouns`: every noun sense, and its hypernyms up to
 # UNRELATED_DEPTH levels.
@@ -200,6 +209,8 @@ class WordNet:
     _near: dict[str, tuple[frozenset[Sense], frozenset[Sense]]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # lemma -> its `verbs_behind`, memoised likewise.
+    _verbs: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, root: Path) -> WordNet:
@@ -338,6 +349,29 @@ class WordNet:
         if not any(a in (p + b, p + "-" + b) for p in NEGATIVE_PREFIXES):
             return False
         return any(True for pos in POS for _ in self.base_forms(b, pos))
+
+    def verbs_behind(self, word: str) -> frozenset[str]:
+        """The verbs a word is or derives from, in any sense (WordNet's derivation
+        links): "sender" -> {"send"}, "recipient" -> {"receive"}, "sold" -> {"sell"}."""
+        lemma = _lemma(word)
+        verbs = self._verbs.get(lemma)
+        if verbs is None:
+            rel, out = self.relations, set()
+            for pos in ("noun", "verb", "adj"):
+                for base in self.base_forms(lemma, pos):
+                    if pos == "verb":
+                        out.add(base)
+                    for offset in self.senses[base, pos]:
+                        words = rel.members.get((offset, pos), ())
+                        if base not in words:
+                            continue
+                        for o, p, k in rel.derived.get((offset, pos, words.index(base) + 1), ()):
+                            if p == "verb":
+                                out.add(rel.members[o, p][k - 1])
+            if len(self._verbs) >= _NEAR_CAPACITY:
+                self._verbs.clear()
+            verbs = self._verbs[lemma] = frozenset(out)
+        return verbs
 
     def _senses_near(self, lemma: str) -> tuple[frozenset[Sense], frozenset[Sense]]:
         """The word's `_around` senses and their antonyms, memoised."""
@@ -518,6 +552,32 @@ def _holds_opposites(old: str, new: str, wordnet: WordNet) -> bool:
     mine = {_lemma(m.group()) for m in _WORD.finditer(old)}
     theirs = {_lemma(m.group()) for m in _WORD.finditer(new)}
     return wordnet.opposed_among(mine, theirs)
+
+
+def crosses_derivations(stored: str, query: str, wordnet: WordNet) -> bool:
+    """Two places the query rewords (spans of up to OPPOSITE_SPAN words, not moved) trade
+    the verbs behind their words (`WordNet.verbs_behind`): the first place's new words
+    come from the verb the second's old words did, and the other way round, with no
+    verb shared in place. A converse reading: "If I *send* money and the *recipient*
+    disputes it" / "If I *receive* money and the *sender* disputes it" (send, receive
+    / receive, send); "Can the *buyer* cancel after I *sell* it?" / "Can the *seller*
+    cancel after I *buy* it?"."""
+    spans = [s for s in replaced_spans(stored, query, OPPOSITE_SPAN)[0] if not s.moved]
+    if len(spans) < 2:
+        return False
+
+    def behind(text: str) -> frozenset[str]:
+        return frozenset().union(*(wordnet.verbs_behind(m.group()) for m in _WORD.finditer(text)))
+
+    verbs = [(behind(stored[s.start : s.end]), behind(query[s.new_start : s.new_end]))
+             for s in spans]  # fmt: skip
+    for p, (old_p, new_p) in enumerate(verbs):
+        for old_q, new_q in verbs[p + 1 :]:
+            crossed = not old_p.isdisjoint(new_q) and not old_q.isdisjoint(new_p)
+            kept = not old_p.isdisjoint(new_p) or not old_q.isdisjoint(new_q)
+            if crossed and not kept and old_p.isdisjoint(old_q):
+                return True
+    return False
 
 
 def swaps_another_noun(

@@ -8,6 +8,7 @@ import pytest
 from promptpress.cachekeys.semantic_cache.argument_roles import (
     QUESTION,
     RoleReader,
+    ends_reversed,
     roles_exchanged,
 )
 
@@ -178,3 +179,43 @@ def test_questions_asking_for_the_same_kind_are_not_refused(
     reader: RoleReader, first: str, second: str
 ) -> None:
     assert not reader.refuses(first, second) and not reader.refuses(second, first)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "reversed_"),
+    [
+        ("How do I sell my Canon lenses to KEH?", "How do I buy Canon lenses from KEH?", True),
+        ("Where do I catch the ferry to the Isle of Wight?",
+         "Where do I catch the ferry from the Isle of Wight?", True),
+        ("How do I add a collaborator to a GitHub repository?",
+         "How do I remove a collaborator from a GitHub repository?", True),
+        # an indirect object is where something ends
+        ("How do I send the seller a message on eBay?",
+         "How do I get a message from the seller on eBay?", True),
+        # the same ends, reworded
+        ("How do I move photos from my iPhone to my Mac?",
+         "How can I get photos onto my Mac from my iPhone?", False),
+        # a modifier is not an end, nor is a number
+        ("What's the cheapest way to get from the airport to downtown Lisbon?",
+         "What is the least expensive way to travel from Lisbon airport into the city centre?",
+         False),
+        ("How do I set working hours from 9 to 5 in Outlook?",
+         "How do I change my Outlook work schedule to 9 till 5?", False),
+    ],
+)  # fmt: skip
+def test_a_noun_at_the_other_end_of_a_path_reverses_the_question(
+    reader: RoleReader, first: str, second: str, reversed_: bool
+) -> None:
+    assert reader.refuses(first, second) == reversed_
+    assert reader.refuses(second, first) == reversed_
+
+
+def test_path_ends_name_where_a_path_starts_and_ends(reader: RoleReader) -> None:
+    ends = reader._parsed("How do I transfer money from PayPal to my bank account?").ends
+    assert ends == {"paypal": "start", "account": "end"}
+    # a noun at both ends (of two paths) has no one end
+    assert "london" not in reader._parsed(
+        "Can I fly from London to Paris and back to London?"
+    ).ends
+    assert ends_reversed({"a": "start", "b": "end"}, {"a": "end"})
+    assert not ends_reversed({"a": "start"}, {"a": "start", "b": "end"})

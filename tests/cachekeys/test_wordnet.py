@@ -11,6 +11,7 @@ from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
 from promptpress.cachekeys.semantic_cache.verifier import read_synonyms
 from promptpress.cachekeys.semantic_cache.wordnet import (
     WordNet,
+    crosses_derivations,
     default_wordnet,
     swaps_an_opposite,
     swaps_another_noun,
@@ -237,6 +238,38 @@ def test_a_pair_that_differs_only_by_an_opposite_is_refused(
     wordnet: WordNet, stored: str, query: str, refused: bool
 ) -> None:
     assert swaps_an_opposite(stored, query, wordnet) == refused
+
+
+def test_words_read_as_the_verbs_they_derive_from(wordnet: WordNet) -> None:
+    assert "send" in wordnet.verbs_behind("sender")
+    assert "receive" in wordnet.verbs_behind("recipient")
+    assert "sell" in wordnet.verbs_behind("sold")
+    assert wordnet.verbs_behind("Tuesday") == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("stored", "query", "refused"),
+    [
+        ("If I send money via PayPal and the recipient disputes it, what happens?",
+         "If I receive money via PayPal and the sender disputes it, what happens?", True),
+        ("Can the buyer cancel the order after I sell it on Etsy?",
+         "Can the seller cancel the order after I buy it on Etsy?", True),
+        # the same verbs in place, reworded
+        ("If I send money and the recipient disputes it, what happens?",
+         "If I transfer money and the receiver disputes it, what happens?", False),
+        # a nominalisation that moves the words is not a converse
+        ("How do I handle exceptions in Rust?", "What does exception handling look like in Rust?",
+         False),
+        # two phrases that only trade places
+        ("Can a cat and a rabbit live together safely?",
+         "Can a rabbit and a cat live together safely?", False),
+    ],
+)  # fmt: skip
+def test_two_places_that_trade_the_verbs_behind_them_are_refused(
+    wordnet: WordNet, stored: str, query: str, refused: bool
+) -> None:
+    assert crosses_derivations(stored, query, wordnet) == refused
+    assert crosses_derivations(query, stored, wordnet) == refused
 
 
 @pytest.mark.parametrize(
