@@ -67,10 +67,10 @@ from promptpress.cachekeys.semantic_cache.pair_features import (
 from promptpress.cachekeys.semantic_cache.wordnet import (
     PartOfSpeech,
     WordNet,
-    crosses_derivations,
     default_wordnet,
     swaps_an_opposite,
     swaps_another_noun,
+    trades_referents,
     unify,
 )
 
@@ -268,14 +268,14 @@ def refused(
     """One question cannot be answered by the other's answer, whatever the encoder
     says: they differ only by a WordNet opposite (wordnet.swaps_an_opposite: "Who pays
     the buyer's closing costs?" / "... the seller's ..."), or two reworded places trade
-    the verbs behind their words (wordnet.crosses_derivations: "send ... recipient" /
-    "receive ... sender"), or they differ only by a noun that names another thing
+    what their words name (wordnet.trades_referents: "send ... recipient" / "receive
+    ... sender", "Japan ... US citizen" / "US ... Japanese citizen"), or they differ only by a noun that names another thing
     (wordnet.swaps_another_noun: "... in Chile?" / "... in Peru?"), or their
     arguments trade roles, a path is reversed, or they ask for different kinds of
     answer (RoleReader.refuses)."""
     if opposites is not None and (
         swaps_an_opposite(stored, query, opposites)
-        or crosses_derivations(stored, query, opposites)
+        or trades_referents(stored, query, opposites)
     ):
         return True
     pos_of = roles.head_pos if roles is not None else None

@@ -31,13 +31,17 @@ split; and one reworded besides, with opposites in two separate places ("As the
 buyer, who pays ... when buying" / "As the seller, what ... do I pay when
 selling"): 2 more train near-misses, no same-answer pair.
 
-Converses (`crosses_derivations`, session 13): two places the query rewords trade the
-verbs behind their words, by WordNet's derivation links ("If I *send* money and the
-*recipient* disputes it" / "If I *receive* money and the *sender* disputes it":
-send, receive against receive, send). It was written after one held-out pair
-(session 12's fourth file) and refuses no other pair of the written pool, and no
-same-answer pair: the nominalisations of syntactic rewordings move their words
-("handle exceptions" / "exception handling") and are not read as two places.
+Traded places (`trades_referents`, session 13): two places where the query
+replaces one word trade what their words name, by WordNet's synsets and its
+derivation and pertainym links ("If I *send* money and the *recipient* disputes it"
+/ "If I *receive* money and the *sender* disputes it": send, receive against
+receive, send; "visit *Japan* as a *US* citizen" / "visit the *US* as a *Japanese*
+citizen"). On the written pool and session 12's last two held-out files it refuses
+6 near-misses nothing else refused, all of them direction, and no same-answer pair;
+places of more than one word are not compared (with two-word places a reordered
+rewording was refused: "set a *recurring* meeting *every Tuesday*" / "make a *weekly
+tuesday* meeting *repeat*"). The nominalisations of syntactic rewordings move their
+words ("handle exceptions" / "exception handling") and are not read as two places.
 
 Another thing (`swaps_another_noun`): a pair that differs in one noun span only, by
 a noun that names a different member of the same kind (`WordNet.sisters`: first
@@ -96,7 +100,7 @@ OPPOSITES = (
     f"wordnet-3.0 antonyms of the first {OPPOSITE_SENSES} senses, their derivations and "
     f"hypernyms two up, or a negative prefix ({', '.join(NEGATIVE_PREFIXES)}); in one of "
     f"the replaced spans of up to {OPPOSITE_SPAN} words, nothing else differing; or two "
-    "such spans that trade the verbs behind their words (derivations)"
+    "one-word places that trade what they name (synsets, derivations, pertainyms)"
 )
 # Nouns compared for `WordNet.unrelated_nouns`: every noun sense, and its hypernyms up to
 # UNRELATED_DEPTH levels.
@@ -158,11 +162,13 @@ class Relations:
     # derivationally related ("buyer" -> "buy")
     derived: dict[Sense, frozenset[Sense]] = field(default_factory=dict)
     hypernyms: dict[Synset, tuple[Synset, ...]] = field(default_factory=dict)
+    # what an adjective pertains to ("Japanese" -> "Japan")
+    pertains: dict[Sense, frozenset[Sense]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: Path) -> Relations:
         members: dict[Synset, tuple[str, ...]] = {}
-        links: dict[str, dict[Sense, set[Sense]]] = {"!": {}, "+": {}}
+        links: dict[str, dict[Sense, set[Sense]]] = {"!": {}, "+": {}, "\\": {}}
         hypernyms: dict[Synset, tuple[Synset, ...]] = {}
         for pos in POS:
             with open(root / f"data.{pos}", encoding="utf-8") as f:
@@ -191,7 +197,7 @@ class Relations:
                     if up:
                         hypernyms[synset] = tuple(up)
         freeze = {sym: {k: frozenset(v) for k, v in d.items()} for sym, d in links.items()}
-        return cls(members, freeze["!"], freeze["+"], hypernyms)
+        return cls(members, freeze["!"], freeze["+"], hypernyms, freeze["\\"])
 
 
 @dataclass(frozen=True)
@@ -209,8 +215,10 @@ class WordNet:
     _near: dict[str, tuple[frozenset[Sense], frozenset[Sense]]] = field(
         default_factory=dict, repr=False, compare=False
     )
-    # lemma -> its `verbs_behind`, memoised likewise.
-    _verbs: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
+    # lemma -> its `referents`, memoised likewise.
+    _referents: dict[str, frozenset[Synset]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def load(cls, root: Path) -> WordNet:
@@ -350,28 +358,27 @@ class WordNet:
             return False
         return any(True for pos in POS for _ in self.base_forms(b, pos))
 
-    def verbs_behind(self, word: str) -> frozenset[str]:
-        """The verbs a word is or derives from, in any sense (WordNet's derivation
-        links): "sender" -> {"send"}, "recipient" -> {"receive"}, "sold" -> {"sell"}."""
+    def referents(self, word: str) -> frozenset[Synset]:
+        """What a word names, in any sense: its synsets, and the synsets its senses
+        derive from or pertain to (WordNet's derivation and pertainym links): "sender"
+        -> send, "recipient" -> receive, "Japanese" -> Japan."""
         lemma = _lemma(word)
-        verbs = self._verbs.get(lemma)
-        if verbs is None:
+        named = self._referents.get(lemma)
+        if named is None:
             rel, out = self.relations, set()
-            for pos in ("noun", "verb", "adj"):
+            for pos in POS:
                 for base in self.base_forms(lemma, pos):
-                    if pos == "verb":
-                        out.add(base)
                     for offset in self.senses[base, pos]:
+                        out.add((offset, pos))
                         words = rel.members.get((offset, pos), ())
-                        if base not in words:
-                            continue
-                        for o, p, k in rel.derived.get((offset, pos, words.index(base) + 1), ()):
-                            if p == "verb":
-                                out.add(rel.members[o, p][k - 1])
-            if len(self._verbs) >= _NEAR_CAPACITY:
-                self._verbs.clear()
-            verbs = self._verbs[lemma] = frozenset(out)
-        return verbs
+                        if base in words:
+                            sense = (offset, pos, words.index(base) + 1)
+                            linked = rel.derived.get(sense, frozenset())
+                            out |= {(o, p) for o, p, _ in linked | rel.pertains.get(sense, frozenset())}
+            if len(self._referents) >= _NEAR_CAPACITY:
+                self._referents.clear()
+            named = self._referents[lemma] = frozenset(out)
+        return named
 
     def _senses_near(self, lemma: str) -> tuple[frozenset[Sense], frozenset[Sense]]:
         """The word's `_around` senses and their antonyms, memoised."""
@@ -554,30 +561,38 @@ def _holds_opposites(old: str, new: str, wordnet: WordNet) -> bool:
     return wordnet.opposed_among(mine, theirs)
 
 
-def crosses_derivations(stored: str, query: str, wordnet: WordNet) -> bool:
-    """Two places the query rewords (spans of up to OPPOSITE_SPAN words, not moved) trade
-    the verbs behind their words (`WordNet.verbs_behind`): the first place's new words
-    come from the verb the second's old words did, and the other way round, with no
-    verb shared in place. A converse reading: "If I *send* money and the *recipient*
-    disputes it" / "If I *receive* money and the *sender* disputes it" (send, receive
-    / receive, send); "Can the *buyer* cancel after I *sell* it?" / "Can the *seller*
-    cancel after I *buy* it?"."""
-    spans = [s for s in replaced_spans(stored, query, OPPOSITE_SPAN)[0] if not s.moved]
+def trades_referents(stored: str, query: str, wordnet: WordNet) -> bool:
+    """Two places where the query replaces one word (articles aside) trade what their
+    words name (`WordNet.referents`): the first place's new word names what the second
+    place's old word did, and the other way round, with nothing named alike in place,
+    and not only the same words moved (that is an exchange, for the parse). A
+    converse or a swapped pair of places: "If I *send* money and the *recipient*
+    disputes it" / "If I *receive* money and the *sender* disputes it"; "Do I need a
+    visa to visit *Japan* as a *US* citizen?" / "... the *US* as a *Japanese*
+    citizen?"."""
+    spans = []
+    for span in replaced_spans(stored, query, OPPOSITE_SPAN)[0]:
+        old = _content_words(stored[span.start : span.end])
+        new = _content_words(query[span.new_start : span.new_end])
+        if len(old) == 1 and len(new) == 1:
+            spans.append((old[0], new[0]))
     if len(spans) < 2:
         return False
-
-    def behind(text: str) -> frozenset[str]:
-        return frozenset().union(*(wordnet.verbs_behind(m.group()) for m in _WORD.finditer(text)))
-
-    verbs = [(behind(stored[s.start : s.end]), behind(query[s.new_start : s.new_end]))
-             for s in spans]  # fmt: skip
-    for p, (old_p, new_p) in enumerate(verbs):
-        for old_q, new_q in verbs[p + 1 :]:
+    named = [(wordnet.referents(old), wordnet.referents(new)) for old, new in spans]
+    for p, (old_p, new_p) in enumerate(named):
+        for q in range(p + 1, len(named)):
+            old_q, new_q = named[q]
             crossed = not old_p.isdisjoint(new_q) and not old_q.isdisjoint(new_p)
             kept = not old_p.isdisjoint(new_p) or not old_q.isdisjoint(new_q)
-            if crossed and not kept and old_p.isdisjoint(old_q):
+            moved = spans[p][0] == spans[q][1] and spans[q][0] == spans[p][1]
+            if crossed and not kept and not moved and old_p.isdisjoint(old_q):
                 return True
     return False
+
+
+def _content_words(text: str) -> list[str]:
+    """The words of a span, case-folded, without articles."""
+    return [k for k in _keys(list(_WORD.finditer(text))) if k not in ("a", "the")]
 
 
 def swaps_another_noun(
