@@ -61,7 +61,7 @@ from promptpress.cachekeys.semantic_cache import mpnet_prep, pair_encoder_onnx
 from promptpress.cachekeys.semantic_cache import pair_encoder as pe
 from promptpress.cachekeys.semantic_cache import pair_features as pf
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
-from promptpress.cachekeys.semantic_cache.verifier import VerifierModel, read_synonyms, refused
+from promptpress.cachekeys.semantic_cache.verifier import VerifierModel, read_as_query, refused
 from promptpress.cachekeys.semantic_cache.wordnet import (
     NOUNS,
     OPPOSITES,
@@ -104,8 +104,8 @@ HARD_AUTO = ("same-paragraph", "adversarial")
 MIX_SEED = "exp-{seed}"  # the sample's seed string (as in the run that made the weights)
 REFERENCE_PAIRS = 8  # calibration pairs whose logits the weights carry, for the served graph
 # The splits that are scored (calibrated on, or reported), read as the verifier
-# reads a pair (verifier.read_synonyms: a stored question that differs from the query
-# only by synonyms is read as a near-repeat). The training splits stay as written, so
+# reads a pair (verifier.read_as_query: a stored question that differs from the query
+# only by synonyms or by words the query mistypes is read as a near-repeat). The training splits stay as written, so
 # the default recipe still rebuilds the adapters trained before synonyms were read.
 SCORED = ("dev", "hand", "calibration")
 
@@ -155,11 +155,11 @@ def as_served(
 ) -> tuple[list[Pair], np.ndarray, np.ndarray, np.ndarray]:
     """A split's pairs as the verifier reads them (Verifier.score_many): the stored
     question `a` with the query's synonyms written in where that makes a near-repeat
-    (verifier.read_synonyms), and the features of the pairs that changed recomputed.
+    (verifier.read_as_query), and the features of the pairs that changed recomputed.
     The cosine stays the one of the questions as written (the prefilter compares
     those)."""
     pairs, cos, _, x = split
-    read = [dataclasses.replace(p, a=read_synonyms(p.a, p.b, wordnet, roles.head_pos))
+    read = [dataclasses.replace(p, a=read_as_query(p.a, p.b, wordnet, roles.head_pos))
             for p in pairs]  # fmt: skip
     x = x.copy()
     for k, (p, r) in enumerate(zip(pairs, read, strict=True)):

@@ -15,7 +15,8 @@ of the pair:
   MLP's score is used alone, with its own calibration.
 
 With the encoder, a stored question that differs from the query only by WordNet
-synonyms (wordnet.py) is read as a near-repeat (`read_synonyms`), and one that
+synonyms (wordnet.py) or by words the query mistypes (misspellings.py) is read as a
+near-repeat (`read_as_query`), and one that
 differs only by a WordNet opposite is refused (`refused`).
 
 Error bound (`max_false_hit_rate`): with the pair encoder, the decision threshold
@@ -55,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
+from promptpress.cachekeys.semantic_cache.misspellings import misspelled_as
 from promptpress.cachekeys.semantic_cache.pair_encoder import PairEncoder
 from promptpress.cachekeys.semantic_cache.pair_features import (
     FEATURES,
@@ -243,18 +245,20 @@ def _words(text: str) -> list[str]:
     return ["a" if t.low == "an" else t.low for t in tokenize(text)]
 
 
-def read_synonyms(
+def read_as_query(
     stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None = None
 ) -> str:
     """The stored question as the verifier reads it against the query: with the query's
-    own words in place of its synonyms of them (wordnet.unify) when that leaves a
-    near-repeat (`same_words`: "Can I purchase train tickets at the station?" / "Can I
-    buy train tickets at the station?"); as stored otherwise. Not half-way: the pair
-    encoder learned that one changed word is a different question, and a rewording
-    with all but one of its words rewritten scored lower than as written (calibration
-    split: "get rid of rust on my car's bumper" / "remove rust on my automobile's
-    bumper", logit 3.2 -> -1.2 with "remove" written in)."""
-    read = unify(stored, query, wordnet, pos_of)
+    own words in place of its synonyms of them (wordnet.unify) and of the words the
+    query mistypes (misspellings.misspelled_as), when that leaves a near-repeat
+    (`same_words`: "Can I purchase train tickets at the station?" / "Can I buy train
+    tickets at the station?"; "... after the update?" / "... after the updat"); as
+    stored otherwise. Not half-way: the pair encoder learned that one changed word is
+    a different question, and a rewording with all but one of its words rewritten
+    scored lower than as written (calibration split: "get rid of rust on my car's
+    bumper" / "remove rust on my automobile's bumper", logit 3.2 -> -1.2 with
+    "remove" written in)."""
+    read = misspelled_as(unify(stored, query, wordnet, pos_of), query, wordnet)
     return read if read != stored and same_words(read, query) else stored
 
 
@@ -396,7 +400,7 @@ class Verifier:
         t0 = time.perf_counter()
         if self.wordnet is not None:
             pos_of = self.roles.head_pos if self.roles is not None else None
-            stored = [read_synonyms(s, query, self.wordnet, pos_of) for s in stored]
+            stored = [read_as_query(s, query, self.wordnet, pos_of) for s in stored]
         x = np.stack(
             [pair_features(s, query, c, self.vectors) for s, c in zip(stored, cosines, strict=True)]
         )

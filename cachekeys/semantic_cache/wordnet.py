@@ -119,7 +119,8 @@ _NOT_NOUNS = _VERBAL | {"ADJ", "ADV"}
 READING = (
     f"wordnet-3.0: first sense of both, or in context (the parse's part of speech, or "
     f"the only one WordNet knows both in) first of one and <{CONTEXT_SENSES} of the "
-    f"other; or an acronym and its expansion; spans of up to {MAX_SPAN} words"
+    f"other; or an acronym and its expansion; spans of up to {MAX_SPAN} words; and "
+    "the query's misspellings (misspellings.py)"
 )
 
 # WordNet's detachment rules (morphy): inflectional suffix -> base-form ending.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
-from promptpress.cachekeys.semantic_cache.verifier import read_synonyms
+from promptpress.cachekeys.semantic_cache.verifier import read_as_query
 from promptpress.cachekeys.semantic_cache.wordnet import (
     WordNet,
     default_wordnet,
@@ -169,7 +169,7 @@ def test_synonyms_are_read_only_where_they_leave_a_near_repeat(
     wordnet: WordNet, reader: RoleReader
 ) -> None:
     stored = "Can I purchase train tickets in Italy at the station?"
-    assert read_synonyms(stored, "can I buy train tickets in italy at the station", wordnet) == (
+    assert read_as_query(stored, "can I buy train tickets in italy at the station", wordnet) == (
         "Can I buy train tickets in Italy at the station?"
     )
     # All but one difference rewritten is a one-word difference, which the pair
@@ -178,7 +178,7 @@ def test_synonyms_are_read_only_where_they_leave_a_near_repeat(
     query = "How do I remove rust from my automobile's bumper?"
     read = "How do I remove rust on my automobile's bumper?"
     assert unify(stored, query, wordnet, reader.head_pos) == read
-    assert read_synonyms(stored, query, wordnet, reader.head_pos) == stored
+    assert read_as_query(stored, query, wordnet, reader.head_pos) == stored
 
 
 @pytest.mark.parametrize(
