@@ -326,9 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         trained = {"tensors": load_file(args.out), **record}
     else:
-        mix = training_mix(
-            data, args.seed, args.hard_auto, args.substitutions, args.written_repeat
-        )
+        mix = training_mix(data, args.seed, args.hard_auto, args.substitutions, args.written_repeat)
         print("training", len(mix), dict(Counter(p.label for p in mix)), flush=True)
         trained = train_encoder(mix, args.seed, args.minutes, BASE, location)
     tmp = args.out + ".tmp"

@@ -278,8 +278,7 @@ def refused(
     arguments trade roles, a path is reversed, or they ask for different kinds of
     answer (RoleReader.refuses)."""
     if opposites is not None and (
-        swaps_an_opposite(stored, query, opposites)
-        or trades_referents(stored, query, opposites)
+        swaps_an_opposite(stored, query, opposites) or trades_referents(stored, query, opposites)
     ):
         return True
     pos_of = roles.head_pos if roles is not None else None

@@ -375,7 +375,9 @@ class WordNet:
                         if base in words:
                             sense = (offset, pos, words.index(base) + 1)
                             linked = rel.derived.get(sense, frozenset())
-                            out |= {(o, p) for o, p, _ in linked | rel.pertains.get(sense, frozenset())}
+                            out |= {
+                                (o, p) for o, p, _ in linked | rel.pertains.get(sense, frozenset())
+                            }
             if len(self._referents) >= _NEAR_CAPACITY:
                 self._referents.clear()
             named = self._referents[lemma] = frozenset(out)

@@ -214,8 +214,6 @@ def test_path_ends_name_where_a_path_starts_and_ends(reader: RoleReader) -> None
     ends = reader._parsed("How do I transfer money from PayPal to my bank account?").ends
     assert ends == {"paypal": "start", "account": "end"}
     # a noun at both ends (of two paths) has no one end
-    assert "london" not in reader._parsed(
-        "Can I fly from London to Paris and back to London?"
-    ).ends
+    assert "london" not in reader._parsed("Can I fly from London to Paris and back to London?").ends
     assert ends_reversed({"a": "start", "b": "end"}, {"a": "end"})
     assert not ends_reversed({"a": "start"}, {"a": "start", "b": "end"})
