@@ -105,8 +105,9 @@ MIX_SEED = "exp-{seed}"  # the sample's seed string (as in the run that made the
 REFERENCE_PAIRS = 8  # calibration pairs whose logits the weights carry, for the served graph
 # The splits that are scored (calibrated on, or reported), read as the verifier
 # reads a pair (verifier.read_as_query: a stored question that differs from the query
-# only by synonyms or by words the query mistypes is read as a near-repeat). The training splits stay as written, so
-# the default recipe still rebuilds the adapters trained before synonyms were read.
+# only by synonyms or by words the query mistypes is read as a near-repeat). The
+# training splits stay as written, so the default recipe still rebuilds the adapters
+# trained before synonyms were read.
 SCORED = ("dev", "hand", "calibration")
 
 

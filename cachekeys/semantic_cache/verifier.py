@@ -15,9 +15,9 @@ of the pair:
   MLP's score is used alone, with its own calibration.
 
 With the encoder, a stored question that differs from the query only by WordNet
-synonyms (wordnet.py) or by words the query mistypes (misspellings.py) is read as a
-near-repeat (`read_as_query`), and one that
-differs only by a WordNet opposite is refused (`refused`).
+synonyms (wordnet.py) or by words the query mistypes (misspellings.py) is read as
+a near-repeat (`read_as_query`), and one that differs only by a WordNet opposite
+is refused (`refused`).
 
 Error bound (`max_false_hit_rate`): with the pair encoder, the decision threshold
 is the lowest score at which the one-sided 95% Wilson upper bound of the
