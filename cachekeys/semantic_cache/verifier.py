@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -232,9 +233,11 @@ def combine(
 
 
 def same_words(stored: str, query: str) -> bool:
-    """The same words in the same order once case, punctuation, spacing, contractions
-    and the article's form ("a" / "an", which follows the next word) are set aside
-    ("How do I reset my password?" / "how do i reset my password"): a near-repeat,
+    """The same words in the same order once case, punctuation, spacing, contractions,
+    the article's form ("a" / "an", which follows the next word), hyphens inside a
+    word ("home-made" / "homemade") and number words from two to twenty ("six years"
+    / "6 years") are set aside ("How do I reset my password?" / "how do i reset my
+    password"): a near-repeat,
     whose answer is the same. The pair encoder is not asked about these (a
     cross-encoder reading two copies of one question is out of its training
     distribution, and scored some of them low); it is taken to agree, at the top of
@@ -243,7 +246,22 @@ def same_words(stored: str, query: str) -> bool:
 
 
 def _words(text: str) -> list[str]:
-    return ["a" if t.low == "an" else t.low for t in tokenize(text)]
+    text = _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group().casefold()], text)
+    return ["a" if t.low == "an" else t.low for t in tokenize(_HYPHEN.sub("", text))]
+
+
+# Number words written as digits by `same_words` ("one" is a pronoun too).
+_NUMBER_WORDS = {
+    word: str(n)
+    for n, word in enumerate(
+        ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+         "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+         "nineteen", "twenty"),
+        start=2,
+    )
+}  # fmt: skip
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 
 
 def read_as_query(

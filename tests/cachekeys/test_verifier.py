@@ -186,8 +186,17 @@ def test_weights_bound_on_the_written_near_misses_ignore_the_automatic_ones() ->
         ("How do I get a API key?", "How do I get an API key?", True),  # the article's form
         ("Is a apple a day enough?", "Is an apple an day enough", True),
         ("Is an apple a day enough?", "Is the apple a day enough?", False),
+        # hyphens inside a word, and number words, are spelling
+        ("How long does homemade stock keep?", "how long does home-made stock keep", True),
+        ("How do I explain fractions to an eight-year-old?",
+         "how do i explain fractions to an 8-year-old", True),
+        ("We rented for six years; can they keep the deposit?",
+         "We rented for 6 years. Can they keep the deposit?", True),
+        ("We rented for six years; can they keep the deposit?",
+         "We rented for 7 years; can they keep the deposit?", False),
+        ("Which one should I buy?", "Which 1 should I buy?", False),  # "one" is not read
     ],
-)
+)  # fmt: skip
 def test_same_words_is_a_near_repeat_only(a: str, b: str, same: bool) -> None:
     assert same_words(a, b) is same and same_words(b, a) is same
 
