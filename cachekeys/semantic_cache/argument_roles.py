@@ -553,32 +553,41 @@ class RoleReader:
         they ask for different kinds of answer."""
         first, second = self._parsed(stored), self._parsed(query)
         alias = second.lemmas_as_in(first)
-        ends = {alias.get(w, w): e for w, e in second.ends.items()}
-        return (self.exchanged(stored, query) or ends_reversed(first.ends, ends)
+        return (_exchanged(first, second, alias)
+                or ends_reversed(first.ends, _renamed(second.ends, alias))
                 or asks_differ(first, second))  # fmt: skip
 
     def exchanged(self, stored: str, query: str) -> bool:
         """The two questions trade argument roles: by the parse, by their phrases or
         by a possessive."""
         first, second = self._parsed(stored), self._parsed(query)
-        alias = second.lemmas_as_in(first)
-        roles = {alias.get(w, w): r for w, r in second.roles.items()}
-        words = [dataclasses.replace(w, lemma=alias.get(w.lemma, w.lemma)) for w in second.words]
-        if (roles_exchanged(first.roles, roles) or phrases_exchanged(first.words, words)
-                or possessives_exchanged(first.words, words)):  # fmt: skip
+        return _exchanged(first, second, second.lemmas_as_in(first))
+
+
+def _renamed(by_lemma: Mapping[str, str], alias: Mapping[str, str]) -> dict[str, str]:
+    """A lemma -> value map with the lemmas `alias` renames renamed."""
+    return {alias.get(w, w): v for w, v in by_lemma.items()}
+
+
+def _exchanged(first: ParsedQuestion, second: ParsedQuestion, alias: Mapping[str, str]) -> bool:
+    """`RoleReader.exchanged` of two parsed questions; `alias`: second.lemmas_as_in(first)."""
+    roles = _renamed(second.roles, alias)
+    words = [dataclasses.replace(w, lemma=alias.get(w.lemma, w.lemma)) for w in second.words]
+    if (roles_exchanged(first.roles, roles) or phrases_exchanged(first.words, words)
+            or possessives_exchanged(first.words, words)):  # fmt: skip
+        return True
+    for governor in first.clause_roles.keys() & second.clause_roles.keys():
+        theirs = _renamed(second.clause_roles[governor], alias)
+        if roles_exchanged(first.clause_roles[governor], theirs):
             return True
-        for governor in first.clause_roles.keys() & second.clause_roles.keys():
-            theirs = {alias.get(w, w): r for w, r in second.clause_roles[governor].items()}
-            if roles_exchanged(first.clause_roles[governor], theirs):
-                return True
-        # "Who was the teacher of Plato?" / "Who did Plato teach?"
-        readings = ((first.words, roles, second.verbs), (words, first.roles, first.verbs))
-        for possessive, other_roles, other_verbs in readings:
-            relation = possessive_relation(possessive)
-            agent = agent_noun_roles(relation, other_verbs) if relation is not None else {}
-            if agent and roles_exchanged(agent, other_roles):
-                return True
-        return False
+    # "Who was the teacher of Plato?" / "Who did Plato teach?"
+    readings = ((first.words, roles, second.verbs), (words, first.roles, first.verbs))
+    for possessive, other_roles, other_verbs in readings:
+        relation = possessive_relation(possessive)
+        agent = agent_noun_roles(relation, other_verbs) if relation is not None else {}
+        if agent and roles_exchanged(agent, other_roles):
+            return True
+    return False
 
 
 @lru_cache(maxsize=1)

@@ -44,7 +44,10 @@ def knows(word: str, wordnet: WordNet) -> bool:
 
 
 def one_edit(a: str, b: str) -> bool:
-    """`b` is `a` with one letter changed, added or dropped, or two neighbours swapped."""
+    """`b` is `a` with one letter changed, added or dropped, or two neighbours swapped.
+    Stricter than pair_features' `_one_edit`, whose feature MLP was trained with it:
+    that one also takes two neighbouring changes where only one letter moved ("after"
+    / "water"), which would change how 6 pairs of the written files are read here."""
     if a == b or abs(len(a) - len(b)) > 1:
         return False
     if len(a) == len(b):

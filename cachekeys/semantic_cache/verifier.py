@@ -250,7 +250,8 @@ def _words(text: str) -> list[str]:
     return ["a" if t.low == "an" else t.low for t in tokenize(_HYPHEN.sub("", text))]
 
 
-# Number words written as digits by `same_words` ("one" is a pronoun too).
+# Number words written as digits by `same_words`: the cardinals two to twenty of
+# pair_features' number words, not "one" (a pronoun too), "dozen" or the ordinals.
 _NUMBER_WORDS = {
     word: str(n)
     for n, word in enumerate(
