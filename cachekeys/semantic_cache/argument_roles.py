@@ -527,6 +527,21 @@ def roles_exchanged(first: Mapping[str, str], second: Mapping[str, str]) -> bool
     return False
 
 
+def subjects_traded(first: Mapping[str, str], second: Mapping[str, str]) -> bool:
+    """Each question's subject is another argument in the other question: the one
+    who acts changes, and the two trade places, though not role for role ("How do
+    I give feedback *to my manager*?" / "... when my manager gives *me* feedback?").
+    A subject that becomes a "by" phrase is a passive's agent, not a trade ("Who
+    signed it?" / "By whom was it signed?")."""
+    moved = [w for w, r in first.items() if r == "subject" and _traded_into(second.get(w))]
+    arrived = [w for w, r in second.items() if r == "subject" and _traded_into(first.get(w))]
+    return any(w1 != w2 for w1 in moved for w2 in arrived)
+
+
+def _traded_into(role: str | None) -> bool:
+    return role not in (None, "subject", "prep:by") and _is_argument_role(role)
+
+
 class RoleReader:
     """Parses questions (memoised) and compares their argument roles."""
 
@@ -558,8 +573,9 @@ class RoleReader:
                 or asks_differ(first, second))  # fmt: skip
 
     def exchanged(self, stored: str, query: str) -> bool:
-        """The two questions trade argument roles: by the parse, by their phrases or
-        by a possessive."""
+        """The two questions trade argument roles: by the parse (role for role, or
+        one verb's subjects traded: `subjects_traded`), by their phrases or by a
+        possessive."""
         first, second = self._parsed(stored), self._parsed(query)
         return _exchanged(first, second, second.lemmas_as_in(first))
 
@@ -578,7 +594,8 @@ def _exchanged(first: ParsedQuestion, second: ParsedQuestion, alias: Mapping[str
         return True
     for governor in first.clause_roles.keys() & second.clause_roles.keys():
         theirs = _renamed(second.clause_roles[governor], alias)
-        if roles_exchanged(first.clause_roles[governor], theirs):
+        mine = first.clause_roles[governor]
+        if roles_exchanged(mine, theirs) or subjects_traded(mine, theirs):
             return True
     # "Who was the teacher of Plato?" / "Who did Plato teach?"
     readings = ((first.words, roles, second.verbs), (words, first.roles, first.verbs))

@@ -22,7 +22,7 @@ is refused (`refused`).
 Error bound (`max_false_hit_rate`): with the pair encoder, the decision threshold
 is the lowest score at which the one-sided 95% Wilson upper bound of the
 false-hit rate over the written calibration near-misses carried in the weights
-(the calibration split of bench/written_pairs.py, never trained on: 1,540 written by
+(the calibration split of bench/written_pairs.py, never trained on: 1,602 written by
 people, across negation, entity, number, date, time, direction, on/off, opt in/out
 and scope; those under the prefilter are never served) is at or under the bound.
 What it means: on near-misses like those, at most that share would be served,
@@ -234,15 +234,15 @@ def combine(
 
 def same_words(stored: str, query: str) -> bool:
     """The same words in the same order once case, punctuation, spacing, contractions,
-    the article's form ("a" / "an", which follows the next word), hyphens inside a
-    word ("home-made" / "homemade") and number words from two to twenty ("six years"
-    / "6 years") are set aside ("How do I reset my password?" / "how do i reset my
-    password"): a near-repeat,
+    the article's form ("a" / "an", which follows the next word), how a compound is
+    written (open, hyphenated or closed: "home-made" / "homemade", "4-year-old" / "4
+    year old") and number words from two to twenty ("six years" / "6 years") are set
+    aside ("How do I reset my password?" / "how do i reset my password"): a near-repeat,
     whose answer is the same. The pair encoder is not asked about these (a
     cross-encoder reading two copies of one question is out of its training
     distribution, and scored some of them low); it is taken to agree, at the top of
     its calibrated logit range."""
-    return _words(stored) == _words(query)
+    return "".join(_words(stored)) == "".join(_words(query))
 
 
 def _words(text: str) -> list[str]:

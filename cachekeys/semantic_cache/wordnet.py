@@ -110,7 +110,8 @@ NOUNS = (
     "wordnet-3.0: one differing noun span of up to "
     f"{OPPOSITE_SPAN} words, a sister term (first noun senses under one direct hypernym) "
     f"or an unrelated noun (any sense: no synonym, neither within {UNRELATED_DEPTH} "
-    "hypernym levels of the other)"
+    "hypernym levels of the other); spans of two or more words word for word, a "
+    "sister term itself or through the noun an adjective pertains to"
 )
 # The parse's tags of a span not read by its noun senses (`swaps_another_noun`).
 _VERBAL = frozenset({"VERB", "AUX"})
@@ -119,8 +120,9 @@ _NOT_NOUNS = _VERBAL | {"ADJ", "ADV"}
 READING = (
     f"wordnet-3.0: first sense of both, or in context (the parse's part of speech, or "
     f"the only one WordNet knows both in) first of one and <{CONTEXT_SENSES} of the "
-    f"other; or an acronym and its expansion; spans of up to {MAX_SPAN} words; and "
-    "the query's misspellings (misspellings.py)"
+    f"other; or one word's every sense the other's, its first among the other's "
+    f"first {CONTEXT_SENSES}; or an acronym and its expansion; spans of up to "
+    f"{MAX_SPAN} words; and the query's misspellings (misspellings.py)"
 )
 
 # WordNet's detachment rules (morphy): inflectional suffix -> base-form ending.
@@ -285,6 +287,38 @@ class WordNet:
         """Synonyms in their most common senses (`_synonyms`)."""
         return _synonyms(self.shared_senses(a, b), pos)
 
+    def interchangeable(self, a: str, b: str) -> bool:
+        """One word means only what the other means: every sense of it, in every part
+        of speech, is the other's, and its first in each is among the other's first
+        CONTEXT_SENSES there. A variant spelling ("practise" / "practice", whose verb
+        senses WordNet ranks differently; "cheque" / "check"), not forms of one word,
+        nor two words that share one sense ("father" / "mother" as verbs)."""
+        a, b = _lemma(a), _lemma(b)
+        if self.shared_senses(a, b) is None:
+            return False
+        senses = [
+            {
+                pos: [o for w in self.base_forms(word, pos) for o in self.senses[w, pos]]
+                for pos in POS
+            }
+            for word in (a, b)
+        ]
+        for one, other in ((senses[0], senses[1]), (senses[1], senses[0])):
+            used = [pos for pos in POS if one[pos]]
+            if used and all(
+                set(one[pos]) <= set(other[pos]) and one[pos][0] in other[pos][:CONTEXT_SENSES]
+                for pos in used
+            ):
+                return True
+        return False
+        for pos in POS:
+            mine = [o for w in self.base_forms(a, pos) for o in self.senses[w, pos]]
+            theirs = [o for w in self.base_forms(b, pos) for o in self.senses[w, pos]]
+            for one, other in ((mine, theirs), (theirs, mine)):
+                if one and set(one) <= set(other) and one[0] in other[:CONTEXT_SENSES]:
+                    return True
+        return False
+
     def opposed(self, a: str, b: str) -> bool:
         """Opposites: one is the other with a negative prefix (`negates`), or an
         antonym link joins the two words' senses (their first OPPOSITE_SENSES in any
@@ -382,6 +416,19 @@ class WordNet:
                 self._referents.clear()
             named = self._referents[lemma] = frozenset(out)
         return named
+
+    def names(self, word: str) -> set[str]:
+        """The word, and the nouns an adjective sense of it pertains to ("Greek" ->
+        "Greece")."""
+        rel, out = self.relations, {word}
+        for base in self.base_forms(_lemma(word), "adj"):
+            for offset in self.senses[base, "adj"]:
+                words = rel.members.get((offset, "adj"), ())
+                if base in words:
+                    for o, pos, k in rel.pertains.get((offset, "adj", words.index(base) + 1), ()):
+                        if pos == "noun":
+                            out.add(rel.members[o, pos][k - 1])
+        return out
 
     def _senses_near(self, lemma: str) -> tuple[frozenset[Sense], frozenset[Sense]]:
         """The word's `_around` senses and their antonyms, memoised."""
@@ -503,7 +550,7 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
             continue
         old, new = stored[span.start : span.end], query[span.new_start : span.new_end]
         shared = wordnet.shared_senses(old, new)
-        same = _synonyms(shared, None)
+        same = _synonyms(shared, None) or (bool(shared) and wordnet.interchangeable(old, new))
         if not same and shared:
             same = _synonyms(shared, _span_pos(stored, query, span, wordnet, pos_of))
         if same or abbreviates(old, new) or abbreviates(new, old):
@@ -619,6 +666,21 @@ def swaps_another_noun(
         else set()
     )
     old, new = stored[span.start : span.end], query[span.new_start : span.new_end]
-    if tags.isdisjoint(_VERBAL) and wordnet.sisters(old, new):
+    if tags.isdisjoint(_VERBAL) and (wordnet.sisters(old, new) or _sister_words(old, new, wordnet)):
         return True
     return tags.isdisjoint(_NOT_NOUNS) and wordnet.unrelated_nouns(old, new)
+
+
+def _sister_words(old: str, new: str, wordnet: WordNet) -> bool:
+    """Two spans of two or more words each, read word for word: a changed word names
+    another member of one kind, itself or through the noun it pertains to ("Greek
+    moussaka" / "Turkish menemen": Greece and Turkey; "Tokyo Haneda" / "Seoul
+    Incheon"), where WordNet knows neither span whole."""
+    mine, theirs = _WORD.findall(old), _WORD.findall(new)
+    if len(mine) < 2 or len(mine) != len(theirs):
+        return False
+    return any(
+        x.casefold() != y.casefold()
+        and any(wordnet.sisters(a, b) for a in wordnet.names(x) for b in wordnet.names(y))
+        for x, y in zip(mine, theirs, strict=True)
+    )

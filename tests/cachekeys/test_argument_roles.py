@@ -10,6 +10,7 @@ from promptpress.cachekeys.semantic_cache.argument_roles import (
     RoleReader,
     ends_reversed,
     roles_exchanged,
+    subjects_traded,
 )
 
 
@@ -64,6 +65,11 @@ def reader() -> RoleReader:
         # the asker trading roles with someone else
         ("Can I claim my mother as a dependent on my taxes?",
          "Can my mother claim me as a dependent on her taxes?"),
+        # each one's subject another argument in the other, not role for role
+        ("How do I give feedback to my manager?",
+         "How do I respond when my manager gives me feedback?"),
+        ("Do I pay taxes on money I send to family overseas?",
+         "Do I pay taxes on money my family sends me from overseas?"),
     ],
 )  # fmt: skip
 def test_swapped_arguments_exchange_roles(reader: RoleReader, first: str, second: str) -> None:
@@ -136,6 +142,15 @@ def test_do_support_makes_the_wh_phrase_the_object(reader: RoleReader) -> None:
     assert roles["pixar"] == "subject"
     stranded = reader.roles("Who did Elizabeth I inherit the throne from?")
     assert stranded[QUESTION] == "prep:from" and stranded["elizabeth"] == "subject"
+
+
+def test_subjects_traded_needs_both_subjects_moved() -> None:
+    assert subjects_traded({"i": "subject", "boss": "prep:to"}, {"boss": "subject", "i": "object"})
+    # one subject moved, the other question's subject new: not a trade
+    assert not subjects_traded({"i": "subject", "boss": "prep:to"}, {"boss": "subject"})
+    # a passive's agent keeps the subject's part
+    assert not subjects_traded({"?wh": "subject", "carta": "object"},
+                               {"?wh": "prep:by", "carta": "subject"})  # fmt: skip
 
 
 def test_one_changed_role_alone_is_not_an_exchange() -> None:

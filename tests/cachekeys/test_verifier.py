@@ -195,6 +195,11 @@ def test_weights_bound_on_the_written_near_misses_ignore_the_automatic_ones() ->
         ("We rented for six years; can they keep the deposit?",
          "We rented for 7 years; can they keep the deposit?", False),
         ("Which one should I buy?", "Which 1 should I buy?", False),  # "one" is not read
+        # a compound written open, closed or hyphenated
+        ("Is it safe to give my 4-year-old beagle pumpkin?",
+         "Is it safe to give my 4 year old beagle pumpkin?", True),
+        ("What's a good warm up routine?", "what's a good warmup routine", True),
+        ("Is a 4-year-old beagle too old?", "Is a 5 year old beagle too old?", False),
     ],
 )  # fmt: skip
 def test_same_words_is_a_near_repeat_only(a: str, b: str, same: bool) -> None:

@@ -144,6 +144,34 @@ def test_unify_writes_the_querys_synonyms_into_the_stored_question(
     assert unify(stored, query, wordnet) == read
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("practise", "practice", True),  # every verb sense of one is the other's
+        ("kerb", "curb", True),
+        ("father", "mother", False),  # one shared verb sense ("beget"), not all
+        ("minutes", "hours", False),  # its shared sense is not its first
+        ("photo", "picture", False),
+        ("buy", "bought", False),  # forms of one word
+    ],
+)  # fmt: skip
+def test_interchangeable_words_mean_only_what_the_other_means(
+    wordnet: WordNet, a: str, b: str, same: bool
+) -> None:
+    assert wordnet.interchangeable(a, b) is same and wordnet.interchangeable(b, a) is same
+
+
+def test_names_are_the_word_and_the_nouns_it_pertains_to(wordnet: WordNet) -> None:
+    assert "greece" in wordnet.names("Greek")
+    assert wordnet.names("moussaka") == {"moussaka"}
+
+
+def test_a_variant_spelling_is_read_as_the_querys_word(wordnet: WordNet) -> None:
+    stored = "Should a beginner violinist practise with a mute?"
+    query = "Should a beginner violinist practice with a mute?"
+    assert unify(stored, query, wordnet) == query
+
+
 def test_a_local_wordnet_folder_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An air-gapped host can point at its own copy of WordNet 3.0's files."""
     source = wordnet_dir()
@@ -345,6 +373,12 @@ def test_unrelated_nouns_are_neither_synonyms_nor_kinds_of_each_other(
         ("Is Paris bigger than London in area?", "Is London bigger than Rome in size?", False),
         # a span the other question has elsewhere: an exchange, for the argument roles
         ("Is Paris bigger than London?", "Is London bigger than Paris?", False),
+        # spans WordNet does not know whole, read word for word (an adjective by its noun)
+        ("What is the speed limit on the German Autobahn?",
+         "What is the speed limit on the Italian Autostrada?", True),
+        ("How long is a nonstop flight from Heathrow to Tokyo Haneda?",
+         "How long is a nonstop flight from Heathrow to Seoul Incheon?", True),
+        ("Is Greek yogurt good for a toddler?", "Is strained yogurt good for a toddler?", False),
     ],
 )  # fmt: skip
 def test_a_pair_that_differs_only_by_a_noun_naming_another_thing_is_refused(
