@@ -249,7 +249,8 @@ def roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[str, str]
 def clause_roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[str, dict[str, str]]:
     """governor lemma -> (lemma -> role): `roles_of` read one governing word at a time,
     so that a word with a role in two clauses keeps both ("My brother owes *me* $500;
-    what can *I* do?": "I" is the object of "owe" and the subject of "do")."""
+    what can *I* do?": "I" is the object of "owe" and the subject of "do"), and with
+    the third-person pronouns (`_PERSONAL`)."""
     fixed = do_support_roles(doc) if fixed is None else fixed
     verb = next((doc[i] for i, role in fixed.items() if role == "verb"), None)
     seen: dict[str, dict[str, set[str]]] = {}
@@ -258,9 +259,17 @@ def clause_roles_of(doc: Any, fixed: Mapping[int, str] | None = None) -> dict[st
         if governor is None or not _is_argument_role(role):
             continue
         bearer = _bearer(tok, subordinate=True)
+        if bearer is None and tok.dep_ != "poss":  # "her" as a possessive is not one
+            bearer = _PERSONAL.get(tok.lower_)
         if bearer is not None:
             seen.setdefault(governor.lemma_.lower(), {}).setdefault(bearer, set()).add(role)
     return {g: _one_role_each(words) for g, words in seen.items()}
+
+
+# Within one verb's clause a third-person pronoun keeps its role, as itself (whoever it
+# names, the two questions' pronouns name the same one): "I owe *them*" / "*they* owe
+# me", "can *she* take me to court?" / "can I take *her* to court?".
+_PERSONAL = {"he": "he", "him": "he", "she": "she", "her": "she", "they": "they", "them": "they"}
 
 
 def path_ends(doc: Any) -> dict[str, str]:
@@ -334,6 +343,8 @@ class ParsedQuestion:
     clause_roles: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
     # `path_ends`: lemma -> "start" or "end".
     ends: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # `asker_is`: the nouns the asker says they are.
+    asker: frozenset[str] = frozenset()
 
     def head_pos(self, start: int, end: int) -> str | None:
         """The universal POS tag of the head of the words at [start, end): the word
@@ -375,7 +386,34 @@ def parsed(doc: Any) -> ParsedQuestion:
         tokens,
         clause_roles_of(doc, fixed),
         path_ends(doc),
+        asker_is(doc),
     )
+
+
+# The asker, as a word beside a role noun ("fall on *us* as sellers", "*my* rights as
+# a lodger") or the subject of "be" ("*I*'m a manager").
+_ASKER_WORDS = frozenset({"i", "me", "my", "we", "us", "our"})
+
+
+def asker_is(doc: Any) -> frozenset[str]:
+    """The nouns the asker says they are, in a role they speak from: "as" a noun
+    where the word "as" belongs to has the asker beside it ("What must I do as a
+    landlord ...?", "my obligations as the borrower", "charge me as a tenant"), or
+    the complement of "I am" ("I'm a direct report")."""
+    out = set()
+    for tok in doc:
+        if tok.pos_ not in ("NOUN", "PROPN"):
+            continue
+        if tok.dep_ == "pobj" and tok.head.lower_ == "as":
+            governor = tok.head.head
+            beside = [c for c in governor.children if c.i != tok.head.i]
+            beside += [g for c in beside if c.dep_ == "prep" for g in c.children]
+            if any(c.lower_ in _ASKER_WORDS for c in beside):
+                out.add(_lemma(tok))
+        elif (tok.dep_ == "attr" and tok.head.lemma_ == "be"
+              and any(c.dep_ == "nsubj" and c.lower_ in ("i", "we") for c in tok.head.children)):  # fmt: skip
+            out.add(_lemma(tok))
+    return frozenset(out)
 
 
 # The question words that name the kind of answer by themselves. "what" and "which"
@@ -557,6 +595,10 @@ class RoleReader:
 
     def roles(self, text: str) -> Mapping[str, str]:
         return self._parsed(text).roles
+
+    def asker(self, text: str) -> frozenset[str]:
+        """The nouns the asker says they are (`asker_is`)."""
+        return self._parsed(text).asker
 
     def head_pos(self, text: str, start: int, end: int) -> str | None:
         """The universal POS tag of the words at [start, end) of `text`, by their head."""

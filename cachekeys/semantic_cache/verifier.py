@@ -293,10 +293,12 @@ def refused(
     says: they differ only by a WordNet opposite (wordnet.swaps_an_opposite: "Who pays
     the buyer's closing costs?" / "... the seller's ..."), or two reworded places trade
     what their words name (wordnet.trades_referents: "send ... recipient" / "receive
-    ... sender", "Japan ... US citizen" / "US ... Japanese citizen"), or they differ only by a noun that names another thing
-    (wordnet.swaps_another_noun: "... in Chile?" / "... in Peru?"), or their
-    arguments trade roles, a path is reversed, or they ask for different kinds of
-    answer (RoleReader.refuses)."""
+    ... sender", "Japan ... US citizen" / "US ... Japanese citizen"), or they differ
+    only by a noun that names another thing (wordnet.swaps_another_noun: "... in
+    Chile?" / "... in Peru?"), or the askers say they are different things
+    (`speaks_as_another`: "as a landlord" / "as a tenant"), or their arguments trade
+    roles, a path is reversed, or they ask for different kinds of answer
+    (RoleReader.refuses)."""
     if opposites is not None and (
         swaps_an_opposite(stored, query, opposites) or trades_referents(stored, query, opposites)
     ):
@@ -304,7 +306,20 @@ def refused(
     pos_of = roles.head_pos if roles is not None else None
     if nouns is not None and swaps_another_noun(stored, query, nouns, pos_of):
         return True
+    if roles is not None and nouns is not None and speaks_as_another(stored, query, roles, nouns):
+        return True
     return roles is not None and roles.refuses(stored, query)
+
+
+def speaks_as_another(stored: str, query: str, roles: RoleReader, nouns: WordNet) -> bool:
+    """The askers say they are different things, each in words the other question
+    does not use so ("What must I do as a *landlord* before a tenant moves in?" /
+    "What should I check as a *tenant* before I move in?"; "I'm a manager" / "I'm
+    a direct report"): the same question from the other side."""
+    mine, theirs = roles.asker(stored), roles.asker(query)
+    if not mine or not theirs or mine & theirs:
+        return False
+    return all(nouns.another_thing(x, y) for x in mine for y in theirs)
 
 
 def agreeing_logit(weights: Sequence[float], logit_range: tuple[float, float]) -> float:

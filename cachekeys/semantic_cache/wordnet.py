@@ -111,7 +111,8 @@ NOUNS = (
     f"{OPPOSITE_SPAN} words, a sister term (first noun senses under one direct hypernym) "
     f"or an unrelated noun (any sense: no synonym, neither within {UNRELATED_DEPTH} "
     "hypernym levels of the other); spans of two or more words word for word, a "
-    "sister term itself or through the noun an adjective pertains to"
+    "sister term itself or through the noun an adjective pertains to; and askers who "
+    "say they are different things (opposites, sisters or unrelated nouns)"
 )
 # The parse's tags of a span not read by its noun senses (`swaps_another_noun`).
 _VERBAL = frozenset({"VERB", "AUX"})
@@ -382,6 +383,14 @@ class WordNet:
             frontier = {h for s in frontier for h in self.relations.hypernyms.get(s, ())}
             out |= frontier
         return out
+
+    def another_thing(self, a: str, b: str) -> bool:
+        """Two nouns that name different things: not one word nor synonyms, and
+        opposites, sisters or unrelated ("seller" / "buyer", "landlord" /
+        "tenant"); not a kind of the other ("person" / "parent")."""
+        if _lemma(a) == _lemma(b) or self.synonymous(a, b):
+            return False
+        return self.opposed(a, b) or self.sisters(a, b) or self.unrelated_nouns(a, b)
 
     def negates(self, a: str, b: str) -> bool:
         """`a` is the word `b` with a negative or reversing prefix ("unmute", "uninstall",

@@ -70,6 +70,9 @@ def reader() -> RoleReader:
          "How do I respond when my manager gives me feedback?"),
         ("Do I pay taxes on money I send to family overseas?",
          "Do I pay taxes on money my family sends me from overseas?"),
+        # a third-person pronoun keeps its role within one verb's clause
+        ("How do I pay my sister back the money she lent me?",
+         "How do I ask my sister to pay back the money I lent her?"),
     ],
 )  # fmt: skip
 def test_swapped_arguments_exchange_roles(reader: RoleReader, first: str, second: str) -> None:
@@ -142,6 +145,24 @@ def test_do_support_makes_the_wh_phrase_the_object(reader: RoleReader) -> None:
     assert roles["pixar"] == "subject"
     stranded = reader.roles("Who did Elizabeth I inherit the throne from?")
     assert stranded[QUESTION] == "prep:from" and stranded["elizabeth"] == "subject"
+
+
+@pytest.mark.parametrize(
+    ("question", "asker"),
+    [
+        ("What must I do as a landlord before a tenant moves in?", {"landlord"}),
+        ("What are my obligations as the borrower under a loan?", {"borrower"}),
+        ("What fees can a letting agent charge me as a tenant?", {"tenant"}),
+        ("I'm a manager; how should I give feedback?", {"manager"}),
+        # "as" beside no word for the asker, or a comparison: nobody the asker is
+        ("Why do chefs treat a tomato as a vegetable?", set()),
+        ("Is a tablet as fast as a laptop?", set()),
+    ],
+)  # fmt: skip
+def test_asker_is_what_the_asker_says_they_are(
+    reader: RoleReader, question: str, asker: set[str]
+) -> None:
+    assert reader.asker(question) == asker
 
 
 def test_subjects_traded_needs_both_subjects_moved() -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from promptpress.cachekeys import SemanticCache, query_vector
 from promptpress.cachekeys.semantic_cache import verifier as verifier_module
+from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
 from promptpress.cachekeys.semantic_cache.pair_features import (
     FEATURES,
     numbers_conflict,
@@ -24,10 +25,12 @@ from promptpress.cachekeys.semantic_cache.verifier import (
     calibrated_threshold,
     exact_differences,
     same_words,
+    speaks_as_another,
     threshold_for_bound,
     threshold_for_rate,
     wilson_upper,
 )
+from promptpress.cachekeys.semantic_cache.wordnet import default_wordnet
 
 
 def feature(a: str, b: str, name: str) -> float:
@@ -204,6 +207,29 @@ def test_weights_bound_on_the_written_near_misses_ignore_the_automatic_ones() ->
 )  # fmt: skip
 def test_same_words_is_a_near_repeat_only(a: str, b: str, same: bool) -> None:
     assert same_words(a, b) is same and same_words(b, a) is same
+
+
+@pytest.mark.parametrize(
+    ("stored", "query", "other_side"),
+    [
+        ("What must I do as a landlord before a tenant moves in?",
+         "What should I check as a tenant before I move into a rental?", True),
+        ("I'm a manager; how should I give tough feedback to a direct report?",
+         "I'm a direct report; how should I give tough feedback to my manager?", True),
+        # one thing in other words, or only one asker said to be anything
+        ("What must I do as a landlord before a tenant moves in?",
+         "As a landlord, what must I do before a tenant moves in?", False),
+        ("As a parent, how do I talk to my teen about vaping?",
+         "How do I talk to my teenager about vaping?", False),
+    ],
+)  # fmt: skip
+def test_askers_that_say_they_are_different_things_speak_from_another_side(
+    stored: str, query: str, other_side: bool
+) -> None:
+    wordnet = default_wordnet()
+    assert wordnet is not None
+    assert speaks_as_another(stored, query, RoleReader(), wordnet) is other_side
+    assert speaks_as_another(query, stored, RoleReader(), wordnet) is other_side
 
 
 def test_a_near_repeat_is_served_without_the_encoder(verifier) -> None:  # type: ignore[no-untyped-def]
