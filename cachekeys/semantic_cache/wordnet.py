@@ -88,6 +88,9 @@ UPOS = {"NOUN": "noun", "PROPN": "noun", "VERB": "verb", "AUX": "verb", "ADJ": "
         "ADV": "adv"}  # fmt: skip
 # A reworded span of up to this many words on either side ("cellphone" / "mobile phone").
 MAX_SPAN = 3
+# The longest expansion of an abbreviation `unify` reads ("Driver and Vehicle Licensing
+# Agency"); synonyms are read over MAX_SPAN words only.
+EXPANSION_SPAN = 6
 # Opposites are looked for among each word's first senses, and only where the two
 # questions differ in replaced spans of at most OPPOSITE_SPAN words on each side (a
 # noun naming another thing, in one such span).
@@ -122,8 +125,9 @@ READING = (
     f"wordnet-3.0: first sense of both, or in context (the parse's part of speech, or "
     f"the only one WordNet knows both in) first of one and <{CONTEXT_SENSES} of the "
     f"other; or one word's every sense the other's, its first among the other's "
-    f"first {CONTEXT_SENSES}; or an acronym and its expansion; spans of up to "
-    f"{MAX_SPAN} words; and the query's misspellings (misspellings.py)"
+    f"first {CONTEXT_SENSES}; or an acronym and its expansion (its capitalised words "
+    f"alone too); spans of up to {MAX_SPAN} words, {EXPANSION_SPAN} for an expansion; "
+    "and the query's misspellings (misspellings.py)"
 )
 
 # WordNet's detachment rules (morphy): inflectional suffix -> base-form ending.
@@ -292,7 +296,7 @@ class WordNet:
         """One word means only what the other means: every sense of it, in every part
         of speech, is the other's, and its first in each is among the other's first
         CONTEXT_SENSES there. A variant spelling ("practise" / "practice", whose verb
-        senses WordNet ranks differently; "cheque" / "check"), not forms of one word,
+        senses WordNet ranks differently; "kerb" / "curb"), not forms of one word,
         nor two words that share one sense ("father" / "mother" as verbs)."""
         a, b = _lemma(a), _lemma(b)
         if self.shared_senses(a, b) is None:
@@ -311,13 +315,6 @@ class WordNet:
                 for pos in used
             ):
                 return True
-        return False
-        for pos in POS:
-            mine = [o for w in self.base_forms(a, pos) for o in self.senses[w, pos]]
-            theirs = [o for w in self.base_forms(b, pos) for o in self.senses[w, pos]]
-            for one, other in ((mine, theirs), (theirs, mine)):
-                if one and set(one) <= set(other) and one[0] in other[:CONTEXT_SENSES]:
-                    return True
         return False
 
     def opposed(self, a: str, b: str) -> bool:
@@ -548,16 +545,22 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
     Sheets"), written as the query writes it ("How do I repair a tap?" / "How do I fix
     a tap?" -> the query's own words); every other span, and the question when none is
     a synonym, unchanged.
-    Spans are `replaced_spans` of at most MAX_SPAN words: a span whose words the other
+    Spans are `replaced_spans` of at most MAX_SPAN words (EXPANSION_SPAN for an
+    abbreviation's expansion): a span whose words the other
     question also has elsewhere is not a rewording but an exchange ("Is a kilobyte
     bigger than a kibibyte?" / "Is a kibibyte bigger than a kilobyte?": one synset in
     WordNet), and is left as stored. `pos_of` is asked only about spans that share a
     synset in some part of speech, and only when the first senses do not decide."""
     out, cursor = [], 0
-    for span in replaced_spans(stored, query, MAX_SPAN)[0]:
+    for span in replaced_spans(stored, query, EXPANSION_SPAN)[0]:
         if span.moved:
             continue
         old, new = stored[span.start : span.end], query[span.new_start : span.new_end]
+        if max(len(_WORD.findall(old)), len(_WORD.findall(new))) > MAX_SPAN:
+            if abbreviates(old, new) or abbreviates(new, old):
+                out.append(stored[cursor : span.start] + new)
+                cursor = span.end
+            continue
         shared = wordnet.shared_senses(old, new)
         same = _synonyms(shared, None) or (bool(shared) and wordnet.interchangeable(old, new))
         if not same and shared:
@@ -682,8 +685,8 @@ def swaps_another_noun(
 
 def _sister_words(old: str, new: str, wordnet: WordNet) -> bool:
     """Two spans of two or more words each, read word for word: a changed word names
-    another member of one kind, itself or through the noun it pertains to ("Greek
-    moussaka" / "Turkish menemen": Greece and Turkey; "Tokyo Haneda" / "Seoul
+    another member of one kind, itself or through the noun it pertains to ("German
+    Autobahn" / "Italian Autostrada": Germany and Italy; "Tokyo Haneda" / "Seoul
     Incheon"), where WordNet knows neither span whole."""
     mine, theirs = _WORD.findall(old), _WORD.findall(new)
     if len(mine) < 2 or len(mine) != len(theirs):

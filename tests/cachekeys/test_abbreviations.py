@@ -23,6 +23,10 @@ from promptpress.cachekeys.semantic_cache.wordnet import default_wordnet, unify
         ("Java", "Just Another Vague Acronym", False),  # one capital: a word
         ("WWII", "World War I", False),
         ("NASA", "New York", False),
+        # the small words of a name left out
+        ("MP", "Member of Parliament", True),
+        ("DVLA", "Driver and Vehicle Licensing Agency", True),
+        ("DVLA", "Driver and Vehicle Agency", False),
     ],
 )  # fmt: skip
 def test_an_acronym_is_the_initials_of_what_it_stands_for(
@@ -39,4 +43,16 @@ def test_an_expansion_is_read_as_the_abbreviation() -> None:
     assert unify(stored, query, wordnet) == query
     assert unify(query, stored, wordnet) == stored
     other = "How do I vertically center a div using Sass?"
+    assert unify(stored, other, wordnet) == stored
+
+
+def test_an_expansion_longer_than_a_synonym_span_is_read() -> None:
+    wordnet = default_wordnet()
+    assert wordnet is not None
+    stored = "What's the GDPR deadline for replying to a subject access request?"
+    query = "What's the General Data Protection Regulation deadline for replying to a subject access request?"
+    assert unify(stored, query, wordnet) == query
+    assert unify(query, stored, wordnet) == stored
+    # four words that are no expansion are left as stored
+    other = "What's the usual legal time limit for replying to a subject access request?"
     assert unify(stored, other, wordnet) == stored
