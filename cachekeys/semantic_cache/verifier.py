@@ -247,7 +247,7 @@ def same_words(stored: str, query: str) -> bool:
 
 def _words(text: str) -> list[str]:
     text = _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group().casefold()], text)
-    return ["a" if t.low == "an" else t.low for t in tokenize(_HYPHEN.sub("", text))]
+    return ["a" if t.low == "an" else t.low for t in tokenize(text)]
 
 
 # Number words written as digits by `same_words`: the cardinals two to twenty of
@@ -262,7 +262,6 @@ _NUMBER_WORDS = {
     )
 }  # fmt: skip
 _NUMBER_WORD = re.compile(r"\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
-_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 
 
 def read_as_query(

@@ -301,13 +301,7 @@ class WordNet:
         a, b = _lemma(a), _lemma(b)
         if self.shared_senses(a, b) is None:
             return False
-        senses = [
-            {
-                pos: [o for w in self.base_forms(word, pos) for o in self.senses[w, pos]]
-                for pos in POS
-            }
-            for word in (a, b)
-        ]
+        senses = [{pos: self._ranked_senses(word, pos) for pos in POS} for word in (a, b)]
         for one, other in ((senses[0], senses[1]), (senses[1], senses[0])):
             used = [pos for pos in POS if one[pos]]
             if used and all(
@@ -370,8 +364,12 @@ class WordNet:
         return mine.isdisjoint(self._kinds(theirs)) and theirs.isdisjoint(self._kinds(mine))
 
     def _noun_senses(self, lemma: str) -> set[Synset]:
-        return {(o, "noun") for w in self.base_forms(lemma, "noun")
-                for o in self.senses[w, "noun"]}  # fmt: skip
+        return {(o, "noun") for o in self._ranked_senses(lemma, "noun")}
+
+    def _ranked_senses(self, lemma: str, pos: str) -> list[int]:
+        """The offsets of the word's senses in one part of speech, most common first
+        (of each base form in turn)."""
+        return [o for w in self.base_forms(lemma, pos) for o in self.senses[w, pos]]
 
     def _kinds(self, synsets: set[Synset]) -> set[Synset]:
         """The synsets and their hypernyms up to UNRELATED_DEPTH levels."""
@@ -556,15 +554,12 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
         if span.moved:
             continue
         old, new = stored[span.start : span.end], query[span.new_start : span.new_end]
-        if max(len(_WORD.findall(old)), len(_WORD.findall(new))) > MAX_SPAN:
-            if abbreviates(old, new) or abbreviates(new, old):
-                out.append(stored[cursor : span.start] + new)
-                cursor = span.end
-            continue
-        shared = wordnet.shared_senses(old, new)
-        same = _synonyms(shared, None) or (bool(shared) and wordnet.interchangeable(old, new))
-        if not same and shared:
-            same = _synonyms(shared, _span_pos(stored, query, span, wordnet, pos_of))
+        same = False
+        if max(len(_WORD.findall(old)), len(_WORD.findall(new))) <= MAX_SPAN:
+            shared = wordnet.shared_senses(old, new)
+            same = _synonyms(shared, None) or (bool(shared) and wordnet.interchangeable(old, new))
+            if not same and shared:
+                same = _synonyms(shared, _span_pos(stored, query, span, wordnet, pos_of))
         if same or abbreviates(old, new) or abbreviates(new, old):
             out.append(stored[cursor : span.start] + new)
             cursor = span.end

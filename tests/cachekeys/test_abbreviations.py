@@ -35,24 +35,23 @@ def test_an_acronym_is_the_initials_of_what_it_stands_for(
     assert abbreviates(short, long) == expected
 
 
-def test_an_expansion_is_read_as_the_abbreviation() -> None:
+@pytest.mark.parametrize(
+    ("stored", "query", "other"),
+    [
+        ("How do I vertically center a div using CSS?",
+         "How do I vertically center a div using Cascading Style Sheets?",
+         "How do I vertically center a div using Sass?"),
+        # an expansion longer than a synonym span; four words that are no expansion
+        # are left as stored
+        ("What's the GDPR deadline for replying to a subject access request?",
+         "What's the General Data Protection Regulation deadline for replying to a "
+         "subject access request?",
+         "What's the usual legal time limit for replying to a subject access request?"),
+    ],
+)  # fmt: skip
+def test_an_expansion_is_read_as_the_abbreviation(stored: str, query: str, other: str) -> None:
     wordnet = default_wordnet()
     assert wordnet is not None
-    stored = "How do I vertically center a div using CSS?"
-    query = "How do I vertically center a div using Cascading Style Sheets?"
     assert unify(stored, query, wordnet) == query
     assert unify(query, stored, wordnet) == stored
-    other = "How do I vertically center a div using Sass?"
-    assert unify(stored, other, wordnet) == stored
-
-
-def test_an_expansion_longer_than_a_synonym_span_is_read() -> None:
-    wordnet = default_wordnet()
-    assert wordnet is not None
-    stored = "What's the GDPR deadline for replying to a subject access request?"
-    query = "What's the General Data Protection Regulation deadline for replying to a subject access request?"
-    assert unify(stored, query, wordnet) == query
-    assert unify(query, stored, wordnet) == stored
-    # four words that are no expansion are left as stored
-    other = "What's the usual legal time limit for replying to a subject access request?"
     assert unify(stored, other, wordnet) == stored
