@@ -1,7 +1,8 @@
 """Train the pair encoder: `python -m promptpress.bench.train_pair_encoder`.
 
 Reproducible (seed, data from wheels and the repository, no downloads; one
-torch thread, ~60 minutes on one of two shared cores). Writes
+torch thread, ~60 minutes on one of two shared cores; session 15's adapters were
+trained with `--threads 2` in 48 minutes). Writes
 cachekeys/semantic_cache/pair_encoder.safetensors: LoRA adapters (rank 16) on
 all-mpnet-base-v2 (its PyPI wheels, prepared into the data directory by
 cachekeys/semantic_cache/mpnet_prep.py) and a linear head, read as a
@@ -305,12 +306,16 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", type=Path, default=None,
         help="where the base model is prepared (default: the service's data directory)",
     )  # fmt: skip
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads (1 reproduces the committed weights' timing)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from safetensors.torch import load_file, save_file
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     t0 = time.time()
     data_dir = args.data_dir or bench_data_dir()
     wordnet = default_wordnet()

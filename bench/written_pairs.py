@@ -67,6 +67,12 @@ SOURCES: tuple[tuple[str, Path, bool], ...] = (
     ("round17", DATA / "semantic_pairs_round17.jsonl", False),
     ("round18", DATA / "semantic_pairs_round18.jsonl", False),
     ("round19", DATA / "semantic_pairs_round19.jsonl", False),
+    ("round20", DATA / "semantic_pairs_round20.jsonl", False),
+    ("round21", DATA / "semantic_pairs_round21.jsonl", False),
+    ("round22", DATA / "semantic_pairs_round22.jsonl", False),
+    ("round23", DATA / "semantic_pairs_round23.jsonl", False),
+    ("perspective", DATA / "semantic_pairs_perspective.jsonl", False),
+    ("synonyms", DATA / "semantic_pairs_synonyms.jsonl", False),
 )
 CALIBRATION_SHARE = 0.2
 CALIBRATION_INFO = DatasetInfo(
@@ -75,7 +81,7 @@ CALIBRATION_INFO = DatasetInfo(
     licence="Apache-2.0 (written for this repository)",
     source="bench/data/semantic_pairs_{eval (train half),train,round1,written_a,written_b,round2,"
     "written_c,written_d,round3,round4,round5,round6,round7,round8,round9,"
-    "round10,round11,round12,round13,round14,round15,round16,round17,round18,round19}.jsonl; "
+    "round10,round11,round12,round13,round14,round15,round16,round17,round18,round19,round20,round21,round22,round23,perspective,synonyms}.jsonl; "
     "see bench/data/README.md",
 )
 DEV_JACCARD = 0.5

@@ -24,7 +24,7 @@ from promptpress.cachekeys.semantic_cache.pair_encoder import (
     graph_home,
     served_graph,
 )
-from promptpress.cachekeys.semantic_cache.verifier import Verifier
+from promptpress.cachekeys.semantic_cache.verifier import DEFAULT_MAX_FALSE_HIT_RATE, Verifier
 from promptpress.compressor.compress import Compressor
 from promptpress.compressor.loading import load_compressor
 from promptpress.compressor.model_prep import prepare_default_model
@@ -111,7 +111,7 @@ def semantic_cache_options(table: Mapping[str, Any]) -> dict[str, Any]:
         options[key] = kind(value)
     if options.get("matcher", "verifier") not in MATCHERS:
         raise InvalidInput.single("semantic_cache.matcher", f"must be one of {', '.join(MATCHERS)}")
-    bound = options.get("max_false_hit_rate", 0.01)
+    bound = options.get("max_false_hit_rate", DEFAULT_MAX_FALSE_HIT_RATE)
     if not 0.0 < bound < 1.0:
         raise InvalidInput.single("semantic_cache.max_false_hit_rate", "must be in (0, 1)")
     return options
@@ -173,7 +173,7 @@ def open_semantic_cache(
     cosine threshold."""
     options = semantic_cache_options(table)
     matcher = options.pop("matcher", "verifier")
-    bound = options.pop("max_false_hit_rate", 0.01)
+    bound = options.pop("max_false_hit_rate", DEFAULT_MAX_FALSE_HIT_RATE)
     prefilter = options.pop("prefilter_threshold", None)
     verifier = None
     if matcher in ("verifier", "features"):

@@ -328,8 +328,33 @@ def numbers_conflict(a_text: str, b_text: str) -> bool:
     ("6 am" / "6 pm", "the fifth" / "the eighth"). One that only adds some ("How do I
     cook rice?" / "... 2 cups of rice?", "how 2 cook rice", "the first telephone") is
     a narrowing or a rewording, for the encoder to judge."""
-    a, b = _numbers(tokenize(a_text)), _numbers(tokenize(b_text))
-    return bool(a - b) and bool(b - a)
+    ta, tb = tokenize(a_text), tokenize(b_text)
+    a, b = _numbers(ta), _numbers(tb)
+    return bool(_unwritten(a - b, ta, tb)) and bool(_unwritten(b - a, tb, ta))
+
+
+# Digits that stand for words in texting ("how 2 fix", "4 a week"), and those words.
+_TEXTING = {"2": frozenset({"to", "too"}), "4": frozenset({"for"})}
+
+
+def _unwritten(only: Counter[str], own: list[Token], other: list[Token]) -> Counter[str]:
+    """The numbers, times and dates only one question names, without those the other
+    writes another way: a month or day it abbreviates ("February" / "feb", "Thursday"
+    / "thurs": a word of three letters or more that begins the name), or a digit
+    that stands for a word in texting ("ok 2 eat" / "OK to eat": the digit "2", not
+    the word "two", where the other question has "to" and this one has none)."""
+    others = {t.low for t in other}
+    mine = {t.low for t in own}
+    out = Counter(only)
+    for key in only:
+        abbreviated = key.isalpha() and any(
+            3 <= len(w) < len(key) and key.startswith(w) for w in others
+        )
+        words = _TEXTING.get(key, frozenset())
+        texted = key in mine and bool(words & others) and not words & mine
+        if abbreviated or texted:
+            del out[key]
+    return out
 
 
 def _negations(tokens: list[Token]) -> int:

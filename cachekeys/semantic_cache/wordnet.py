@@ -77,6 +77,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from promptpress.cachekeys.semantic_cache.abbreviations import abbreviates
+from promptpress.cachekeys.semantic_cache.regional_words import default_regional_words
 
 POS = ("noun", "verb", "adj", "adv")
 # WordNet lists a word's senses most frequent first. Synonyms share the first sense
@@ -126,7 +127,9 @@ READING = (
     f"the only one WordNet knows both in) first of one and <{CONTEXT_SENSES} of the "
     f"other; or one word's every sense the other's, its first among the other's "
     f"first {CONTEXT_SENSES}; or an acronym and its expansion (its capitalised words "
-    f"alone too); spans of up to {MAX_SPAN} words, {EXPANSION_SPAN} for an expansion; "
+    f"alone too); or British and American words for one thing (breame 0.1.2's "
+    f"spellings and terms, alone or with shared words beside them); spans of up to "
+    f"{MAX_SPAN} words, {EXPANSION_SPAN} for an expansion; "
     "and the query's misspellings (misspellings.py)"
 )
 
@@ -560,10 +563,35 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
             same = _synonyms(shared, None) or (bool(shared) and wordnet.interchangeable(old, new))
             if not same and shared:
                 same = _synonyms(shared, _span_pos(stored, query, span, wordnet, pos_of))
-        if same or abbreviates(old, new) or abbreviates(new, old):
+        if same or abbreviates(old, new) or abbreviates(new, old) or _regional(stored, query, span):
             out.append(stored[cursor : span.start] + new)
             cursor = span.end
     return "".join(out) + stored[cursor:]
+
+
+def _regional(stored: str, query: str, span: Replacement) -> bool:
+    """The span is one dialect's word for a thing and the other's (regional_words.py:
+    "rubbish" / "garbage"), alone or with the words both questions have beside it
+    ("jacket" / "baked" before "potato")."""
+    regional = default_regional_words()
+    if regional is None:
+        return False
+    old, new = stored[span.start : span.end], query[span.new_start : span.new_end]
+    before = _shared(
+        _WORD.findall(stored[: span.start])[::-1], _WORD.findall(query[: span.new_start])[::-1]
+    )
+    after = _shared(_WORD.findall(stored[span.end :]), _WORD.findall(query[span.new_end :]))
+    return regional.same_in_context(old, new, before, after)
+
+
+def _shared(mine: list[str], theirs: list[str]) -> list[str]:
+    """The words both lists start with (case-folded), up to the first that differs."""
+    out = []
+    for x, y in zip(mine, theirs, strict=False):
+        if x.casefold() != y.casefold():
+            break
+        out.append(x)
+    return out
 
 
 def _span_pos(

@@ -108,6 +108,14 @@ def test_tokenize_expands_contractions_and_splits_times() -> None:
          "Who is credited with creating the earliest workable typewriter?", False),
         ("What size tent do I need for a family of four?", "wat size tent 4 a family of 4", False),
         ("How do I cook rice?", "How do I cook 2 cups of rice?", False),
+        # a month or day abbreviated, a digit texted for a word: written another way
+        ("Is chicken from Sunday OK to eat on Thursday?", "is chicken from sunday ok 2 eat on thurs", False),
+        ("Packing list for a week in February?", "packin list 4 a week in feb", False),
+        ("Is chicken from Sunday OK to eat on Thursday?", "is chicken from sunday ok 2 eat on friday", True),
+        # the word "two" is a number, not texting
+        ("How much energy does a half-hour walk to the station use?",
+         "How much energy does a two-hour walk in the hills use?", True),
+        ("What to pack for Monday?", "wat 2 pack 4 tuesday", True),
     ],
 )  # fmt: skip
 def test_numbers_conflict_only_when_a_value_changed(a: str, b: str, conflict: bool) -> None:
