@@ -57,7 +57,7 @@ class RegionalWords:
     def same_thing(self, a: str, b: str) -> bool:
         """`a` and `b` are one dialect's word and the other's for one thing, as
         written or both in the plural ("mobile phones" / "cell phones")."""
-        for x, y in zip(_singulars(_normal(a)), _singulars(_normal(b)), strict=False):
+        for x, y in zip(_singulars(_normal(a)), _singulars(_normal(b)), strict=True):
             if y in self.equivalents.get(x, ()):
                 return True
         return False
