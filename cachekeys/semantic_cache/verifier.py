@@ -407,8 +407,6 @@ class Verifier:
             trained_prefilter = float(info["prefilter"])
             self.max_candidates = int(info.get("max_candidates", 2))
             self.threshold = calibrated_threshold(info, max_false_hit_rate)
-            if info.get("role_veto"):
-                self.roles = roles if roles is not None else RoleReader()
             if info.get("synonyms") or info.get("opposites") or info.get("nouns"):
                 wordnet = default_wordnet()
                 if wordnet is None:
@@ -424,6 +422,10 @@ class Verifier:
                 self.wordnet = wordnet if info.get("synonyms") else None
                 self.opposites = wordnet if info.get("opposites") else None
                 self.nouns = wordnet if info.get("nouns") else None
+            if info.get("role_veto"):
+                # Who acts (actors.py) is read when the calibration was computed so.
+                person = self.nouns.is_person if info.get("actors") and self.nouns else None
+                self.roles = roles if roles is not None else RoleReader(is_person=person)
         else:
             self.threshold = threshold_for_bound(
                 self.model.calibration_negatives, max_false_hit_rate

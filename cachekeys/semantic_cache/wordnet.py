@@ -230,6 +230,8 @@ class WordNet:
     _referents: dict[str, frozenset[Synset]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # lemma -> `is_person`, memoised likewise.
+    _persons: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, root: Path) -> WordNet:
@@ -389,6 +391,32 @@ class WordNet:
         if _lemma(a) == _lemma(b) or self.synonymous(a, b):
             return False
         return self.opposed(a, b) or self.sisters(a, b) or self.unrelated_nouns(a, b)
+
+    def is_person(self, word: str) -> bool:
+        """The word's first noun sense is a kind of person ("partner", "landlord",
+        "grandmother"; not "trainer" the shoe, whose first sense is the coach: the
+        caller asks only about words that act)."""
+        person = self.senses.get(("person", "noun"))
+        if not person:
+            return False
+        target = (person[0], "noun")
+        lemma = _lemma(word)
+        known = self._persons.get(lemma)
+        if known is None:
+            known = False
+            up = self.relations.hypernyms
+            for base in self.base_forms(lemma, "noun"):
+                frontier, seen = {(self.senses[base, "noun"][0], "noun")}, set()
+                while frontier and not known:
+                    known = target in frontier
+                    seen |= frontier
+                    frontier = {h for s in frontier for h in up.get(s, ())} - seen
+                if known:
+                    break
+            if len(self._persons) >= _NEAR_CAPACITY:
+                self._persons.clear()
+            self._persons[lemma] = known
+        return known
 
     def negates(self, a: str, b: str) -> bool:
         """`a` is the word `b` with a negative or reversing prefix ("unmute", "uninstall",
