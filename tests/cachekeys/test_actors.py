@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from promptpress.cachekeys.semantic_cache.actors import ASKER, Actor, actor_changed
+from promptpress.cachekeys.semantic_cache.actors import (
+    ASKER,
+    Actor,
+    actor_changed,
+    asker_plays_another,
+)
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
 from promptpress.cachekeys.semantic_cache.wordnet import WordNet, default_wordnet
 
@@ -107,3 +112,26 @@ def test_without_a_person_test_who_acts_is_not_read() -> None:
     b = "My sister apologised for missing my graduation - how should I reply?"
     assert not plain._parsed(a).actors.by_verb
     assert not plain.refuses(a, b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "other_side"),
+    [
+        ("What should I check before hiring a plumber for a bathroom refit?",
+         "What should I check before taking on a bathroom refit as a plumber?", True),
+        ("How do I ask my landlord to repaint the hallway?",
+         "As a landlord, how do I answer a request to repaint the hallway?", True),
+        # the asker is the one the other question speaks "for" or "like"
+        ("What are the rules of chess for a complete beginner?",
+         "Explain the rules of chess to me like I'm a complete beginner.", False),
+        # a kind of people, not one person acted on
+        ("Can I claim mileage if I'm a self-employed electrician?",
+         "Can self-employed electricians claim mileage?", False),
+    ],
+)  # fmt: skip
+def test_an_asker_who_is_the_one_acted_on(
+    reader: RoleReader, a: str, b: str, other_side: bool
+) -> None:
+    first, second = reader._parsed(a).actors, reader._parsed(b).actors
+    assert asker_plays_another(first, second) is other_side
+    assert asker_plays_another(second, first) is other_side
