@@ -30,11 +30,13 @@ For every verb, `actors_of` reads who acts (the verb's agent):
 done *with* ("split the rent *with* my roommates": they act along with the asker).
 
 `actor_changed` compares two questions: for one verb, the asker alone acts in one
-question and, in the other, the asker does not, and someone else does: a person
-the first question also names ("my partner"), or "he", "she", "someone". The
-person test is the caller's (WordNet's first noun sense, wordnet.WordNet.is_person);
-a name written in title case counts. Not a person who stands beside the asker in
-that question ("me n my partner can track ...").
+question and, in the other, the asker does not, and someone else does: a
+particular person the first question also names ("my partner", "the seller", a
+name), or "he", "she", "someone"; not anyone of a kind ("a beginner"). The person
+test is the caller's (WordNet's first noun sense, wordnet.WordNet.is_person); a
+name written in title case counts. Not a person joined to the asker in that
+question ("me n my partner can track ..."), one the asker acts with, or one the
+asker says they are ("I'm a teacher").
 
 `asker_plays_another` reads the other way of asking from the other side: one asker
 says they are the person the other question acts on ("What should I know before
@@ -43,9 +45,11 @@ acted on is a singular person noun, an object or a preposition's object, but not
 after "as", "for", "like" or a passive's "by", whose object is often the asker
 ("rules of cricket *for a beginner*").
 
-Chosen on the written pool (21,576 pairs with session 15's five sealed files): who
-acts refused 107 near-misses against 4 same-answer pairs of 8,911; the asker playing
-another, 25 near-misses (19 that nothing else refused, all direction) against 1.
+Chosen on the written files of the pool with session 15's five sealed files (21,645
+pairs before deduplication, the eval file's two halves included): who acts refused
+110 near-misses against 4 same-answer pairs of 8,911; the asker playing another,
+29 near-misses, all direction, against 1 (19 that nothing else refused, before the
+gerund reading was added).
 """
 
 from __future__ import annotations
