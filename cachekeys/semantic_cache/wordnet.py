@@ -394,8 +394,8 @@ class WordNet:
 
     def is_person(self, word: str) -> bool:
         """The word's first noun sense is a kind of person ("partner", "landlord",
-        "grandmother"; not "trainer" the shoe, whose first sense is the coach: the
-        caller asks only about words that act)."""
+        "grandmother"). Only the first sense is read, so "trainer" counts (its first
+        sense is the coach, not the shoe): the caller asks only about words that act."""
         person = self.senses.get(("person", "noun"))
         if not person:
             return False

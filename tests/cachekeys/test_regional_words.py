@@ -10,7 +10,7 @@ from promptpress.cachekeys.semantic_cache.regional_words import (
     pairs_from,
     terms_in,
 )
-from promptpress.cachekeys.semantic_cache.wordnet import default_wordnet, unify
+from promptpress.cachekeys.semantic_cache.wordnet import WordNet, unify
 
 
 @pytest.mark.parametrize(
@@ -84,10 +84,8 @@ def test_breame_is_read() -> None:
     ],
 )  # fmt: skip
 def test_unify_reads_the_other_dialects_word_as_a_synonym(
-    stored: str, query: str, other: str
+    stored: str, query: str, other: str, wordnet: WordNet
 ) -> None:
-    wordnet = default_wordnet()
-    assert wordnet is not None
     assert unify(stored, query, wordnet) == query
     assert unify(query, stored, wordnet) == stored
     assert unify(stored, other, wordnet) == stored

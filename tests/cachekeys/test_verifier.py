@@ -30,7 +30,7 @@ from promptpress.cachekeys.semantic_cache.verifier import (
     threshold_for_rate,
     wilson_upper,
 )
-from promptpress.cachekeys.semantic_cache.wordnet import default_wordnet
+from promptpress.cachekeys.semantic_cache.wordnet import WordNet
 
 
 def feature(a: str, b: str, name: str) -> float:
@@ -232,12 +232,11 @@ def test_same_words_is_a_near_repeat_only(a: str, b: str, same: bool) -> None:
     ],
 )  # fmt: skip
 def test_askers_that_say_they_are_different_things_speak_from_another_side(
-    stored: str, query: str, other_side: bool
+    stored: str, query: str, other_side: bool, wordnet: WordNet
 ) -> None:
-    wordnet = default_wordnet()
-    assert wordnet is not None
-    assert speaks_as_another(stored, query, RoleReader(), wordnet) is other_side
-    assert speaks_as_another(query, stored, RoleReader(), wordnet) is other_side
+    roles = RoleReader()
+    assert speaks_as_another(stored, query, roles, wordnet) is other_side
+    assert speaks_as_another(query, stored, roles, wordnet) is other_side
 
 
 def test_a_near_repeat_is_served_without_the_encoder(verifier) -> None:  # type: ignore[no-untyped-def]
