@@ -612,6 +612,11 @@ class RoleReader:
             doc = self.nlp(text)
         return parsed(doc, self.is_person)
 
+    def warm(self, texts: Sequence[str]) -> None:
+        """Parses these questions into the memo (those it already holds are kept)."""
+        for text in texts:
+            self._parsed(text)
+
     def roles(self, text: str) -> Mapping[str, str]:
         return self._parsed(text).roles
 

@@ -56,7 +56,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -472,56 +472,97 @@ class Verifier:
         """Combined scores. The encoder's logit is clipped to the range seen in
         calibration, so each candidate's score lies between the scores at the two ends
         of that range: one whose whole interval is under `cut` (the features alone keep
-        it out) or over it (the features alone let it in: a near-duplicate) is not
-        encoded and gets the nearer end, which decides it the same way. A pair the
-        parse refuses is not encoded. With `cut`, the
-        undecided ones are encoded best upper bound first, and one whose upper bound
-        cannot beat a score already known (a near-repeat's, or an encoded
-        candidate's) is not encoded either: it cannot be the one served, so it gets
-        its lower end. The candidate served, and its score, are the ones encoding
-        every undecided candidate would give (best_verified: the highest score,
-        the earlier candidate on a tie)."""
+        it out) or over it (the features alone let it in) is not encoded and gets the
+        nearer end, which decides it the same way. A pair the parse refuses scores 0
+        and is not encoded. Without `cut` every score is exact. With it, only what can
+        change the candidate served is computed (`_served_first`)."""
         assert self.encoder is not None
         exact = exact_differences(x, [(s, query) for s in stored])
         repeat = np.array([same_words(s, query) for s in stored])
-        # A near-repeat keeps its roles and its words: nothing to refuse, no parse.
-        vetoed = np.array([not r and refused(s, query, self.roles, self.opposites, self.nouns)
-                           for s, r in zip(stored, repeat, strict=True)], dtype=bool)  # fmt: skip
 
-        def final(logits: np.ndarray) -> np.ndarray:
+        def final(logits: np.ndarray, vetoed: np.ndarray | None = None) -> np.ndarray:
             return verifier_scores(logits, mlp, exact, self.combiner, self.logit_range, vetoed)
 
         best = agreeing_logit(self.combiner, self.logit_range)
         worst = min(self.logit_range, key=lambda v: self.combiner[0] * v)
         low = final(np.where(repeat, best, worst))
         high = final(np.full(len(mlp), best))
-        out = np.where(low >= cut, low, high) if cut is not None else high
-        todo = [k for k in range(len(mlp)) if not repeat[k] and not vetoed[k]
-                and (cut is None or low[k] < cut <= high[k])]  # fmt: skip
-        # The candidate best_verified would serve so far: (score, -index), highest.
-        undecided = set(todo)
-        known = (
-            []
-            if cut is None
-            else [k for k in range(len(mlp)) if k not in undecided and out[k] >= cut]
-        )
-        leader = max(known, key=lambda k: (out[k], -k), default=None)
+        if cut is not None:
+            return self._served_first(stored, query, repeat, low, high, cut, final)
+        # A near-repeat keeps its roles and its words: nothing to refuse, no parse.
+        vetoed = np.array([not r and self.refuses(s, query)
+                           for s, r in zip(stored, repeat, strict=True)], dtype=bool)  # fmt: skip
         logits = np.full(len(mlp), best)
-        for k in sorted(todo, key=lambda k: (-high[k], k)):
-            if leader is not None and (high[k], -k) <= (out[leader], -leader):
-                out[k] = low[k]  # cannot outscore the leader: not encoded
+        for k in range(len(mlp)):
+            if not repeat[k] and not vetoed[k]:
+                logits[k] = self.encoder.logits([(stored[k], query)])[0]
+                self.encoded += 1
+        return final(logits, vetoed)
+
+    def _served_first(
+        self,
+        stored: Sequence[str],
+        query: str,
+        repeat: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
+        cut: float,
+        final: Callable[[np.ndarray], np.ndarray],
+    ) -> np.ndarray:
+        """Scores that serve what exact scores would, computing only what can change
+        the candidate served (best_verified: the highest score, the earlier on a tie).
+        The leader so far is the best candidate known to clear `cut`: first the
+        near-repeats, then those the features alone let in (best first; each parsed
+        for a refusal), then the undecided (best upper bound first; each parsed, then
+        encoded). A candidate whose upper bound cannot beat the leader is neither
+        parsed nor encoded and gets its lower end; one whose upper bound is under `cut`
+        keeps it. So the parse and the forward pass are spent only on candidates that
+        could be served: a near-repeat's lookup reads neither."""
+        assert self.encoder is not None
+        out = np.where(low >= cut, low, high)
+        leader: int | None = None
+
+        def beats(k: int, score: float) -> bool:
+            return leader is None or (score, -k) > (out[leader], -leader)
+
+        for k in np.flatnonzero(repeat & (low >= cut)):
+            if beats(int(k), float(low[k])):
+                leader = int(k)
+        let_in = [k for k in range(len(out)) if not repeat[k] and low[k] >= cut]
+        open_ = [k for k in range(len(out)) if not repeat[k] and low[k] < cut <= high[k]]
+        for k in sorted(let_in, key=lambda k: (-low[k], k)):
+            if not beats(k, float(low[k])):
+                continue  # its exact score is low[k] or 0: it cannot be served
+            if self.refuses(stored[k], query):
+                out[k] = 0.0
+            else:
+                leader = k
+        logits = np.full(len(out), agreeing_logit(self.combiner, self.logit_range))
+        for k in sorted(open_, key=lambda k: (-high[k], k)):
+            if not beats(k, float(high[k])):
+                out[k] = low[k]  # cannot outscore the leader: not parsed, not encoded
+                continue
+            if self.refuses(stored[k], query):
+                out[k] = 0.0
                 continue
             logits[k] = self.encoder.logits([(stored[k], query)])[0]
             out[k] = final(logits)[k]
             self.encoded += 1
-            if cut is not None and (leader is None or (out[k], -k) > (out[leader], -leader)):
+            if out[k] >= cut and beats(k, float(out[k])):
                 leader = k
         return out
+
+    def refuses(self, stored: str, query: str) -> bool:
+        """`refused` with this verifier's readers."""
+        return refused(stored, query, self.roles, self.opposites, self.nouns)
 
     def score(self, stored: str, query: str, cosine: float) -> float:
         return float(self.score_many([stored], query, [cosine])[0])
 
     def warm(self, texts: list[str]) -> None:
-        """Embeds the words of stored questions ahead of the lookups that compare them."""
+        """Embeds the words of stored questions, and parses them, ahead of the lookups
+        that compare them: a lookup then parses only its own question."""
         if self.vectors is not None:
             self.vectors.warm(texts)
+        if self.roles is not None:
+            self.roles.warm(texts)
