@@ -525,9 +525,9 @@ class Verifier:
         def beats(k: int, score: float) -> bool:
             return leader is None or (score, -k) > (out[leader], -leader)
 
-        for k in np.flatnonzero(repeat & (low >= cut)):
-            if beats(int(k), float(low[k])):
-                leader = int(k)
+        for r in range(len(out)):
+            if repeat[r] and low[r] >= cut and beats(r, float(low[r])):
+                leader = r
         let_in = [k for k in range(len(out)) if not repeat[k] and low[k] >= cut]
         open_ = [k for k in range(len(out)) if not repeat[k] and low[k] < cut <= high[k]]
         for k in sorted(let_in, key=lambda k: (-low[k], k)):

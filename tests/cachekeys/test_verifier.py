@@ -275,10 +275,35 @@ def test_skipping_dominated_candidates_serves_what_scoring_each_would(
     cosines = [0.9] * len(stored)
     together = verifier.score_many(stored, query, cosines, cut=cut)
     alone = np.array([verifier.score_many([s], query, [0.9], cut=cut)[0] for s in stored])
-    # The served candidate and its score: the same as with every candidate scored alone.
+    # The served candidate and its score: the same as with every candidate scored alone,
+    # and as with every score exact (no cut: each candidate parsed and encoded).
+    exact = verifier.score_many(stored, query, cosines)
     assert together.max() == pytest.approx(alone.max())
+    assert (together.max() >= cut) == (exact.max() >= cut)
     if alone.max() >= cut:
-        assert int(np.argmax(together)) == int(np.argmax(alone))
+        assert int(np.argmax(together)) == int(np.argmax(alone)) == int(np.argmax(exact))
+        assert together.max() == pytest.approx(exact.max())
+
+
+def test_a_candidate_that_cannot_outscore_a_near_repeat_is_not_parsed(verifier) -> None:  # type: ignore[no-untyped-def]
+    parses = verifier.roles._parsed.cache_info().misses
+    stored = [
+        "How do I descale a kettle with citric acid?",
+        "How do I descale a kettle with vinegar?",
+    ]
+    scores = verifier.score_many(stored, "how do I descale a kettle with citric acid",
+                                 [0.99, 0.95], cut=verifier.threshold)  # fmt: skip
+    assert int(np.argmax(scores)) == 0 and scores[0] >= verifier.threshold
+    assert verifier.roles._parsed.cache_info().misses == parses  # neither question parsed
+
+
+def test_stored_questions_are_parsed_when_stored_so_a_lookup_parses_its_own_only(verifier) -> None:  # type: ignore[no-untyped-def]
+    stored = "How long should I let bread dough rise in a cold kitchen?"
+    verifier.warm([stored])
+    parses = verifier.roles._parsed.cache_info().misses
+    verifier.score_many([stored], "How long does bread dough need to rise in a chilly kitchen?",
+                        [0.9], cut=verifier.threshold)  # fmt: skip
+    assert verifier.roles._parsed.cache_info().misses == parses + 1  # the query
 
 
 def test_tenant_threshold_rises_after_reports_and_recovers_with_good_hits() -> None:
