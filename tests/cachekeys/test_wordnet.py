@@ -95,6 +95,29 @@ def test_the_parse_gives_the_part_of_speech(wordnet: WordNet, reader: RoleReader
     assert unify(custody, custody.replace("father", "mother"), wordnet, reader.head_pos) == custody
 
 
+@pytest.mark.parametrize(
+    ("stored", "query", "same"),
+    [
+        ("How do I stop my dog pulling on the lead?",
+         "How do I stop my dog pulling on the leash?", True),  # leash: lead's 5th sense
+        ("How long does a first-class letter take in the post?",
+         "How long does a first-class letter take in the mail?", True),
+        ("When should I prune my apple trees?", "When should I trim my apple trees?", True),
+        ("How do I get to Heathrow on the Tube?", "How do I get to Heathrow on the Underground?", True),
+        # First senses under one kind ("time unit", "parent"): another thing.
+        ("Can I pause the timer for an hour?", "Can I pause the timer for a minute?", False),
+        ("Can a father get custody of a child?", "Can a mother get custody of a child?", False),
+        # A sense shared only as a verb, the questions using them as nouns.
+        ("Is the train faster than flying to Edinburgh?",
+         "Is the coach faster than flying to Edinburgh?", False),
+    ],
+)  # fmt: skip
+def test_words_that_share_any_sense_where_the_questions_use_them_are_synonyms(
+    wordnet: WordNet, reader: RoleReader, stored: str, query: str, same: bool
+) -> None:
+    assert (unify(stored, query, wordnet, reader.head_pos) == query) is same
+
+
 def test_words_wordnet_knows_in_one_part_of_speech_need_no_parse(
     wordnet: WordNet, reader: RoleReader
 ) -> None:
