@@ -6,7 +6,8 @@ the pair encoder reads an expansion as a different question (session 12's first
 held-out file: CSS / Cascading Style Sheets scored 0.06, WWII / World War II 0.33).
 An acronym is recognisable from its letters alone, so this is a rule about spelling,
 not a list: the short form's letters are the initials of the long form's words,
-a capitalised part of a compound word counting as a word ("JavaScript": J, S) and a
+a capitalised part of a compound word counting as a word ("JavaScript": J, S), so
+does each part of a hyphenated one ("solid-state drive": SSD; since session 17), and a
 Roman numeral counting whole ("II"); the small words of a name may be left out
 ("Member of Parliament": MP). On the written train split it matches 23 spans, all in
 same-answer pairs.
@@ -25,7 +26,7 @@ _ROMAN = re.compile(r"^(?=[IVX]+$)X{0,3}(IX|IV|V?I{0,3})$")
 
 def _initials(words: list[str]) -> str:
     out = []
-    for word in words:
+    for word in (part for w in words for part in w.split("-")):
         word = word.strip(".")
         if not word:
             continue

@@ -27,6 +27,10 @@ from promptpress.cachekeys.semantic_cache.wordnet import default_wordnet, unify
         ("MP", "Member of Parliament", True),
         ("DVLA", "Driver and Vehicle Licensing Agency", True),
         ("DVLA", "Driver and Vehicle Agency", False),
+        # each part of a hyphenated word
+        ("SSD", "solid-state drive", True),
+        ("DIY", "do-it-yourself", True),
+        ("SD", "solid-state drive", False),
     ],
 )  # fmt: skip
 def test_an_acronym_is_the_initials_of_what_it_stands_for(
