@@ -78,6 +78,10 @@ SOURCES: tuple[tuple[str, Path, bool], ...] = (
     ("round26", DATA / "semantic_pairs_round26.jsonl", False),
     ("round27", DATA / "semantic_pairs_round27.jsonl", False),
     ("round28", DATA / "semantic_pairs_round28.jsonl", False),
+    ("round29", DATA / "semantic_pairs_round29.jsonl", False),
+    ("round30", DATA / "semantic_pairs_round30.jsonl", False),
+    ("round31", DATA / "semantic_pairs_round31.jsonl", False),
+    ("round32", DATA / "semantic_pairs_round32.jsonl", False),
 )
 CALIBRATION_SHARE = 0.2
 CALIBRATION_INFO = DatasetInfo(
