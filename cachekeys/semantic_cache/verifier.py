@@ -28,9 +28,10 @@ people, across negation, entity, number, date, time, direction, on/off, opt in/o
 and scope; those under the prefilter are never served) is at or under the bound.
 The default bound is 0.005 (`DEFAULT_MAX_FALSE_HIT_RATE`): on fresh sealed files the
 share served has run above the calibration's figure (session 14's four files: 1.5%
-at the 1% bound over 1,440 near-misses), and at 0.005 the shipped adapters met 83 of the 84
-per-category targets of the six session-15 decision files, one direction near-miss of
-240 served (bench/README.md, "Session 15").
+at the 1% bound over 1,440 near-misses), and at 0.005 the shipped adapters (session
+17's) met 27 of the 28 per-category targets of that session's two decision files, one
+direction near-miss of 720 served, and all 14 on its sealed held-out file, none of 360
+served (bench/README.md, "Session 17").
 What it means: on near-misses like those, at most that share would be served,
 with 95% confidence. The weights also carry SQuAD's automatic near-misses
 (machine-paired questions about one paragraph, adversarial edits), scored and
