@@ -612,6 +612,11 @@ class RoleReader:
             doc = self.nlp(text)
         return parsed(doc, self.is_person)
 
+    @property
+    def parses(self) -> int:
+        """How many questions this reader has parsed (memo misses) so far."""
+        return self._parsed.cache_info().misses
+
     def warm(self, texts: Sequence[str]) -> None:
         """Parses these questions into the memo (those it already holds are kept)."""
         for text in texts:

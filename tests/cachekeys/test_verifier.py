@@ -286,7 +286,7 @@ def test_skipping_dominated_candidates_serves_what_scoring_each_would(
 
 
 def test_a_candidate_that_cannot_outscore_a_near_repeat_is_not_parsed(verifier) -> None:  # type: ignore[no-untyped-def]
-    parses = verifier.roles._parsed.cache_info().misses
+    parses = verifier.roles.parses
     stored = [
         "How do I descale a kettle with citric acid?",
         "How do I descale a kettle with vinegar?",
@@ -294,16 +294,16 @@ def test_a_candidate_that_cannot_outscore_a_near_repeat_is_not_parsed(verifier) 
     scores = verifier.score_many(stored, "how do I descale a kettle with citric acid",
                                  [0.99, 0.95], cut=verifier.threshold)  # fmt: skip
     assert int(np.argmax(scores)) == 0 and scores[0] >= verifier.threshold
-    assert verifier.roles._parsed.cache_info().misses == parses  # neither question parsed
+    assert verifier.roles.parses == parses  # neither question parsed
 
 
 def test_stored_questions_are_parsed_when_stored_so_a_lookup_parses_its_own_only(verifier) -> None:  # type: ignore[no-untyped-def]
     stored = "How long should I let bread dough rise in a cold kitchen?"
     verifier.warm([stored])
-    parses = verifier.roles._parsed.cache_info().misses
+    parses = verifier.roles.parses
     verifier.score_many([stored], "How long does bread dough need to rise in a chilly kitchen?",
                         [0.9], cut=verifier.threshold)  # fmt: skip
-    assert verifier.roles._parsed.cache_info().misses == parses + 1  # the query
+    assert verifier.roles.parses == parses + 1  # the query
 
 
 def test_tenant_threshold_rises_after_reports_and_recovers_with_good_hits() -> None:
