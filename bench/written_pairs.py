@@ -88,10 +88,13 @@ CALIBRATION_INFO = DatasetInfo(
     name="promptpress semantic-cache pairs (written calibration split)",
     version="~20% of the written pairs by a hash of the group (bench/written_pairs.py)",
     licence="Apache-2.0 (written for this repository)",
-    source="bench/data/semantic_pairs_{eval (train half),train,round1,written_a,written_b,round2,"
-    "written_c,written_d,round3,round4,round5,round6,round7,round8,round9,"
-    "round10,round11,round12,round13,round14,round15,round16,round17,round18,round19,round20,round21,round22,round23,perspective,synonyms,round24,round25,round26,round27,"
-    "round28}.jsonl; "
+    # Every source, from SOURCES, so the list cannot fall behind it.
+    source="bench/data/semantic_pairs_{"
+    + ",".join(
+        path.stem.removeprefix("semantic_pairs_") + (" (train half)" if half else "")
+        for _, path, half in SOURCES
+    )
+    + "}.jsonl; "
     "see bench/data/README.md",
 )
 DEV_JACCARD = 0.5

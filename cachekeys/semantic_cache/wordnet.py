@@ -367,14 +367,22 @@ class WordNet:
         return any(x != y and not set(up.get(x, ())).isdisjoint(up.get(y, ()))
                    for x in mine for y in theirs)  # fmt: skip
 
-    def synonyms_in_context(self, a: str, b: str, pos: str) -> bool:
+    def synonyms_in_context(
+        self,
+        a: str,
+        b: str,
+        pos: str,
+        shared: dict[str, list[tuple[int, int]]] | None = None,
+    ) -> bool:
         """Two words that share a sense in the part of speech both questions give them,
         whichever senses those are ("lead" / "leash", "post" / "mail", "prune" /
         "trim", "Tube" / "Underground"), unless their first senses are two members of
         one kind ("hour" / "minute" share "a particular point in time", "father" /
         "mother" the verb "to parent") or they are opposites (see the module's
-        docstring, "Synonyms in context")."""
-        shared = self.shared_senses(a, b)
+        docstring, "Synonyms in context"). `shared`: their `shared_senses`, when the
+        caller has them."""
+        if shared is None:
+            shared = self.shared_senses(a, b)
         return (shared is not None and pos in shared
                 and not self._first_senses_sisters(a, b) and not self.opposed(a, b))  # fmt: skip
 
@@ -619,7 +627,7 @@ def unify(stored: str, query: str, wordnet: WordNet, pos_of: PartOfSpeech | None
             if not same and shared:
                 pos = _span_pos(stored, query, span, wordnet, pos_of)
                 same = _synonyms(shared, pos) or (
-                    pos is not None and wordnet.synonyms_in_context(old, new, pos)
+                    pos is not None and wordnet.synonyms_in_context(old, new, pos, shared)
                 )
         if same or abbreviates(old, new) or abbreviates(new, old) or _regional(stored, query, span):
             out.append(stored[cursor : span.start] + new)
